@@ -1,0 +1,28 @@
+// The x86_64 row of the architecture table.
+#include <elf.h>
+
+#include "lpsafe/arch.h"
+#include "x86_64_code.h"
+#include "x86_64_frame_pointer.h"
+#include "x86_64_regs.h"
+
+namespace lpsafe {
+
+extern const Arch kX86_64Arch;
+const Arch kX86_64Arch = {
+    .id = ArchId::x86_64,
+    .name = "x86_64",
+    .elf_machine = EM_X86_64,
+    .pc_reg = x86_64::rip,
+    .sp_reg = x86_64::rsp,
+    .fp_reg = x86_64::rbp,
+    .ra_reg = x86_64::rip,
+    .parse_prstatus = x86_64::parse_prstatus,
+    .check_parked = x86_64::check_parked,
+    .check_call_before = x86_64::check_call_before,
+    .fp_step = x86_64::fp_step,
+    .check_fp_prologue = x86_64::check_fp_prologue,
+    .cfi_row_is_fp_frame = x86_64::cfi_row_is_fp_frame,
+};
+
+}  // namespace lpsafe

@@ -1,0 +1,184 @@
+#include "x86_64_code.h"
+
+#include <capstone/capstone.h>
+
+#include <array>
+#include <algorithm>
+#include <cstdio>
+#include <string_view>
+#include <vector>
+
+#include "x86_64_regs.h"
+
+namespace lpsafe::x86_64 {
+namespace {
+
+// The longest x86 instruction is 15 bytes.
+constexpr size_t kMaxInsn = 15;
+// Linear decoding from a function's start is exact for compiler output (no
+// data inside x86 functions); past this size we decode backwards instead.
+constexpr uint64_t kMaxSweep = 256 * 1024;
+
+std::string hex(uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+// One capstone handle per thread: handles are not safe to share.
+class Decoder {
+public:
+    Decoder() {
+        if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle_) != CS_ERR_OK) return;
+        insn_ = cs_malloc(handle_);
+    }
+    ~Decoder() {
+        if (insn_ != nullptr) cs_free(insn_, 1);
+        if (handle_ != 0) cs_close(&handle_);
+    }
+    Decoder(const Decoder&) = delete;
+    Decoder& operator=(const Decoder&) = delete;
+
+    bool ready() const { return insn_ != nullptr; }
+    // Decodes one instruction at `addr` from `code`; advances both.
+    const cs_insn* next(const uint8_t*& code, size_t& size, uint64_t& addr) {
+        if (!cs_disasm_iter(handle_, &code, &size, &addr, insn_)) return nullptr;
+        return insn_;
+    }
+
+private:
+    csh handle_ = 0;
+    cs_insn* insn_ = nullptr;
+};
+
+Decoder& decoder() {
+    thread_local Decoder d;
+    return d;
+}
+
+bool read_exact(const ProcessImage& process, uint64_t addr, std::span<std::byte> out) {
+    return process.read_code(addr, out) == out.size();
+}
+
+// Does an instruction of exactly `len` bytes ending at `end` decode as `id`?
+bool insn_ends_at(const ProcessImage& process, uint64_t end, size_t len, unsigned id) {
+    std::array<std::byte, kMaxInsn> buf{};
+    if (end < len || !read_exact(process, end - len, std::span(buf).first(len))) return false;
+    const auto* code = reinterpret_cast<const uint8_t*>(buf.data());
+    size_t size = len;
+    uint64_t addr = end - len;
+    const cs_insn* insn = decoder().next(code, size, addr);
+    return insn != nullptr && insn->size == len && insn->id == id;
+}
+
+RuleOutcome call_before_backwards(const ProcessImage& process, uint64_t ret) {
+    for (size_t len = 2; len <= kMaxInsn; ++len) {
+        if (insn_ends_at(process, ret, len, X86_INS_CALL)) return RuleOutcome::pass();
+    }
+    std::array<std::byte, kMaxInsn> probe{};
+    if (process.read_code(ret - kMaxInsn, probe) != probe.size()) {
+        return RuleOutcome::cannot("code before " + hex(ret) + " is not readable");
+    }
+    return RuleOutcome::fail("no call instruction ends at return address " + hex(ret));
+}
+
+}  // namespace
+
+RuleOutcome check_parked(const ProcessImage& process, const Regs& regs) {
+    auto pc = regs.get(rip);
+    if (!pc) return RuleOutcome::cannot("the thread's pc is unknown");
+    if (!decoder().ready()) return RuleOutcome::cannot("capstone is unavailable");
+    std::array<std::byte, 2> probe{};
+    if (*pc < 2 || process.read_code(*pc - 2, probe) != probe.size()) {
+        return RuleOutcome::cannot("code before pc " + hex(*pc) + " is not readable");
+    }
+    // `syscall` is 0f 05; decode rather than compare bytes so that a longer
+    // instruction ending in those bytes is not mistaken for it.
+    if (!insn_ends_at(process, *pc, 2, X86_INS_SYSCALL)) {
+        return RuleOutcome::fail("pc " + hex(*pc) + " does not follow a syscall instruction");
+    }
+    // The kernel keeps orig_rax >= 0 while a task is inside a system call and
+    // sets it to -1 on interrupt entry, so a thread that already returned to
+    // user space and was stopped at the next instruction is told apart.
+    if (!regs.syscall_nr) return RuleOutcome::cannot("the system call number (orig_rax) is unknown");
+    if (*regs.syscall_nr < 0) {
+        return RuleOutcome::fail("pc follows a syscall instruction but the thread is not in a system call "
+                                 "(orig_rax = -1)");
+    }
+    return RuleOutcome::pass();
+}
+
+RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size) {
+    if (!decoder().ready()) return RuleOutcome::cannot("capstone is unavailable");
+    const bool sweepable = fn_size > 0 && ret > fn_start && ret - fn_start <= fn_size && ret - fn_start <= kMaxSweep;
+    if (!sweepable) return call_before_backwards(process, ret);
+
+    // Read past `ret` (when readable) so that an instruction straddling it
+    // decodes whole and shows `ret` to lie inside it; cut at `ret`, it would
+    // not decode and the sweep would fall back to the backward guess.
+    const size_t need = static_cast<size_t>(ret - fn_start);
+    std::vector<std::byte> code(need + kMaxInsn);
+    const size_t got = process.read_code(fn_start, code);
+    if (got < need) {
+        return RuleOutcome::cannot("code of the function before " + hex(ret) + " is not readable");
+    }
+    const auto* p = reinterpret_cast<const uint8_t*>(code.data());
+    size_t size = got;
+    uint64_t addr = fn_start;
+    unsigned last_id = 0;
+    while (addr < ret) {
+        const cs_insn* insn = decoder().next(p, size, addr);
+        if (insn == nullptr) {
+            // Undecodable bytes inside the function: fall back to the local
+            // test rather than trusting or rejecting on a desynchronised sweep.
+            return call_before_backwards(process, ret);
+        }
+        last_id = insn->id;
+    }
+    if (addr != ret) {
+        return RuleOutcome::fail("return address " + hex(ret) + " is inside an instruction");
+    }
+    if (last_id != X86_INS_CALL) {
+        return RuleOutcome::fail("the instruction before return address " + hex(ret) + " is not a call");
+    }
+    return RuleOutcome::pass();
+}
+
+RuleOutcome check_fp_prologue(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size, uint64_t pc) {
+    // [endbr64] push %rbp ... mov %rsp,%rbp — after which [rbp] holds the
+    // caller's rbp and [rbp+8] the return address. Compilers schedule other
+    // instructions into the prologue (gcc -O2 puts `xor %edi,%edi` between the
+    // two), so allow a few that leave rsp and rbp alone.
+    constexpr size_t kWindow = 48;
+    constexpr int kMaxBetween = 6;
+    if (fn_size == 0) return RuleOutcome::cannot("the function's size is unknown");
+    if (!decoder().ready()) return RuleOutcome::cannot("capstone is unavailable");
+    std::array<std::byte, kWindow> buf{};
+    const size_t n = process.read_code(fn_start, std::span(buf).first(std::min<uint64_t>(kWindow, fn_size)));
+    if (n == 0) return RuleOutcome::cannot("the function's first bytes are not readable");
+    const auto* code = reinterpret_cast<const uint8_t*>(buf.data());
+    size_t size = n;
+    uint64_t addr = fn_start;
+    const cs_insn* insn = decoder().next(code, size, addr);
+    if (insn != nullptr && insn->id == X86_INS_ENDBR64) insn = decoder().next(code, size, addr);
+    if (insn == nullptr || insn->id != X86_INS_PUSH || std::string_view(insn->op_str) != "rbp") {
+        return RuleOutcome::fail("the function does not begin with push %rbp");
+    }
+    for (int i = 0; i <= kMaxBetween; ++i) {
+        insn = decoder().next(code, size, addr);
+        if (insn == nullptr) break;
+        const std::string_view ops(insn->op_str);
+        if (insn->id == X86_INS_MOV && ops == "rbp, rsp") {
+            if (pc < addr) return RuleOutcome::fail("pc lies inside the frame-pointer prologue");
+            return RuleOutcome::pass();
+        }
+        const bool touches_frame = ops.find("sp") != std::string_view::npos || ops.find("bp") != std::string_view::npos;
+        if (touches_frame || insn->id == X86_INS_PUSH || insn->id == X86_INS_POP || insn->id == X86_INS_CALL ||
+            insn->id == X86_INS_JMP || insn->id == X86_INS_RET) {
+            break;
+        }
+    }
+    return RuleOutcome::fail("no mov %rsp,%rbp follows push %rbp in the prologue");
+}
+
+}  // namespace lpsafe::x86_64

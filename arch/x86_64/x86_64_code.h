@@ -1,0 +1,16 @@
+// Instruction-level rules for x86_64, decoded with capstone: is the thread
+// parked after a `syscall`, is a return address preceded by a call, does a
+// function set up a frame pointer.
+#pragma once
+
+#include <cstdint>
+
+#include "lpsafe/arch.h"
+
+namespace lpsafe::x86_64 {
+
+RuleOutcome check_parked(const ProcessImage& process, const Regs& regs);
+RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size);
+RuleOutcome check_fp_prologue(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size, uint64_t pc);
+
+}  // namespace lpsafe::x86_64

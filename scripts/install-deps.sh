@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what lpsafe needs to build and test on Debian 12, as root.
+# Idempotent: does nothing when every package is already installed.
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    g++ meson ninja-build pkg-config
+    # engine
+    libdw-dev libelf-dev libcapstone-dev libunwind-dev
+    # command and output
+    libcli11-dev nlohmann-json3-dev libfmt-dev
+    # tests and benchmarks
+    libgtest-dev libgmock-dev libbenchmark-dev
+    # fixtures (real cores) and the peers we compare against
+    gcc binutils gdb elfutils
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+fi
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

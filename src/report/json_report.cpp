@@ -1,0 +1,86 @@
+#include <fmt/format.h>
+
+#include "report/report.h"
+
+namespace lpsafe::report {
+namespace {
+
+using nlohmann::json;
+
+json frame_json(const Frame& f, int index, const std::vector<Finding>& findings) {
+    json j = {
+        {"pc", fmt::format("{:#x}", f.pc)},
+        {"sp", fmt::format("{:#x}", f.sp)},
+        {"object", f.object},
+        {"function", f.function},
+        {"offset", f.offset},
+        {"method", method_name(f.method)},
+    };
+    if (f.cfa != 0) j["cfa"] = fmt::format("{:#x}", f.cfa);
+    json failed = json::array();
+    for (const Finding& x : findings) {
+        if (x.frame == index) failed.push_back(check_name(x.check));
+    }
+    if (!failed.empty()) j["failed_checks"] = failed;
+    return j;
+}
+
+json task_json(const TaskVerdict& t, Mode mode) {
+    json blocked = json::array();
+    for (const BlockedBy& b : t.blocked_by) {
+        blocked.push_back({{"frame", b.frame}, {"object", b.object}, {"function", b.function}});
+    }
+    json failed = json::array();
+    for (const Finding& f : t.findings) {
+        failed.push_back({{"check", check_name(f.check)}, {"frame", f.frame}, {"detail", f.detail}});
+    }
+    json frames = json::array();
+    for (size_t i = 0; i < t.frames.size(); ++i) frames.push_back(frame_json(t.frames[i], static_cast<int>(i), t.findings));
+    json j = {{"pid", t.pid}, {"tid", t.tid}, {"comm", t.comm}};
+    if (mode == Mode::check) {
+        j["verdict"] = verdict_name(t.verdict);
+        j["blocked_by"] = blocked;
+    }
+    j["reliable"] = t.findings.empty();
+    j["failed_checks"] = failed;
+    j["end"] = t.end.detail;
+    j["frames"] = frames;
+    return j;
+}
+
+}  // namespace
+
+Summary total(std::span<const ProcessReport> reports) {
+    Summary s;
+    for (const ProcessReport& r : reports) {
+        s.safe += r.summary.safe;
+        s.blocked += r.summary.blocked;
+        s.unreliable += r.summary.unreliable;
+    }
+    return s;
+}
+
+json to_json(std::span<const ProcessReport> reports, Mode mode) {
+    json tasks = json::array();
+    json patch = {{"functions", json::array()}, {"not_loaded", json::array()}, {"unsearched", json::array()}};
+    for (const ProcessReport& r : reports) {
+        for (const TaskVerdict& t : r.tasks) tasks.push_back(task_json(t, mode));
+        for (const PatchedRange& p : r.patch.ranges) {
+            patch["functions"].push_back({{"pid", r.pid}, {"object", p.object}, {"function", p.function},
+                                          {"start", fmt::format("{:#x}", p.start)}, {"end", fmt::format("{:#x}", p.end)}});
+        }
+        for (const auto& s : r.patch.not_loaded) patch["not_loaded"].push_back(s);
+        for (const auto& s : r.patch.unsearched) patch["unsearched"].push_back(s);
+    }
+    const Summary s = total(reports);
+    json out = {{"tasks", tasks}};
+    if (mode == Mode::check) {
+        out["patch"] = patch;
+        out["summary"] = {{"safe", s.safe}, {"blocked", s.blocked}, {"unreliable", s.unreliable}};
+    } else {
+        out["summary"] = {{"reliable", s.safe + s.blocked}, {"unreliable", s.unreliable}};
+    }
+    return out;
+}
+
+}  // namespace lpsafe::report

@@ -1,0 +1,76 @@
+#include <fmt/format.h>
+
+#include "report/report.h"
+
+namespace lpsafe::report {
+namespace {
+
+std::string frame_name(const Frame& f) {
+    if (!f.function.empty()) return fmt::format("{}+{:#x}", f.function, f.offset);
+    if (!f.object.empty()) return fmt::format("{}+{:#x}", f.object, f.offset);
+    return "??";
+}
+
+std::string first_problem(const TaskVerdict& t) {
+    if (t.verdict == VerdictKind::blocked) {
+        const BlockedBy& b = t.blocked_by.front();
+        return fmt::format("{}:{} at frame {}", b.object, b.function, b.frame);
+    }
+    if (t.findings.empty()) return "";
+    const Finding& f = t.findings.front();
+    return fmt::format("{} at frame {}", check_name(f.check), f.frame);
+}
+
+void render_frames(std::string& out, const TaskVerdict& t) {
+    for (size_t i = 0; i < t.frames.size(); ++i) {
+        const Frame& f = t.frames[i];
+        out += fmt::format("  #{:<3} {:#018x} {:<40} {:<20} {}\n", i, f.pc, frame_name(f), f.object, method_name(f.method));
+        for (const BlockedBy& b : t.blocked_by) {
+            if (b.frame == static_cast<int>(i)) out += fmt::format("        ^ patched function {}:{}\n", b.object, b.function);
+        }
+        for (const Finding& x : t.findings) {
+            if (x.frame == static_cast<int>(i)) out += fmt::format("        ! {}: {}\n", check_name(x.check), x.detail);
+        }
+    }
+    for (const Finding& x : t.findings) {
+        if (x.frame < 0) out += fmt::format("  ! {}: {}\n", check_name(x.check), x.detail);
+    }
+    out += fmt::format("  end: {}\n", t.end.detail);
+}
+
+}  // namespace
+
+std::string render_text(std::span<const ProcessReport> reports, Mode mode) {
+    std::string out;
+    if (mode == Mode::stack) {
+        for (const ProcessReport& r : reports) {
+            for (const TaskVerdict& t : r.tasks) {
+                out += fmt::format("PID {} TID {} ({}): {}\n", t.pid, t.tid, t.comm,
+                                   t.findings.empty() ? "reliable" : "UNRELIABLE");
+                render_frames(out, t);
+            }
+        }
+        return out;
+    }
+    out += fmt::format("{:>8} {:>8}  {:<16} {:<11} {}\n", "PID", "TID", "COMM", "VERDICT", "WHY");
+    for (const ProcessReport& r : reports) {
+        for (const TaskVerdict& t : r.tasks) {
+            out += fmt::format("{:>8} {:>8}  {:<16} {:<11} {}\n", t.pid, t.tid, t.comm, verdict_name(t.verdict),
+                               first_problem(t));
+        }
+    }
+    const Summary s = total(reports);
+    out += fmt::format("\n{} safe, {} blocked, {} unreliable\n", s.safe, s.blocked, s.unreliable);
+    for (const ProcessReport& r : reports) {
+        for (const auto& n : r.patch.not_loaded) out += fmt::format("note: {} is not loaded in pid {}\n", n, r.pid);
+        for (const auto& n : r.patch.unsearched) out += fmt::format("note: could not search {}\n", n);
+        for (const TaskVerdict& t : r.tasks) {
+            if (t.verdict == VerdictKind::safe) continue;
+            out += fmt::format("\nTID {} ({}) is {}:\n", t.tid, t.comm, verdict_name(t.verdict));
+            render_frames(out, t);
+        }
+    }
+    return out;
+}
+
+}  // namespace lpsafe::report

@@ -1,0 +1,451 @@
+// The x86_64 instruction rules on hand-assembled code. Every byte sequence was
+// checked with `objdump -D -b binary -mi386:x86-64`; the instruction is in the
+// comment next to it.
+#include <dwarf.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "lpsafe/memory.h"
+#include "lpsafe/process.h"
+#include "x86_64/x86_64_code.h"
+#include "x86_64/x86_64_frame_pointer.h"
+
+namespace lpsafe::x86_64 {
+namespace {
+
+using Kind = RuleOutcome::Kind;
+using Bytes = std::vector<uint8_t>;
+
+constexpr unsigned kRbp = 6, kRsp = 7, kRip = 16;
+constexpr uint64_t kCode = 0x401000;
+// Every function below is placed after 16 bytes of int3 (cc) padding, so
+// that backward decoding finds no stray call before a function.
+constexpr size_t kPad = 16;
+
+const char* kind_name(Kind k) {
+    switch (k) {
+    case Kind::pass: return "pass";
+    case Kind::fail: return "fail";
+    case Kind::cannot_check: return "cannot_check";
+    }
+    return "?";
+}
+
+::testing::AssertionResult is(Kind want, const RuleOutcome& got) {
+    if (got.kind == want) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "expected " << kind_name(want) << ", got " << kind_name(got.kind)
+                                         << " (" << got.detail << ")";
+}
+
+std::vector<std::byte> to_bytes(const Bytes& b) {
+    std::vector<std::byte> out;
+    for (uint8_t v : b) out.push_back(static_cast<std::byte>(v));
+    return out;
+}
+
+// A process whose only memory is `code` at kCode + kPad, surrounded by
+// int3 padding from kCode to the end of `code` + kPad.
+struct CodeImage {
+    explicit CodeImage(const Bytes& code) {
+        Bytes all(kPad, 0xcc);
+        all.insert(all.end(), code.begin(), code.end());
+        all.insert(all.end(), kPad, 0xcc);
+        auto mem = std::make_shared<BufferMemory>();
+        mem->add(kCode, to_bytes(all));
+        process.memory = mem;
+    }
+    uint64_t at(size_t offset) const { return kCode + kPad + offset; }
+    ProcessImage process;
+};
+
+// A process with `code` at exactly `addr` and nothing else readable.
+ProcessImage bare(uint64_t addr, const Bytes& code) {
+    ProcessImage p;
+    auto mem = std::make_shared<BufferMemory>();
+    mem->add(addr, to_bytes(code));
+    p.memory = mem;
+    return p;
+}
+
+Regs at_pc(uint64_t pc, std::optional<int64_t> syscall_nr) {
+    Regs r(ArchId::x86_64);
+    r.set(kRip, pc);
+    r.syscall_nr = syscall_nr;
+    return r;
+}
+
+// ---- check_parked -----------------------------------------------------------
+
+const Bytes kPauseLike = {
+    0xb8, 0x22, 0x00, 0x00, 0x00,  // 0: mov $0x22,%eax   (34 = pause)
+    0x0f, 0x05,                    // 5: syscall
+    0xc3,                          // 7: ret
+};
+
+TEST(CheckParked, AfterSyscallInsideSystemCall) {
+    CodeImage img(kPauseLike);
+    EXPECT_TRUE(is(Kind::pass, check_parked(img.process, at_pc(img.at(7), 34))));
+}
+
+TEST(CheckParked, AfterSyscallButNotInSystemCall) {
+    CodeImage img(kPauseLike);
+    // orig_rax = -1: the thread already returned to user space.
+    EXPECT_TRUE(is(Kind::fail, check_parked(img.process, at_pc(img.at(7), -1))));
+}
+
+TEST(CheckParked, UnknownSyscallNumberCannotBeChecked) {
+    CodeImage img(kPauseLike);
+    EXPECT_TRUE(is(Kind::cannot_check, check_parked(img.process, at_pc(img.at(7), std::nullopt))));
+}
+
+TEST(CheckParked, PcAtTheSyscallItselfIsNotParked) {
+    CodeImage img(kPauseLike);
+    EXPECT_TRUE(is(Kind::fail, check_parked(img.process, at_pc(img.at(5), 34))));
+}
+
+TEST(CheckParked, AfterACallIsNotParked) {
+    CodeImage img({
+        0xe8, 0x10, 0x00, 0x00, 0x00,  // 0: call +0x10
+        0x90,                          // 5: nop
+    });
+    // In a system call per orig_rax, but the pc does not follow a syscall.
+    EXPECT_TRUE(is(Kind::fail, check_parked(img.process, at_pc(img.at(5), 34))));
+}
+
+TEST(CheckParked, RexWSyscallEndsInTheSameTwoBytes) {
+    CodeImage img({
+        0x48, 0x0f, 0x05,  // 0: rex.W syscall
+        0x90,              // 3: nop
+    });
+    EXPECT_TRUE(is(Kind::pass, check_parked(img.process, at_pc(img.at(3), 34))));
+}
+
+// What the rule can tell: the two bytes before pc are a `syscall` (0f 05) and
+// the kernel reports a system call in progress. What it cannot tell: where
+// instruction boundaries lie before pc. In `b8 0f 05 00 00` (mov $0x50f,%eax)
+// a pc 3 bytes in follows `0f 05`; a CPU that got to that pc did execute
+// `0f 05` as a syscall (it jumped to offset 1), so only orig_rax says whether
+// the thread is really inside the call.
+TEST(CheckParked, TailOfALongerInstruction) {
+    const Bytes mov_50f = {
+        0xb8, 0x0f, 0x05, 0x00, 0x00,  // 0: mov $0x50f,%eax
+        0xc3,                          // 5: ret
+    };
+    CodeImage img(mov_50f);
+    // After the whole mov: the preceding bytes are 00 00.
+    EXPECT_TRUE(is(Kind::fail, check_parked(img.process, at_pc(img.at(5), 34))));
+    // In the middle of it, right after the 0f 05 bytes.
+    EXPECT_TRUE(is(Kind::pass, check_parked(img.process, at_pc(img.at(3), 34))));
+    EXPECT_TRUE(is(Kind::fail, check_parked(img.process, at_pc(img.at(3), -1))));
+}
+
+TEST(CheckParked, TwoByteInstructionsThatAreNotSyscall) {
+    CodeImage img({
+        0x0f, 0x34,  // 0: sysenter
+        0x0f, 0x0b,  // 2: ud2
+        0xcd, 0x80,  // 4: int $0x80
+        0x90,        // 6: nop
+    });
+    EXPECT_TRUE(is(Kind::fail, check_parked(img.process, at_pc(img.at(2), 34))));
+    EXPECT_TRUE(is(Kind::fail, check_parked(img.process, at_pc(img.at(4), 34))));
+    EXPECT_TRUE(is(Kind::fail, check_parked(img.process, at_pc(img.at(6), 34))));
+}
+
+TEST(CheckParked, UnreadableCodeCannotBeChecked) {
+    CodeImage img(kPauseLike);
+    EXPECT_TRUE(is(Kind::cannot_check, check_parked(img.process, at_pc(0x7f0000001000, 34))));
+    // Only one byte before the pc is readable.
+    ProcessImage one = bare(0x500000, {0x05, 0x90});
+    EXPECT_TRUE(is(Kind::cannot_check, check_parked(one, at_pc(0x500001, 34))));
+    // No memory at all, and a pc too low to have two bytes before it.
+    ProcessImage none;
+    EXPECT_TRUE(is(Kind::cannot_check, check_parked(none, at_pc(0x401000, 34))));
+    EXPECT_TRUE(is(Kind::cannot_check, check_parked(img.process, at_pc(1, 34))));
+}
+
+TEST(CheckParked, UnknownPcCannotBeChecked) {
+    CodeImage img(kPauseLike);
+    Regs r(ArchId::x86_64);
+    r.syscall_nr = 34;
+    EXPECT_TRUE(is(Kind::cannot_check, check_parked(img.process, r)));
+}
+
+// ---- check_call_before -------------------------------------------------------
+
+struct CallForm {
+    const char* name;
+    Bytes bytes;
+};
+
+const CallForm kCallForms[] = {
+    {"call rel32", {0xe8, 0x10, 0x00, 0x00, 0x00}},                   // call +0x10
+    {"call *%rax", {0xff, 0xd0}},                                     // call *%rax
+    {"call *(%rsp)", {0xff, 0x14, 0x24}},                             // call *(%rsp)
+    {"call *0x8(%rax)", {0xff, 0x50, 0x08}},                          // call *0x8(%rax)
+    {"call *0x1000(%rip)", {0xff, 0x15, 0x00, 0x10, 0x00, 0x00}},     // call *0x1000(%rip)
+    {"call *%r11", {0x41, 0xff, 0xd3}},                               // call *%r11
+    {"call *0x100(%rsp)", {0xff, 0x94, 0x24, 0x00, 0x01, 0x00, 0x00}},  // call *0x100(%rsp)
+    {"notrack call *%rax", {0x3e, 0xff, 0xd0}},                       // notrack call *%rax
+};
+
+// Each call form at the end of a small function:
+//   push %rbp (55); mov %rsp,%rbp (48 89 e5); <call>; pop %rbp (5d); ret (c3)
+TEST(CheckCallBefore, EveryCallFormWithFunctionBounds) {
+    for (const CallForm& form : kCallForms) {
+        Bytes fn = {0x55, 0x48, 0x89, 0xe5};
+        fn.insert(fn.end(), form.bytes.begin(), form.bytes.end());
+        fn.insert(fn.end(), {0x5d, 0xc3});
+        CodeImage img(fn);
+        const uint64_t ret = img.at(4 + form.bytes.size());
+        EXPECT_TRUE(is(Kind::pass, check_call_before(img.process, ret, img.at(0), fn.size()))) << form.name;
+    }
+}
+
+TEST(CheckCallBefore, EveryCallFormWithoutFunctionBounds) {
+    for (const CallForm& form : kCallForms) {
+        Bytes fn = {0x55, 0x48, 0x89, 0xe5};
+        fn.insert(fn.end(), form.bytes.begin(), form.bytes.end());
+        fn.insert(fn.end(), {0x5d, 0xc3});
+        CodeImage img(fn);
+        const uint64_t ret = img.at(4 + form.bytes.size());
+        EXPECT_TRUE(is(Kind::pass, check_call_before(img.process, ret, 0, 0))) << form.name;
+    }
+}
+
+// Returns after an instruction that is not a call.
+const Bytes kNoCalls = {
+    0x55,                          // 0: push %rbp
+    0x48, 0x89, 0xe5,              // 1: mov %rsp,%rbp
+    0xeb, 0x05,                    // 4: jmp +5
+    0xe9, 0x00, 0x01, 0x00, 0x00,  // 6: jmp +0x100
+    0x5d,                          // 11: pop %rbp
+    0xc3,                          // 12: ret
+    0x90,                          // 13: nop
+};
+
+TEST(CheckCallBefore, AfterAJumpOrARetFails) {
+    CodeImage img(kNoCalls);
+    for (size_t end : {6u, 11u, 13u}) {  // after jmp short, jmp near, ret
+        EXPECT_TRUE(is(Kind::fail, check_call_before(img.process, img.at(end), img.at(0), kNoCalls.size())))
+            << "bounded, ret at +" << end;
+        EXPECT_TRUE(is(Kind::fail, check_call_before(img.process, img.at(end), 0, 0))) << "unbounded, ret at +" << end;
+    }
+}
+
+// A return address inside an instruction, with bytes that are a call when
+// decoded from the return address backwards:
+//   b8 ff d0 00 00   mov $0xd0ff,%eax   (its bytes 1-2 read as `call *%rax`)
+const Bytes kHiddenCall = {
+    0x55,                          // 0: push %rbp
+    0x48, 0x89, 0xe5,              // 1: mov %rsp,%rbp
+    0xb8, 0xff, 0xd0, 0x00, 0x00,  // 4: mov $0xd0ff,%eax
+    0x5d,                          // 9: pop %rbp
+    0xc3,                          // 10: ret
+};
+
+TEST(CheckCallBefore, ReturnAddressInsideAnInstructionFailsWithFunctionBounds) {
+    CodeImage img(kHiddenCall);
+    // Decoding from the function's start shows +7 is inside the mov.
+    EXPECT_TRUE(is(Kind::fail, check_call_before(img.process, img.at(7), img.at(0), kHiddenCall.size())));
+}
+
+// The limit of backward decoding, kept as documentation: without the
+// function's bounds, the rule sees `ff d0` before +7 and cannot know that it
+// is the middle of a longer instruction.
+TEST(CheckCallBefore, BackwardDecodingCannotSeeInstructionBoundaries) {
+    CodeImage img(kHiddenCall);
+    EXPECT_TRUE(is(Kind::pass, check_call_before(img.process, img.at(7), 0, 0)));
+}
+
+TEST(CheckCallBefore, ReturnAddressInsideACallFails) {
+    const Bytes fn = {
+        0x55,                          // 0: push %rbp
+        0x48, 0x89, 0xe5,              // 1: mov %rsp,%rbp
+        0xe8, 0x10, 0x00, 0x00, 0x00,  // 4: call +0x10
+        0x5d,                          // 9: pop %rbp
+        0xc3,                          // 10: ret
+    };
+    CodeImage img(fn);
+    EXPECT_TRUE(is(Kind::fail, check_call_before(img.process, img.at(7), img.at(0), fn.size())));
+    EXPECT_TRUE(is(Kind::fail, check_call_before(img.process, img.at(7), 0, 0)));
+    EXPECT_TRUE(is(Kind::pass, check_call_before(img.process, img.at(9), img.at(0), fn.size())));
+}
+
+// A function that ends in a call to a noreturn function (abort): its return
+// address is the first byte after the function.
+TEST(CheckCallBefore, CallToNoreturnAtTheFunctionsEnd) {
+    const Bytes fn = {
+        0x55,                          // 0: push %rbp
+        0x48, 0x89, 0xe5,              // 1: mov %rsp,%rbp
+        0xe8, 0x10, 0x00, 0x00, 0x00,  // 4: call abort
+    };
+    CodeImage img(fn);
+    EXPECT_TRUE(is(Kind::pass, check_call_before(img.process, img.at(fn.size()), img.at(0), fn.size())));
+    // Even when nothing is readable after the function.
+    ProcessImage tight = bare(0x500000, fn);
+    EXPECT_TRUE(is(Kind::pass, check_call_before(tight, 0x500000 + fn.size(), 0x500000, fn.size())));
+}
+
+TEST(CheckCallBefore, ReturnAddressAtTheFunctionStartIsJudgedBackwards) {
+    // ret == fn_start: the bytes before belong to the previous function, here
+    // its final call.
+    const Bytes two = {
+        0xe8, 0x10, 0x00, 0x00, 0x00,  // 0: call (end of the previous function)
+        0x55,                          // 5: push %rbp (start of the next one)
+        0xc3,                          // 6: ret
+    };
+    CodeImage img(two);
+    EXPECT_TRUE(is(Kind::pass, check_call_before(img.process, img.at(5), img.at(5), 2)));
+}
+
+TEST(CheckCallBefore, UnreadableCodeCannotBeChecked) {
+    CodeImage img(kNoCalls);
+    EXPECT_TRUE(is(Kind::cannot_check, check_call_before(img.process, 0x7f0000001000, 0, 0)));
+    EXPECT_TRUE(is(Kind::cannot_check, check_call_before(img.process, 0x7f0000001000, 0x7f0000000f00, 0x200)));
+}
+
+// ---- check_fp_prologue ---------------------------------------------------------
+
+TEST(CheckFpPrologue, PushMovPrologue) {
+    const Bytes fn = {
+        0x55,              // 0: push %rbp
+        0x48, 0x89, 0xe5,  // 1: mov %rsp,%rbp
+        0x90, 0x90,        // 4: nop; nop
+        0x5d, 0xc3,        // 6: pop %rbp; ret
+    };
+    CodeImage img(fn);
+    EXPECT_TRUE(is(Kind::pass, check_fp_prologue(img.process, img.at(0), fn.size(), img.at(4))));
+    EXPECT_TRUE(is(Kind::pass, check_fp_prologue(img.process, img.at(0), fn.size(), img.at(5))));
+}
+
+TEST(CheckFpPrologue, Endbr64First) {
+    const Bytes fn = {
+        0xf3, 0x0f, 0x1e, 0xfa,  // 0: endbr64
+        0x55,                    // 4: push %rbp
+        0x48, 0x89, 0xe5,        // 5: mov %rsp,%rbp
+        0x90,                    // 8: nop
+        0x5d, 0xc3,              // 9: pop %rbp; ret
+    };
+    CodeImage img(fn);
+    EXPECT_TRUE(is(Kind::pass, check_fp_prologue(img.process, img.at(0), fn.size(), img.at(8))));
+    EXPECT_TRUE(is(Kind::fail, check_fp_prologue(img.process, img.at(0), fn.size(), img.at(4))));
+    EXPECT_TRUE(is(Kind::fail, check_fp_prologue(img.process, img.at(0), fn.size(), img.at(5))));
+}
+
+TEST(CheckFpPrologue, AlternateMovEncoding) {
+    const Bytes fn = {
+        0x55,              // 0: push %rbp
+        0x48, 0x8b, 0xec,  // 1: mov %rsp,%rbp (8b form)
+        0x90, 0x90,        // 4: nop; nop
+        0x5d, 0xc3,        // 6: pop %rbp; ret
+    };
+    CodeImage img(fn);
+    EXPECT_TRUE(is(Kind::pass, check_fp_prologue(img.process, img.at(0), fn.size(), img.at(4))));
+}
+
+TEST(CheckFpPrologue, MissingPrologue) {
+    const Bytes no_fp = {
+        0x53,                    // 0: push %rbx
+        0x48, 0x89, 0xfb,        // 1: mov %rdi,%rbx
+        0x90, 0x90,              // 4: nop; nop
+        0x5b, 0xc3,              // 6: pop %rbx; ret
+    };
+    CodeImage img(no_fp);
+    EXPECT_TRUE(is(Kind::fail, check_fp_prologue(img.process, img.at(0), no_fp.size(), img.at(4))));
+    const Bytes push_only = {
+        0x55,              // 0: push %rbp
+        0x48, 0x89, 0xfd,  // 1: mov %rdi,%rbp
+        0x90, 0x90,        // 4: nop; nop
+        0x5d, 0xc3,        // 6: pop %rbp; ret
+    };
+    CodeImage img2(push_only);
+    EXPECT_TRUE(is(Kind::fail, check_fp_prologue(img2.process, img2.at(0), push_only.size(), img2.at(4))));
+}
+
+TEST(CheckFpPrologue, PcInsideThePrologue) {
+    const Bytes fn = {0x55, 0x48, 0x89, 0xe5, 0x90, 0x90, 0x5d, 0xc3};  // as in PushMovPrologue
+    CodeImage img(fn);
+    EXPECT_TRUE(is(Kind::fail, check_fp_prologue(img.process, img.at(0), fn.size(), img.at(0))));  // before push
+    EXPECT_TRUE(is(Kind::fail, check_fp_prologue(img.process, img.at(0), fn.size(), img.at(1))));  // before mov
+}
+
+TEST(CheckFpPrologue, UnknownSizeOrUnreadableCannotBeChecked) {
+    const Bytes fn = {0x55, 0x48, 0x89, 0xe5, 0x90, 0x90, 0x5d, 0xc3};
+    CodeImage img(fn);
+    EXPECT_TRUE(is(Kind::cannot_check, check_fp_prologue(img.process, img.at(0), 0, img.at(4))));
+    EXPECT_TRUE(is(Kind::cannot_check, check_fp_prologue(img.process, 0x7f0000001000, 8, 0x7f0000001004)));
+}
+
+// ---- fp_step and cfi_row_is_fp_frame ----------------------------------------------
+
+std::vector<std::byte> le64(std::initializer_list<uint64_t> words) {
+    std::vector<std::byte> out;
+    for (uint64_t w : words) {
+        for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>((w >> (8 * i)) & 0xff));
+    }
+    return out;
+}
+
+TEST(FpStep, ReadsTheFrameRecord) {
+    BufferMemory mem;
+    mem.add(0x7fff1000, le64({0x7fff1100, 0x401500}));
+    auto s = fp_step(mem, 0x7fff1000);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->caller_fp, 0x7fff1100u);
+    EXPECT_EQ(s->pc, 0x401500u);
+    EXPECT_EQ(s->cfa, 0x7fff1010u);
+}
+
+TEST(FpStep, Errors) {
+    BufferMemory mem;
+    mem.add(0x7fff1000, le64({0x7fff1100, 0x401500}));
+    EXPECT_FALSE(fp_step(mem, 0).ok());
+    EXPECT_FALSE(fp_step(mem, 0x7fff1004).ok());  // misaligned
+    EXPECT_FALSE(fp_step(mem, 0x7fff1008).ok());  // return-address slot unreadable
+    EXPECT_FALSE(fp_step(mem, 0x7fff2000).ok());  // nothing there
+}
+
+constexpr uint64_t neg(uint64_t v) { return ~v + 1; }
+
+CfiRow fp_row() {
+    CfiRow row;
+    row.ra_column = kRip;
+    row.cfa = {{DW_OP_bregx, kRbp, 16}};
+    row.regs.resize(kRip + 1);
+    row.regs[kRbp] = {RegRule::Kind::location, {{DW_OP_call_frame_cfa, 0, 0}, {DW_OP_plus_uconst, neg(16), 0}}};
+    row.regs[kRip] = {RegRule::Kind::location, {{DW_OP_call_frame_cfa, 0, 0}, {DW_OP_plus_uconst, neg(8), 0}}};
+    return row;
+}
+
+TEST(CfiRowIsFpFrame, FramePointerRow) {
+    EXPECT_TRUE(cfi_row_is_fp_frame(fp_row()));
+    CfiRow breg6 = fp_row();
+    breg6.cfa = {{DW_OP_breg6, 16, 0}};
+    EXPECT_TRUE(cfi_row_is_fp_frame(breg6));
+}
+
+TEST(CfiRowIsFpFrame, OtherRows) {
+    CfiRow rsp_based = fp_row();
+    rsp_based.cfa = {{DW_OP_bregx, kRsp, 16}};
+    EXPECT_FALSE(cfi_row_is_fp_frame(rsp_based));
+
+    CfiRow other_offset = fp_row();
+    other_offset.cfa = {{DW_OP_bregx, kRbp, 24}};
+    EXPECT_FALSE(cfi_row_is_fp_frame(other_offset));
+
+    CfiRow rbp_elsewhere = fp_row();
+    rbp_elsewhere.regs[kRbp].expr[1].number = neg(24);
+    EXPECT_FALSE(cfi_row_is_fp_frame(rbp_elsewhere));
+
+    CfiRow rbp_not_saved = fp_row();
+    rbp_not_saved.regs[kRbp] = {RegRule::Kind::same_value, {}};
+    EXPECT_FALSE(cfi_row_is_fp_frame(rbp_not_saved));
+
+    CfiRow ra_value = fp_row();
+    ra_value.regs[kRip].kind = RegRule::Kind::value;
+    EXPECT_FALSE(cfi_row_is_fp_frame(ra_value));
+}
+
+}  // namespace
+}  // namespace lpsafe::x86_64

@@ -1,0 +1,75 @@
+// One row per architecture: registers, how threads park, what a call looks
+// like, how a frame-pointer frame is laid out. Adding an architecture means a
+// folder in arch/ and a row in the table (unwinder/src/arch_table.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "lpsafe/arch_id.h"
+#include "lpsafe/cfi.h"
+#include "lpsafe/process.h"
+#include "lpsafe/result.h"
+
+namespace lpsafe {
+
+// The outcome of one rule on one frame. `cannot_check` is not a pass: the
+// verdict treats it as a failure (fail closed).
+struct RuleOutcome {
+    enum class Kind { pass, fail, cannot_check };
+    Kind kind = Kind::cannot_check;
+    std::string detail;
+    static RuleOutcome pass() { return {Kind::pass, {}}; }
+    static RuleOutcome fail(std::string d) { return {Kind::fail, std::move(d)}; }
+    static RuleOutcome cannot(std::string d) { return {Kind::cannot_check, std::move(d)}; }
+};
+
+// What a frame-pointer step recovers of the caller.
+struct FpStep {
+    uint64_t pc = 0;         // return address
+    uint64_t cfa = 0;        // the caller's stack pointer after the return
+    uint64_t caller_fp = 0;  // the caller's frame pointer
+};
+
+struct Arch {
+    ArchId id;
+    std::string_view name;
+    uint16_t elf_machine;
+    unsigned pc_reg;  // DWARF numbers
+    unsigned sp_reg;
+    unsigned fp_reg;
+    unsigned ra_reg;  // the CFI return-address column
+
+    // Register layout of the core note NT_PRSTATUS for this architecture.
+    Result<ThreadState> (*parse_prstatus)(std::span<const std::byte> note);
+
+    // top: is the thread parked in a system call (regs of frame 0)?
+    RuleOutcome (*check_parked)(const ProcessImage& process, const Regs& regs);
+
+    // return-after-call: does a call instruction end exactly at `ret`?
+    // `fn_start`/`fn_size` bound the function (runtime addresses) when known,
+    // so the check can decode from the function's start instead of guessing.
+    RuleOutcome (*check_call_before)(const ProcessImage& process, uint64_t ret, uint64_t fn_start,
+                                     uint64_t fn_size);
+
+    // Frame-pointer walker: the caller of a frame whose frame pointer is `fp`.
+    Result<FpStep> (*fp_step)(const Memory& memory, uint64_t fp);
+
+    // Does the function at [fn_start, fn_start + fn_size) set up a frame
+    // pointer before `pc`? (Needed to trust a frame-pointer step where no CFI
+    // describes the frame.)
+    RuleOutcome (*check_fp_prologue)(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size,
+                                     uint64_t pc);
+
+    // Does this CFI row describe a frame-pointer frame (so that an independent
+    // frame-pointer step applies and must agree)?
+    bool (*cfi_row_is_fp_frame)(const CfiRow& row);
+};
+
+const Arch& arch_of(ArchId id);
+const Arch* arch_for_elf_machine(uint16_t machine);
+
+}  // namespace lpsafe

@@ -1,0 +1,45 @@
+// One small read interface with many backings: a core file, a live process, a
+// snapshot, a test buffer. Reads never fault: an unreadable address is a short
+// read, and the caller decides what that means for the stack.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace lpsafe {
+
+class Memory {
+public:
+    virtual ~Memory() = default;
+    // Copies up to out.size() bytes starting at addr; returns how many were
+    // readable contiguously from addr (0 when addr itself is unreadable).
+    virtual size_t read(uint64_t addr, std::span<std::byte> out) const = 0;
+
+    std::optional<uint64_t> read_u64(uint64_t addr) const {
+        std::byte buf[8];
+        if (read(addr, buf) != sizeof buf) return std::nullopt;
+        uint64_t v;
+        std::memcpy(&v, buf, sizeof v);
+        return v;
+    }
+};
+
+// Memory backed by byte buffers at fixed addresses (tests, snapshots).
+class BufferMemory final : public Memory {
+public:
+    void add(uint64_t addr, std::vector<std::byte> bytes);
+    size_t read(uint64_t addr, std::span<std::byte> out) const override;
+
+private:
+    struct Region {
+        uint64_t addr;
+        std::vector<std::byte> bytes;
+    };
+    std::vector<Region> regions_;
+};
+
+}  // namespace lpsafe

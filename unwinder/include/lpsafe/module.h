@@ -1,0 +1,107 @@
+// Modules: ELF objects (executables, shared libraries) as they sit on disk,
+// and where a process has them loaded. Code bytes, symbols and unwind tables
+// come from here when the process image (a core, a snapshot) lacks them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lpsafe/cfi.h"
+#include "lpsafe/result.h"
+
+namespace lpsafe {
+
+struct Symbol {
+    std::string name;
+    uint64_t start = 0;  // file (link-time) address
+    uint64_t size = 0;
+    bool global = false;
+    bool contains(uint64_t addr) const { return addr >= start && addr - start < size; }
+};
+
+struct ElfSegment {
+    uint64_t vaddr = 0;
+    uint64_t memsz = 0;
+    uint64_t offset = 0;
+    uint64_t filesz = 0;
+    uint32_t flags = 0;  // PF_R | PF_W | PF_X
+};
+
+// The result of looking a pc up in a module's unwind tables.
+struct CfiLookup {
+    enum class Status { found, no_entry, no_tables, error };
+    Status status = Status::no_tables;
+    CfiRow row;
+    std::string detail;
+};
+
+// An ELF file opened read-only (mmap). Thread-compatible: const methods may be
+// called concurrently only after construction (the CFI cache is internal and
+// guarded).
+class ElfImage {
+public:
+    static Result<std::shared_ptr<ElfImage>> open(const std::string& path);
+    // From bytes already in memory (e.g. the vDSO read out of a core).
+    static Result<std::shared_ptr<ElfImage>> from_bytes(std::string name, std::vector<std::byte> bytes);
+    ~ElfImage();
+    ElfImage(const ElfImage&) = delete;
+    ElfImage& operator=(const ElfImage&) = delete;
+
+    const std::string& path() const;
+    uint16_t machine() const;
+    bool is_executable_type() const;  // ET_EXEC (not position independent)
+    const std::string& soname() const;
+    const std::string& build_id() const;  // lower-case hex, empty when none
+    const std::vector<ElfSegment>& segments() const;
+    bool has_cfi() const;
+
+    // Bytes of the file image at link-time address `vaddr` (PT_LOAD file
+    // contents only); returns how many were copied.
+    size_t read(uint64_t vaddr, std::span<std::byte> out) const;
+    const Symbol* symbol_at(uint64_t vaddr) const;
+    std::vector<const Symbol*> symbols_named(std::string_view name) const;
+    CfiLookup cfi_at(uint64_t vaddr) const;
+
+private:
+    struct Impl;
+    explicit ElfImage(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Why frames in a module can or cannot be trusted.
+struct ModuleStatus {
+    enum class Kind { ok, missing_file, unreadable_file, build_id_mismatch, build_id_unverified, not_elf };
+    Kind kind = Kind::ok;
+    std::string detail;
+    bool usable() const { return kind == Kind::ok; }
+};
+
+// An ELF object loaded in a process: runtime address = file address + bias.
+struct Module {
+    std::string path;        // as the process named it (NT_FILE, /proc/pid/maps)
+    std::string name;        // file name part of path
+    uint64_t start = 0;      // lowest mapped address
+    uint64_t end = 0;        // highest mapped address (exclusive)
+    uint64_t bias = 0;
+    std::shared_ptr<ElfImage> image;  // null when the file could not be used
+    ModuleStatus status;
+
+    bool matches_object(std::string_view object) const;  // file name or soname
+    bool contains(uint64_t addr) const { return addr >= start && addr < end; }
+};
+
+class ModuleMap {
+public:
+    void add(Module module);
+    const Module* find(uint64_t addr) const;
+    const std::vector<Module>& modules() const { return modules_; }
+
+private:
+    std::vector<Module> modules_;  // sorted by start
+};
+
+}  // namespace lpsafe

@@ -1,0 +1,57 @@
+// The functions a patch replaces, as the user names them: [OBJECT:]FUNCTION,
+// OBJECT being a module's file name or soname. Resolved against a process's
+// modules into address ranges.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lpsafe/module.h"
+#include "lpsafe/result.h"
+
+namespace lpsafe {
+
+struct PatchTarget {
+    std::string object;  // empty: any module
+    std::string function;
+    std::string spec() const { return object.empty() ? function : object + ":" + function; }
+};
+
+class PatchSet {
+public:
+    Status add_spec(std::string_view spec);
+    // One spec per line; `#` starts a comment; blank lines are ignored.
+    Status add_file(const std::string& path);
+    Status add_text(std::string_view text, std::string_view origin);
+    const std::vector<PatchTarget>& targets() const { return targets_; }
+    bool empty() const { return targets_.empty(); }
+
+private:
+    std::vector<PatchTarget> targets_;
+};
+
+struct PatchedRange {
+    uint64_t start = 0;  // runtime addresses, [start, end)
+    uint64_t end = 0;
+    std::string object;
+    std::string function;
+};
+
+struct ResolvedPatchSet {
+    std::vector<PatchedRange> ranges;
+    // Targets whose object is not loaded in this process: they cannot be on any
+    // stack, so they are reported, not failed.
+    std::vector<std::string> not_loaded;
+    // Modules that could hold a target but cannot be read or verified. Frames
+    // in them are unreliable anyway, so the verdict stays sound.
+    std::vector<std::string> unsearched;
+};
+
+// Fails when a target's function cannot be found in any module that could
+// hold it and every such module was searched: a typo must not turn into a
+// "safe" verdict.
+Result<ResolvedPatchSet> resolve_patch_set(const PatchSet& set, const ModuleMap& modules);
+
+}  // namespace lpsafe

@@ -1,0 +1,57 @@
+// What a reader captured of one process: its threads' registers, its memory,
+// its mappings and the modules behind them. Readers (core files, ptrace,
+// snapshots) produce it; the unwinder and checks only read it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lpsafe/arch_id.h"
+#include "lpsafe/memory.h"
+#include "lpsafe/module.h"
+#include "lpsafe/regs.h"
+
+namespace lpsafe {
+
+struct Mapping {
+    uint64_t start = 0;
+    uint64_t end = 0;
+    uint64_t file_offset = 0;
+    std::string path;  // empty for anonymous memory
+    bool readable = false;
+    bool writable = false;
+    bool executable = false;
+    // gcore leaves unsaved mappings out of its program headers; they are known
+    // only from NT_FILE, without permissions.
+    bool permissions_known = true;
+    bool contains(uint64_t addr) const { return addr >= start && addr < end; }
+};
+
+struct ThreadState {
+    int tid = 0;
+    Regs regs;
+};
+
+struct ProcessImage {
+    ArchId arch = ArchId::x86_64;
+    int pid = 0;
+    std::string comm;
+    std::vector<ThreadState> threads;
+    std::vector<Mapping> mappings;  // sorted by start, non-overlapping
+    ModuleMap modules;
+    std::shared_ptr<const Memory> memory;
+
+    const Mapping* mapping_at(uint64_t addr) const;
+    // Memory first (it is what the process really had, e.g. patched code),
+    // then the module's file on disk when the module is verified.
+    size_t read_code(uint64_t addr, std::span<std::byte> out) const;
+    // Executable per the mapping, or per the module's ELF segment flags when the
+    // mapping's permissions are unknown (gcore drops unsaved mappings).
+    bool is_executable(uint64_t addr) const;
+};
+
+}  // namespace lpsafe

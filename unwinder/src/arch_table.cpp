@@ -1,0 +1,29 @@
+// The architecture table: one row per supported architecture, defined in its
+// arch/<name>/ folder.
+#include <elf.h>
+
+#include "lpsafe/arch.h"
+
+namespace lpsafe {
+
+extern const Arch kX86_64Arch;  // arch/x86_64/x86_64_arch.cpp
+
+namespace {
+const Arch* const kArches[] = {&kX86_64Arch};
+}
+
+const Arch& arch_of(ArchId id) {
+    for (const Arch* a : kArches) {
+        if (a->id == id) return *a;
+    }
+    return kX86_64Arch;
+}
+
+const Arch* arch_for_elf_machine(uint16_t machine) {
+    for (const Arch* a : kArches) {
+        if (a->elf_machine == machine) return a;
+    }
+    return nullptr;
+}
+
+}  // namespace lpsafe

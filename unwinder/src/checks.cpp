@@ -1,0 +1,160 @@
+// The reliability checks. Each returns findings; none prints or decides.
+// docs/verdict-rules.md gives each rule with the kernel behaviour it mirrors.
+#include "lpsafe/checks.h"
+
+#include <algorithm>
+#include <set>
+
+#include "lpsafe/arch.h"
+#include "symbolize.h"
+
+namespace lpsafe {
+namespace {
+
+std::string where(const Frame& frame) {
+    std::string s = frame.function.empty() ? (frame.object.empty() ? hex_address(frame.pc) : frame.object + "+" + hex_address(frame.offset))
+                                           : frame.function + "+" + hex_address(frame.offset);
+    return s;
+}
+
+void add_outcome(std::vector<Finding>& out, Check check, int frame, const RuleOutcome& outcome,
+                 const std::string& prefix) {
+    if (outcome.kind == RuleOutcome::Kind::pass) return;
+    const char* cannot = outcome.kind == RuleOutcome::Kind::cannot_check ? "cannot check: " : "";
+    out.push_back({check, frame, prefix + cannot + outcome.detail});
+}
+
+}  // namespace
+
+// kernel: a task is only examined while it sleeps in __schedule (task_curr()
+// tasks are -EBUSY in klp_check_and_switch_task). In user space the
+// equivalent parking point is a blocking system call.
+std::vector<Finding> check_top(const ProcessImage& process, const ThreadState& thread, const UnwoundStack& stack) {
+    std::vector<Finding> out;
+    const RuleOutcome parked = arch_of(process.arch).check_parked(process, thread.regs);
+    const std::string at = stack.frames.empty() ? std::string("an unknown pc") : where(stack.frames.front());
+    add_outcome(out, Check::top, 0, parked, "not parked in a system call: at " + at + ": ");
+    return out;
+}
+
+// Documentation/livepatch/reliable-stacktrace.rst 4.1: the trace must end
+// where the task's stack really ends, or an early stop (corruption, unwinder
+// bug) would hide the frames that matter.
+std::vector<Finding> check_bottom(const ProcessImage& process, const ThreadState& thread, const UnwoundStack& stack) {
+    std::vector<Finding> out;
+    const int last = static_cast<int>(stack.frames.size()) - 1;
+    if (stack.end.kind != StackEnd::Kind::outermost) {
+        out.push_back({Check::bottom, last, "the walk did not reach the end of the stack: " + stack.end.detail});
+        return out;
+    }
+    const auto sp = thread.regs.get(arch_of(process.arch).sp_reg);
+    const Mapping* stack_map = sp ? process.mapping_at(*sp) : nullptr;
+    const Frame& outermost = stack.frames.back();
+    if (stack_map == nullptr || !stack_map->contains(outermost.sp)) {
+        out.push_back({Check::bottom, last, "the outermost frame's stack pointer " + hex_address(outermost.sp) +
+                                                " is outside the thread's stack mapping"});
+    }
+    return out;
+}
+
+// Not done by any unwinder we know of: a return address must be the address
+// right after a call instruction, or it is not a return address at all.
+std::vector<Finding> check_return_after_call(const ProcessImage& process, const UnwoundStack& stack) {
+    std::vector<Finding> out;
+    const Arch& arch = arch_of(process.arch);
+    for (size_t i = 1; i < stack.frames.size(); ++i) {
+        const Frame& f = stack.frames[i];
+        if (!f.pc_is_return_address) continue;  // after a signal frame: reported by the unwinder
+        const CodeLocation loc = locate(process, f.lookup_address());
+        const uint64_t size = loc.symbol != nullptr ? loc.symbol->size : 0;
+        const RuleOutcome r = arch.check_call_before(process, f.pc, loc.function_start, size);
+        add_outcome(out, Check::return_after_call, static_cast<int>(i), r, where(f) + ": ");
+    }
+    return out;
+}
+
+// arch_stack_walk_reliable() on every architecture refuses frames off the
+// task's stack; here the stack is the mapping that holds the thread's sp.
+std::vector<Finding> check_stack_bounds(const ProcessImage& process, const ThreadState& thread,
+                                        const UnwoundStack& stack) {
+    std::vector<Finding> out;
+    const auto sp = thread.regs.get(arch_of(process.arch).sp_reg);
+    const Mapping* m = sp ? process.mapping_at(*sp) : nullptr;
+    if (m == nullptr) {
+        out.push_back({Check::stack_bounds, 0, "the stack pointer lies in no mapping of the process"});
+        return out;
+    }
+    for (size_t i = 0; i < stack.frames.size(); ++i) {
+        const Frame& f = stack.frames[i];
+        const bool sp_ok = f.sp >= m->start && f.sp <= m->end;
+        const bool cfa_ok = f.cfa == 0 || (f.cfa >= m->start && f.cfa <= m->end);
+        if (!sp_ok || !cfa_ok) {
+            out.push_back({Check::stack_bounds, static_cast<int>(i),
+                           "frame at sp " + hex_address(f.sp) + " lies outside the thread's stack [" +
+                               hex_address(m->start) + ", " + hex_address(m->end) + ")"});
+        }
+    }
+    return out;
+}
+
+// __kernel_text_address() in the kernel walkers: a pc must be code.
+std::vector<Finding> check_executable(const ProcessImage& process, const UnwoundStack& stack) {
+    std::vector<Finding> out;
+    for (size_t i = 0; i < stack.frames.size(); ++i) {
+        const Frame& f = stack.frames[i];
+        if (!process.is_executable(f.lookup_address())) {
+            out.push_back({Check::executable, static_cast<int>(i), "pc " + hex_address(f.pc) + " is not in executable memory"});
+        }
+    }
+    return out;
+}
+
+// A frame in a file that is missing or differs from what the process ran
+// cannot be checked (its CFI, symbols and code would be someone else's).
+std::vector<Finding> check_modules(const ProcessImage& process, const UnwoundStack& stack) {
+    std::vector<Finding> out;
+    for (size_t i = 0; i < stack.frames.size(); ++i) {
+        const Module* m = process.modules.find(stack.frames[i].lookup_address());
+        if (m == nullptr) {
+            out.push_back({Check::module, static_cast<int>(i),
+                           "pc " + hex_address(stack.frames[i].pc) + " is in no file-backed module (anonymous code)"});
+        } else if (!m->status.usable()) {
+            out.push_back({Check::module, static_cast<int>(i), "cannot unwind through " + m->path + ": " + m->status.detail});
+        }
+    }
+    return out;
+}
+
+std::vector<Finding> check_repeated_frames(const UnwoundStack& stack) {
+    std::vector<Finding> out;
+    std::set<std::pair<uint64_t, uint64_t>> seen;
+    for (size_t i = 0; i < stack.frames.size(); ++i) {
+        const Frame& f = stack.frames[i];
+        if (!seen.insert({f.pc, f.sp}).second) {
+            out.push_back({Check::repeated_frame, static_cast<int>(i), "frame " + hex_address(f.pc) + " repeats: a loop"});
+        }
+    }
+    return out;
+}
+
+std::vector<Finding> check_all(const ProcessImage& process, const ThreadState& thread, const UnwoundStack& stack) {
+    std::vector<Finding> all = stack.findings;
+    auto append = [&all](std::vector<Finding> more) { all.insert(all.end(), more.begin(), more.end()); };
+    append(check_top(process, thread, stack));
+    append(check_bottom(process, thread, stack));
+    append(check_return_after_call(process, stack));
+    append(check_stack_bounds(process, thread, stack));
+    append(check_executable(process, stack));
+    append(check_modules(process, stack));
+    append(check_repeated_frames(stack));
+    std::stable_sort(all.begin(), all.end(), [](const Finding& a, const Finding& b) { return a.frame < b.frame; });
+    // The unwinder and check_modules may both report the same module problem.
+    std::set<std::pair<int, Check>> seen;
+    std::vector<Finding> unique;
+    for (auto& f : all) {
+        if (seen.insert({f.frame, f.check}).second) unique.push_back(std::move(f));
+    }
+    return unique;
+}
+
+}  // namespace lpsafe

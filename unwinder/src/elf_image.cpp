@@ -1,0 +1,277 @@
+// ELF files read with libelf over an mmap of the file (or over bytes taken
+// from a process image): segments, build-id, soname, function symbols, and the
+// unwind tables (elf_cfi.h).
+#include <fcntl.h>
+#include <gelf.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "elf_cfi.h"
+#include "lpsafe/module.h"
+
+namespace lpsafe {
+namespace {
+
+struct ElfLibrary {
+    ElfLibrary() { elf_version(EV_CURRENT); }
+};
+
+void ensure_libelf() {
+    static ElfLibrary once;
+    (void)once;
+}
+
+std::string hex(const unsigned char* p, size_t n) {
+    static const char* digits = "0123456789abcdef";
+    std::string s;
+    s.reserve(n * 2);
+    for (size_t i = 0; i < n; ++i) {
+        s += digits[p[i] >> 4];
+        s += digits[p[i] & 15];
+    }
+    return s;
+}
+
+}  // namespace
+
+struct ElfImage::Impl {
+    std::string path;
+    // Exactly one of these owns the bytes libelf reads.
+    void* map = nullptr;
+    size_t map_size = 0;
+    std::vector<std::byte> owned;
+
+    Elf* elf = nullptr;
+    GElf_Ehdr ehdr{};
+    std::string soname;
+    std::string build_id;
+    std::vector<ElfSegment> segments;
+    std::vector<Symbol> symbols;  // sorted by start, aliases merged
+    std::unique_ptr<ElfCfi> cfi;
+
+    ~Impl() {
+        cfi.reset();
+        if (elf != nullptr) elf_end(elf);
+        if (map != nullptr) munmap(map, map_size);
+    }
+
+    Status load(const char* data, size_t size);
+    void read_segments_and_notes();
+    void read_sections();
+    void add_symbols(Elf_Scn* scn, const GElf_Shdr& shdr);
+    void finish_symbols();
+};
+
+Status ElfImage::Impl::load(const char* data, size_t size) {
+    ensure_libelf();
+    elf = elf_memory(const_cast<char*>(data), size);
+    if (elf == nullptr || elf_kind(elf) != ELF_K_ELF) return make_error(path + " is not an ELF file");
+    if (gelf_getehdr(elf, &ehdr) == nullptr) return make_error(path + ": unreadable ELF header");
+    if (ehdr.e_type != ET_EXEC && ehdr.e_type != ET_DYN) {
+        return make_error(path + " is not an executable or shared object");
+    }
+    read_segments_and_notes();
+    read_sections();
+    finish_symbols();
+    cfi = std::make_unique<ElfCfi>(elf);
+    return Ok{};
+}
+
+void ElfImage::Impl::read_segments_and_notes() {
+    size_t phnum = 0;
+    if (elf_getphdrnum(elf, &phnum) != 0) return;
+    for (size_t i = 0; i < phnum; ++i) {
+        GElf_Phdr phdr;
+        if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr) continue;
+        if (phdr.p_type == PT_LOAD) {
+            segments.push_back({phdr.p_vaddr, phdr.p_memsz, phdr.p_offset, phdr.p_filesz, phdr.p_flags});
+        } else if (phdr.p_type == PT_NOTE && build_id.empty()) {
+            Elf_Data* data = elf_getdata_rawchunk(elf, static_cast<int64_t>(phdr.p_offset), phdr.p_filesz,
+                                                  ELF_T_NHDR);
+            if (data == nullptr) continue;
+            size_t offset = 0, name_off = 0, desc_off = 0;
+            GElf_Nhdr nhdr;
+            while (offset < data->d_size &&
+                   (offset = gelf_getnote(data, offset, &nhdr, &name_off, &desc_off)) > 0) {
+                const char* base = static_cast<const char*>(data->d_buf);
+                if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 &&
+                    std::memcmp(base + name_off, "GNU", 4) == 0) {
+                    build_id = hex(reinterpret_cast<const unsigned char*>(base + desc_off), nhdr.n_descsz);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+void ElfImage::Impl::read_sections() {
+    Elf_Scn* scn = nullptr;
+    bool have_symtab = false;
+    std::vector<std::pair<Elf_Scn*, GElf_Shdr>> dynsyms;
+    while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+        GElf_Shdr shdr;
+        if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+        if (shdr.sh_type == SHT_SYMTAB) {
+            have_symtab = true;
+            add_symbols(scn, shdr);
+        } else if (shdr.sh_type == SHT_DYNSYM) {
+            dynsyms.emplace_back(scn, shdr);
+        } else if (shdr.sh_type == SHT_DYNAMIC && soname.empty()) {
+            Elf_Data* data = elf_getdata(scn, nullptr);
+            if (data == nullptr || shdr.sh_entsize == 0) continue;
+            for (size_t i = 0; i < shdr.sh_size / shdr.sh_entsize; ++i) {
+                GElf_Dyn dyn;
+                if (gelf_getdyn(data, static_cast<int>(i), &dyn) == nullptr) break;
+                if (dyn.d_tag == DT_SONAME) {
+                    const char* s = elf_strptr(elf, shdr.sh_link, dyn.d_un.d_val);
+                    if (s != nullptr) soname = s;
+                }
+            }
+        }
+    }
+    // .dynsym is a subset of .symtab; read it only when the file is stripped.
+    if (!have_symtab) {
+        for (auto& [s, shdr] : dynsyms) add_symbols(s, shdr);
+    }
+}
+
+void ElfImage::Impl::add_symbols(Elf_Scn* scn, const GElf_Shdr& shdr) {
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (data == nullptr || shdr.sh_entsize == 0) return;
+    const size_t count = shdr.sh_size / shdr.sh_entsize;
+    for (size_t i = 0; i < count; ++i) {
+        GElf_Sym sym;
+        if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
+        const int type = GELF_ST_TYPE(sym.st_info);
+        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) {
+            continue;
+        }
+        const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+        if (name == nullptr || *name == '\0') continue;
+        const int bind = GELF_ST_BIND(sym.st_info);
+        symbols.push_back({name, sym.st_value, sym.st_size, bind == STB_GLOBAL || bind == STB_WEAK});
+    }
+}
+
+void ElfImage::Impl::finish_symbols() {
+    // Order by start, then prefer sized, global, and shorter (public) names, so
+    // that the first symbol at an address is the one to show.
+    std::sort(symbols.begin(), symbols.end(), [](const Symbol& a, const Symbol& b) {
+        if (a.start != b.start) return a.start < b.start;
+        if ((a.size != 0) != (b.size != 0)) return a.size != 0;
+        if (a.global != b.global) return a.global;
+        if (a.name.size() != b.name.size()) return a.name.size() < b.name.size();
+        return a.name < b.name;
+    });
+}
+
+ElfImage::ElfImage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ElfImage::~ElfImage() = default;
+
+Result<std::shared_ptr<ElfImage>> ElfImage::open(const std::string& path) {
+    auto impl = std::make_unique<Impl>();
+    impl->path = path;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error("cannot open " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return make_error(path + " is not a regular file");
+    }
+    if (st.st_size == 0) {
+        ::close(fd);
+        return make_error(path + " is empty");
+    }
+    impl->map_size = static_cast<size_t>(st.st_size);
+    void* map = mmap(nullptr, impl->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (map == MAP_FAILED) return make_error("cannot map " + path + ": " + std::strerror(errno));
+    impl->map = map;
+    if (auto st2 = impl->load(static_cast<const char*>(map), impl->map_size); !st2) return st2.error();
+    return std::shared_ptr<ElfImage>(new ElfImage(std::move(impl)));
+}
+
+Result<std::shared_ptr<ElfImage>> ElfImage::from_bytes(std::string name, std::vector<std::byte> bytes) {
+    auto impl = std::make_unique<Impl>();
+    impl->path = std::move(name);
+    impl->owned = std::move(bytes);
+    if (impl->owned.empty()) return make_error(impl->path + " is empty");
+    if (auto st = impl->load(reinterpret_cast<const char*>(impl->owned.data()), impl->owned.size()); !st) {
+        return st.error();
+    }
+    return std::shared_ptr<ElfImage>(new ElfImage(std::move(impl)));
+}
+
+const std::string& ElfImage::path() const { return impl_->path; }
+uint16_t ElfImage::machine() const { return impl_->ehdr.e_machine; }
+bool ElfImage::is_executable_type() const { return impl_->ehdr.e_type == ET_EXEC; }
+const std::string& ElfImage::soname() const { return impl_->soname; }
+const std::string& ElfImage::build_id() const { return impl_->build_id; }
+const std::vector<ElfSegment>& ElfImage::segments() const { return impl_->segments; }
+bool ElfImage::has_cfi() const { return impl_->cfi && impl_->cfi->present(); }
+
+size_t ElfImage::read(uint64_t vaddr, std::span<std::byte> out) const {
+    size_t done = 0;
+    while (done < out.size()) {
+        const uint64_t at = vaddr + done;
+        const ElfSegment* seg = nullptr;
+        for (const auto& s : impl_->segments) {
+            if (at >= s.vaddr && at - s.vaddr < s.filesz) {
+                seg = &s;
+                break;
+            }
+        }
+        if (seg == nullptr) break;
+        const uint64_t file_off = seg->offset + (at - seg->vaddr);
+        const size_t image_size = impl_->map != nullptr ? impl_->map_size : impl_->owned.size();
+        if (file_off >= image_size) break;
+        const auto* base = impl_->map != nullptr ? static_cast<const std::byte*>(impl_->map) : impl_->owned.data();
+        const size_t n = static_cast<size_t>(
+            std::min<uint64_t>({out.size() - done, seg->vaddr + seg->filesz - at, image_size - file_off}));
+        std::memcpy(out.data() + done, base + file_off, n);
+        done += n;
+    }
+    return done;
+}
+
+const Symbol* ElfImage::symbol_at(uint64_t vaddr) const {
+    const auto& syms = impl_->symbols;
+    auto it = std::upper_bound(syms.begin(), syms.end(), vaddr,
+                               [](uint64_t a, const Symbol& s) { return a < s.start; });
+    // Walk back over symbols that start at or before vaddr; nested or
+    // overlapping symbols are rare, so a few steps suffice.
+    for (int steps = 0; it != syms.begin() && steps < 16; ++steps) {
+        --it;
+        if (it->contains(vaddr)) {
+            // Prefer the first (best-ranked) symbol at this start address.
+            auto first = it;
+            while (first != syms.begin() && std::prev(first)->start == it->start) --first;
+            for (auto c = first; c->start == it->start; ++c) {
+                if (c->contains(vaddr)) return &*c;
+            }
+            return &*it;
+        }
+    }
+    return nullptr;
+}
+
+std::vector<const Symbol*> ElfImage::symbols_named(std::string_view name) const {
+    std::vector<const Symbol*> out;
+    for (const auto& s : impl_->symbols) {
+        if (s.name == name) out.push_back(&s);
+    }
+    return out;
+}
+
+CfiLookup ElfImage::cfi_at(uint64_t vaddr) const {
+    if (!impl_->cfi) return {CfiLookup::Status::no_tables, {}, "no unwind tables"};
+    return impl_->cfi->lookup(vaddr);
+}
+
+}  // namespace lpsafe

@@ -1,0 +1,41 @@
+#include "symbolize.h"
+
+#include <cstdio>
+
+namespace lpsafe {
+
+CodeLocation locate(const ProcessImage& process, uint64_t addr) {
+    CodeLocation loc;
+    loc.module = process.modules.find(addr);
+    if (loc.module == nullptr || !loc.module->image || !loc.module->status.usable()) return loc;
+    loc.symbol = loc.module->image->symbol_at(addr - loc.module->bias);
+    if (loc.symbol != nullptr) loc.function_start = loc.symbol->start + loc.module->bias;
+    return loc;
+}
+
+void symbolize(const ProcessImage& process, Frame& frame) {
+    const CodeLocation loc = locate(process, frame.lookup_address());
+    frame.object = loc.module != nullptr ? loc.module->name : std::string();
+    if (loc.symbol != nullptr) {
+        frame.function = loc.symbol->name;
+        frame.offset = frame.pc - loc.function_start;
+    } else {
+        frame.function.clear();
+        frame.offset = loc.module != nullptr ? frame.pc - loc.module->start : 0;
+    }
+}
+
+std::string hex_address(uint64_t addr) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(addr));
+    return buf;
+}
+
+std::string describe_address(const ProcessImage& process, uint64_t addr) {
+    const CodeLocation loc = locate(process, addr);
+    if (loc.symbol != nullptr) return loc.symbol->name + "+" + hex_address(addr - loc.function_start);
+    if (loc.module != nullptr) return loc.module->name + "+" + hex_address(addr - loc.module->start);
+    return hex_address(addr);
+}
+
+}  // namespace lpsafe

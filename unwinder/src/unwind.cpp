@@ -1,0 +1,210 @@
+// The unwind loop. Each step looks the frame's pc up in its module's CFI and
+// applies the row; where a row describes a frame-pointer frame, an independent
+// frame-pointer step must agree (cross-check). Without CFI, a frame-pointer
+// step is taken only when the function provably set up a frame pointer.
+// The loop never trusts what it cannot verify: it stops and says why.
+#include <algorithm>
+
+#include "lpsafe/arch.h"
+#include "lpsafe/unwind.h"
+#include "symbolize.h"
+
+namespace lpsafe {
+namespace {
+
+struct Step {
+    enum class Kind { next, outermost, failed };
+    Kind kind = Kind::failed;
+    uint64_t pc = 0;
+    uint64_t cfa = 0;
+    Regs caller;
+    UnwindMethod method = UnwindMethod::cfi;
+    bool caller_pc_exact = false;  // the frame was a signal trampoline
+};
+
+class Walker {
+public:
+    Walker(const ProcessImage& process, const UnwindOptions& options, UnwoundStack& out)
+        : process_(process), arch_(arch_of(process.arch)), options_(options), out_(out) {}
+
+    Step step(const Frame& frame, const Regs& regs, int index);
+
+private:
+    Step fail(Check check, int index, std::string detail) {
+        out_.findings.push_back({check, index, std::move(detail)});
+        return Step{};
+    }
+    Step step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index);
+    Step step_fp(const Frame& frame, const Regs& regs, const Module& module, int index);
+    void cross_check(const Regs& regs, const Step& cfi, int index);
+
+    const ProcessImage& process_;
+    const Arch& arch_;
+    const UnwindOptions& options_;
+    UnwoundStack& out_;
+};
+
+Step Walker::step(const Frame& frame, const Regs& regs, int index) {
+    const uint64_t addr = frame.lookup_address();
+    const Module* module = process_.modules.find(addr);
+    if (module == nullptr) {
+        return fail(Check::unwind, index, "pc " + hex_address(frame.pc) + " is in no known module");
+    }
+    if (!module->status.usable() || !module->image) {
+        return fail(Check::module, index, "cannot unwind through " + module->path + ": " + module->status.detail);
+    }
+    const CfiLookup lookup = module->image->cfi_at(addr - module->bias);
+    switch (lookup.status) {
+    case CfiLookup::Status::found:
+        return step_cfi(frame, regs, lookup.row, index);
+    case CfiLookup::Status::no_entry:
+    case CfiLookup::Status::no_tables:
+        return step_fp(frame, regs, *module, index);
+    case CfiLookup::Status::error:
+        break;
+    }
+    return fail(Check::unwind, index, "malformed CFI in " + module->name + ": " + lookup.detail);
+}
+
+Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index) {
+    auto applied = apply_cfi_row(row, regs, arch_.sp_reg, *process_.memory);
+    if (!applied) return fail(Check::unwind, index, "CFI step failed at " + hex_address(frame.pc) + ": " + applied.error().message);
+    Step s;
+    s.cfa = applied->cfa;
+    s.caller = std::move(applied->caller);
+    s.method = UnwindMethod::cfi;
+    if (applied->return_address_undefined) {
+        s.kind = Step::Kind::outermost;
+        return s;
+    }
+    auto ra = s.caller.get(row.ra_column);
+    if (!ra) return fail(Check::unwind, index, "the CFI does not recover the return address");
+    s.pc = *ra;
+    s.caller.set(arch_.pc_reg, *ra);
+    s.caller_pc_exact = row.signal_frame;
+    s.kind = Step::Kind::next;
+    if (row.signal_frame) {
+        out_.findings.push_back({Check::signal_frame, index + 1,
+                                 "the caller was interrupted by a signal, not stopped at a call"});
+    }
+    if (options_.cross_check && arch_.cfi_row_is_fp_frame(row)) cross_check(regs, s, index);
+    return s;
+}
+
+void Walker::cross_check(const Regs& regs, const Step& cfi, int index) {
+    auto fp = regs.get(arch_.fp_reg);
+    if (!fp) {
+        out_.findings.push_back({Check::cross_check, index, "CFI describes a frame-pointer frame but the frame pointer is unknown"});
+        return;
+    }
+    auto fps = arch_.fp_step(*process_.memory, *fp);
+    const auto caller_fp = cfi.caller.get(arch_.fp_reg);
+    if (fps && fps->pc == cfi.pc && fps->cfa == cfi.cfa && caller_fp && *caller_fp == fps->caller_fp) return;
+    std::string detail = "CFI: return " + hex_address(cfi.pc) + ", cfa " + hex_address(cfi.cfa) + "; frame pointer: ";
+    detail += fps ? "return " + hex_address(fps->pc) + ", cfa " + hex_address(fps->cfa) : fps.error().message;
+    out_.findings.push_back({Check::cross_check, index, detail});
+}
+
+Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module, int index) {
+    // The innermost frame can be anywhere in its function, prologue and
+    // epilogue included, where the frame pointer is not yet (or no longer)
+    // this function's: only CFI can describe it.
+    if (index == 0) return fail(Check::unwind, index, "no CFI for the innermost frame in " + module.name);
+    const Symbol* sym = module.image->symbol_at(frame.lookup_address() - module.bias);
+    if (sym == nullptr) {
+        return fail(Check::unwind, index, "no CFI and no symbol at " + hex_address(frame.pc) + " in " + module.name +
+                                              ": cannot verify a frame pointer");
+    }
+    const RuleOutcome prologue =
+        arch_.check_fp_prologue(process_, sym->start + module.bias, sym->size, frame.lookup_address());
+    if (prologue.kind != RuleOutcome::Kind::pass) {
+        return fail(Check::unwind, index, "no CFI for " + sym->name + " and " + prologue.detail);
+    }
+    auto fp = regs.get(arch_.fp_reg);
+    if (!fp) return fail(Check::unwind, index, "no CFI for " + sym->name + " and the frame pointer is unknown");
+    auto fps = arch_.fp_step(*process_.memory, *fp);
+    if (!fps) return fail(Check::unwind, index, "frame-pointer step failed in " + sym->name + ": " + fps.error().message);
+    Step s;
+    s.kind = Step::Kind::next;
+    s.method = UnwindMethod::fp;
+    s.pc = fps->pc;
+    s.cfa = fps->cfa;
+    // A frame-pointer step recovers only pc, sp and fp; every other register
+    // stays unknown so that no later rule silently uses a stale value.
+    s.caller = Regs(regs.arch());
+    s.caller.set(arch_.pc_reg, fps->pc);
+    s.caller.set(arch_.sp_reg, fps->cfa);
+    s.caller.set(arch_.fp_reg, fps->caller_fp);
+    return s;
+}
+
+}  // namespace
+
+UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& thread, const UnwindOptions& options) {
+    UnwoundStack out;
+    const Arch& arch = arch_of(process.arch);
+    auto pc = thread.regs.get(arch.pc_reg);
+    auto sp = thread.regs.get(arch.sp_reg);
+    if (!pc || !sp || !process.memory) {
+        out.end = {StackEnd::Kind::failed, "the thread's pc or stack pointer is unknown"};
+        out.findings.push_back({Check::unwind, -1, out.end.detail});
+        return out;
+    }
+    Frame first;
+    first.pc = *pc;
+    first.sp = *sp;
+    first.method = UnwindMethod::initial;
+    symbolize(process, first);
+    out.frames.push_back(first);
+
+    Walker walker(process, options, out);
+    Regs regs = thread.regs;
+    for (;;) {
+        const int index = static_cast<int>(out.frames.size()) - 1;
+        Step s = walker.step(out.frames.back(), regs, index);
+        if (s.kind == Step::Kind::failed) {
+            out.end = {StackEnd::Kind::failed, out.findings.empty() ? "unwind failed" : out.findings.back().detail};
+            break;
+        }
+        out.frames.back().cfa = s.cfa;
+        if (s.kind == Step::Kind::outermost) {
+            out.end = {StackEnd::Kind::outermost, "the CFI marks the return address of " +
+                                                      (out.frames.back().function.empty() ? hex_address(out.frames.back().pc)
+                                                                                          : out.frames.back().function) +
+                                                      " undefined"};
+            break;
+        }
+        if (out.frames.size() >= options.max_frames) {
+            out.end = {StackEnd::Kind::depth_limit,
+                       "stopped at the depth limit of " + std::to_string(options.max_frames) + " frames"};
+            break;
+        }
+        Frame next;
+        next.pc = s.pc;
+        next.sp = s.cfa;
+        next.method = s.method;
+        next.pc_is_return_address = !s.caller_pc_exact;
+        symbolize(process, next);
+        const uint64_t prev_sp = out.frames.back().sp;
+        out.frames.push_back(next);
+        const int next_index = index + 1;
+        // Stacks grow down on every supported architecture: each caller's
+        // frame lies strictly above its callee's, or the walk is going in
+        // circles (gdb: "previous frame inner to this frame").
+        if (next.sp <= prev_sp) {
+            out.findings.push_back({Check::sp_monotonic, next_index,
+                                    "stack pointer " + hex_address(next.sp) + " does not lie above " + hex_address(prev_sp)});
+            out.end = {StackEnd::Kind::failed, out.findings.back().detail};
+            break;
+        }
+        if (next.pc == 0) {
+            out.findings.push_back({Check::unwind, next_index, "null return address"});
+            out.end = {StackEnd::Kind::failed, out.findings.back().detail};
+            break;
+        }
+        regs = std::move(s.caller);
+    }
+    return out;
+}
+
+}  // namespace lpsafe
