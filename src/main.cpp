@@ -45,7 +45,7 @@ int fail(const std::string& message) {
 int run(const Args& a, lpsafe::report::Mode mode) {
     lpsafe::PatchSet patch;
     for (const auto& f : a.funcs) {
-        if (auto st = patch.add_spec(f); !st) return fail("--func " + f + ": " + st.error().message);
+        if (auto st = patch.add_spec(f); !st) return fail("--func: " + st.error().message);
     }
     for (const auto& p : a.patch_files) {
         if (auto st = patch.add_file(p); !st) return fail(st.error().message);

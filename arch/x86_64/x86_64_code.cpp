@@ -92,8 +92,11 @@ RuleOutcome check_parked(const ProcessImage& process, const Regs& regs) {
     if (*pc < 2 || process.read_code(*pc - 2, probe) != probe.size()) {
         return RuleOutcome::cannot("code before pc " + hex(*pc) + " is not readable");
     }
-    // `syscall` is 0f 05; decode rather than compare bytes so that a longer
-    // instruction ending in those bytes is not mistaken for it.
+    // `syscall` is 0f 05. Only these two bytes are examined: where the
+    // instructions before them begin is unknowable from pc alone, so the tail
+    // of a longer instruction (b8 0f 05 00 00) reads as a syscall too. A CPU
+    // that reached this pc did execute 0f 05, though; orig_rax below is what
+    // says the thread is really inside the call.
     if (!insn_ends_at(process, *pc, 2, X86_INS_SYSCALL)) {
         return RuleOutcome::fail("pc " + hex(*pc) + " does not follow a syscall instruction");
     }

@@ -28,9 +28,9 @@ struct CoreCase {
 
 std::vector<CoreCase> all_cases() {
     std::vector<CoreCase> cases;
-    for (const char* v : {"fp", "nofp", "nog", "static", "nocfi", "debugframe"}) {
-        for (const char* k : {"gcore", "kernel"}) cases.push_back({v, k});
-    }
+    for (const char* v : {"fp", "nofp", "nog", "static", "nocfi", "debugframe"}) cases.push_back({v, "gcore"});
+    // make-cores.sh asks the kernel for cores of these two variants only.
+    for (const char* v : {"fp", "nofp"}) cases.push_back({v, "kernel"});
     return cases;
 }
 
@@ -104,18 +104,28 @@ TEST_P(CoreFixture, VerdictsForAnUntouchedPatchSet) {
             EXPECT_TRUE(t.findings.empty()) << dump(t);
             EXPECT_EQ(t.end.kind, StackEnd::Kind::outermost) << dump(t);
             expect_chain(t, expect_.at(role).chain);
-            if (role == "main") EXPECT_EQ(t.frames.back().function, "_start") << dump(t);
+            if (role == "main") {
+                EXPECT_EQ(t.frames.back().function, "_start") << dump(t);
+            }
         } else if (role == "spin") {
-            // Reliable walk, but not parked: blocked_by has spin_outer, the
-            // verdict is still unreliable (klp_check_stack order).
             EXPECT_EQ(t.verdict, VerdictKind::unreliable) << dump(t);
-            ASSERT_FALSE(t.findings.empty());
-            EXPECT_EQ(t.findings.front().check, Check::top) << dump(t);
-            EXPECT_EQ(t.findings.front().frame, 0);
-            ASSERT_EQ(t.findings.size(), 1u) << dump(t);
-            ASSERT_EQ(t.blocked_by.size(), 1u);
-            EXPECT_EQ(t.blocked_by[0].function, "spin_outer");
-            expect_chain(t, expect_.at(role).chain);
+            const bool top = std::any_of(t.findings.begin(), t.findings.end(), [](const Finding& f) {
+                return f.check == Check::top && f.frame == 0;
+            });
+            EXPECT_TRUE(top) << dump(t);
+            if (GetParam().variant == "nocfi") {
+                // A running thread's innermost frame without CFI cannot be
+                // unwound at all: it may be mid-prologue.
+                EXPECT_EQ(t.frames.size(), 1u) << dump(t);
+                EXPECT_EQ(t.end.kind, StackEnd::Kind::failed);
+            } else {
+                // Reliable walk, but not parked: blocked_by has spin_outer,
+                // the verdict is still unreliable (klp_check_stack order).
+                ASSERT_EQ(t.findings.size(), 1u) << dump(t);
+                ASSERT_EQ(t.blocked_by.size(), 1u);
+                EXPECT_EQ(t.blocked_by[0].function, "spin_outer");
+                expect_chain(t, expect_.at(role).chain);
+            }
         } else if (role == "deep") {
             EXPECT_EQ(t.verdict, VerdictKind::unreliable) << dump(t);
             EXPECT_EQ(t.end.kind, StackEnd::Kind::depth_limit);
@@ -157,7 +167,7 @@ TEST_P(CoreFixture, SmashedReturnAddressIsUnreliableAtThatFrame) {
 // Each parked thread is blocked by its own innermost function, at the frame
 // where that function is, and by no other.
 TEST_P(CoreFixture, EachParkedChainBlocksItsThread) {
-    for (const std::string& role : {"pause", "nanosleep", "piperead", "condvar", "epoll", "main"}) {
+    for (const std::string& role : kParkedRoles) {
         const std::string fn = expect_.at(role).chain.front();
         const ProcessReport r = check(GetParam(), {"parked:" + fn});
         int blocked = 0;
@@ -222,7 +232,8 @@ TEST_P(CoreFixture, FramesAgreeWithEuStack) {
         EXPECT_EQ(ours, peer.at(t.tid)) << dump(t);
         ++compared;
     }
-    EXPECT_EQ(compared, 7);  // the six parked threads and spin
+    // The six parked threads, and spin unless its innermost frame has no CFI.
+    EXPECT_EQ(compared, GetParam().variant == "nocfi" ? 6 : 7);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cores, CoreFixture, testing::ValuesIn(all_cases()), case_name);

@@ -175,8 +175,11 @@ TEST_F(ChecksTest, TopWithUnreadableCodeIsAFinding) {
     UnwoundStack s = good_stack();
     s.frames[0].pc = 0x7f0000001000;
     const auto fs = check_top(process, thread_at(0x7f0000001000, 34), s);
+    // A rule that cannot run is a finding of its own (fail closed).
     ASSERT_EQ(fs.size(), 1u);
-    EXPECT_NE(fs[0].detail.find("cannot check"), std::string::npos) << fs[0].detail;
+    EXPECT_EQ(fs[0].check, Check::top);
+    EXPECT_EQ(fs[0].frame, 0);
+    EXPECT_NE(fs[0].detail.find("pause_like+0x7"), std::string::npos) << fs[0].detail;
 }
 
 TEST_F(ChecksTest, TopWithoutFramesStillReports) {

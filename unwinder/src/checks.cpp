@@ -33,7 +33,11 @@ std::vector<Finding> check_top(const ProcessImage& process, const ThreadState& t
     std::vector<Finding> out;
     const RuleOutcome parked = arch_of(process.arch).check_parked(process, thread.regs);
     const std::string at = stack.frames.empty() ? std::string("an unknown pc") : where(stack.frames.front());
-    add_outcome(out, Check::top, 0, parked, "not parked in a system call: at " + at + ": ");
+    if (parked.kind == RuleOutcome::Kind::cannot_check) {
+        out.push_back({Check::top, 0, "cannot tell whether the thread is parked (at " + at + "): " + parked.detail});
+    } else {
+        add_outcome(out, Check::top, 0, parked, "not parked in a system call: at " + at + ": ");
+    }
     return out;
 }
 
@@ -43,7 +47,7 @@ std::vector<Finding> check_top(const ProcessImage& process, const ThreadState& t
 std::vector<Finding> check_bottom(const ProcessImage& process, const ThreadState& thread, const UnwoundStack& stack) {
     std::vector<Finding> out;
     const int last = static_cast<int>(stack.frames.size()) - 1;
-    if (stack.end.kind != StackEnd::Kind::outermost) {
+    if (stack.end.kind != StackEnd::Kind::outermost || stack.frames.empty()) {
         out.push_back({Check::bottom, last, "the walk did not reach the end of the stack: " + stack.end.detail});
         return out;
     }
@@ -91,7 +95,7 @@ std::vector<Finding> check_stack_bounds(const ProcessImage& process, const Threa
         if (!sp_ok || !cfa_ok) {
             out.push_back({Check::stack_bounds, static_cast<int>(i),
                            "frame at sp " + hex_address(f.sp) + " lies outside the thread's stack [" +
-                               hex_address(m->start) + ", " + hex_address(m->end) + ")"});
+                               hex_address(m->start) + ", " + hex_address(m->end) + "]"});
         }
     }
     return out;
@@ -102,6 +106,8 @@ std::vector<Finding> check_executable(const ProcessImage& process, const Unwound
     std::vector<Finding> out;
     for (size_t i = 0; i < stack.frames.size(); ++i) {
         const Frame& f = stack.frames[i];
+        const Module* m = process.modules.find(f.lookup_address());
+        if (m != nullptr && !m->status.usable()) continue;  // reported by check_modules
         if (!process.is_executable(f.lookup_address())) {
             out.push_back({Check::executable, static_cast<int>(i), "pc " + hex_address(f.pc) + " is not in executable memory"});
         }

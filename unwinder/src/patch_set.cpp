@@ -79,13 +79,19 @@ Result<ResolvedPatchSet> resolve_patch_set(const PatchSet& set, const ModuleMap&
                 found = true;
             }
         }
-        if (found || unsearched) continue;
+        if (found) continue;
+        // Only a named object that cannot be read leaves the question open;
+        // without an object, a name found nowhere readable is most likely a
+        // typo, and a typo must not turn into a "safe" verdict.
+        if (unsearched && !t.object.empty()) continue;
         if (!t.object.empty() && !object_loaded) {
             out.not_loaded.push_back(t.spec());
             continue;
         }
-        return make_error("function " + t.function + " not found in " +
-                          (t.object.empty() ? std::string("any module of the process") : t.object));
+        std::string msg = "function " + t.function + " not found in " +
+                          (t.object.empty() ? std::string("any readable module of the process") : t.object);
+        if (unsearched) msg += " (some modules could not be read; name the object as OBJECT:FUNCTION)";
+        return make_error(msg);
     }
     return out;
 }

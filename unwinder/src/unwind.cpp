@@ -167,6 +167,7 @@ UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& threa
             break;
         }
         out.frames.back().cfa = s.cfa;
+        out.frames.back().signal_frame = s.caller_pc_exact;
         if (s.kind == Step::Kind::outermost) {
             out.end = {StackEnd::Kind::outermost, "the CFI marks the return address of " +
                                                       (out.frames.back().function.empty() ? hex_address(out.frames.back().pc)

@@ -14,7 +14,7 @@ enum class Check {
     return_after_call,   // a return address is not preceded by a call instruction
     stack_bounds,        // a frame's stack pointer lies outside the thread's stack
     sp_monotonic,        // the stack pointer did not strictly increase
-    repeated_frame,      // the same (pc, cfa) twice: a loop
+    repeated_frame,      // the same (pc, sp) twice: a loop
     executable,          // a pc outside executable memory
     module,              // a frame lies in a module that cannot be verified
     unwind,              // the unwinder could not take a step

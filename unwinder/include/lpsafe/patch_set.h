@@ -49,9 +49,9 @@ struct ResolvedPatchSet {
     std::vector<std::string> unsearched;
 };
 
-// Fails when a target's function cannot be found in any module that could
-// hold it and every such module was searched: a typo must not turn into a
-// "safe" verdict.
+// Fails when a target's function cannot be found: a typo must not turn into a
+// "safe" verdict. Only OBJECT:FUNCTION whose object cannot be read is left
+// open (listed in `unsearched`).
 Result<ResolvedPatchSet> resolve_patch_set(const PatchSet& set, const ModuleMap& modules);
 
 }  // namespace lpsafe
