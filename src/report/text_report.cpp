@@ -21,15 +21,42 @@ std::string first_problem(const TaskVerdict& t) {
     return fmt::format("{} at frame {}", check_name(f.check), f.frame);
 }
 
+bool has_annotation(const TaskVerdict& t, size_t i) {
+    const int idx = static_cast<int>(i);
+    for (const BlockedBy& b : t.blocked_by) {
+        if (b.frame == idx) return true;
+    }
+    for (const Finding& x : t.findings) {
+        if (x.frame == idx) return true;
+    }
+    return false;
+}
+
+void render_frame(std::string& out, const TaskVerdict& t, size_t i) {
+    const Frame& f = t.frames[i];
+    out += fmt::format("  #{:<3} {:#018x} {:<40} {:<20} {}\n", i, f.pc, frame_name(f), f.object, method_name(f.method));
+    for (const BlockedBy& b : t.blocked_by) {
+        if (b.frame == static_cast<int>(i)) out += fmt::format("        ^ patched function {}:{}\n", b.object, b.function);
+    }
+    for (const Finding& x : t.findings) {
+        if (x.frame == static_cast<int>(i)) out += fmt::format("        ! {}: {}\n", check_name(x.check), x.detail);
+    }
+}
+
 void render_frames(std::string& out, const TaskVerdict& t) {
-    for (size_t i = 0; i < t.frames.size(); ++i) {
-        const Frame& f = t.frames[i];
-        out += fmt::format("  #{:<3} {:#018x} {:<40} {:<20} {}\n", i, f.pc, frame_name(f), f.object, method_name(f.method));
-        for (const BlockedBy& b : t.blocked_by) {
-            if (b.frame == static_cast<int>(i)) out += fmt::format("        ^ patched function {}:{}\n", b.object, b.function);
-        }
-        for (const Finding& x : t.findings) {
-            if (x.frame == static_cast<int>(i)) out += fmt::format("        ! {}: {}\n", check_name(x.check), x.detail);
+    // Deep recursion repeats one return address many times: show the first
+    // and last of a run and count the rest (JSON always has every frame).
+    constexpr size_t kMinRun = 4;
+    for (size_t i = 0; i < t.frames.size();) {
+        size_t run = 1;
+        while (i + run < t.frames.size() && t.frames[i + run].pc == t.frames[i].pc && !has_annotation(t, i + run)) ++run;
+        render_frame(out, t, i);
+        if (run >= kMinRun) {
+            out += fmt::format("  ...  {} more frames at {}\n", run - 2, frame_name(t.frames[i]));
+            render_frame(out, t, i + run - 1);
+            i += run;
+        } else {
+            ++i;
         }
     }
     for (const Finding& x : t.findings) {
