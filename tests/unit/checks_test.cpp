@@ -9,6 +9,7 @@
 #include <regex>
 #include <set>
 
+#include "test_support.h"
 #include "lpsafe/checks.h"
 #include "lpsafe/memory.h"
 #include "lpsafe/process.h"
@@ -379,18 +380,9 @@ TEST_F(ChecksTest, CheckAllDeduplicatesAndOrdersByFrame) {
 
 // ---- executable with a real ELF image (mapping permissions unknown)
 
-std::string run(const std::string& cmd) {
-    std::string out;
-    FILE* f = popen(cmd.c_str(), "r");
-    if (f == nullptr) return out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    pclose(f);
-    return out;
-}
+using test::run;
 
-constexpr const char* kLibc = "/lib/x86_64-linux-gnu/libc.so.6";
+using test::kLibc;
 
 TEST(ChecksWithElf, UnknownPermissionsFallBackToSegmentFlags) {
     // Independent facts from binutils: pause's address (nm) and a segment

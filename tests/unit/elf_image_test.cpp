@@ -14,25 +14,17 @@
 #include <fstream>
 #include <regex>
 
+#include "test_support.h"
 #include "lpsafe/cfi.h"
 #include "lpsafe/module.h"
 
 namespace lpsafe {
 namespace {
 
-constexpr const char* kLibc = "/lib/x86_64-linux-gnu/libc.so.6";
+using test::kLibc;
 constexpr unsigned kRbp = 6, kRsp = 7, kRip = 16;
 
-std::string run(const std::string& cmd) {
-    std::string out;
-    FILE* f = popen(cmd.c_str(), "r");
-    if (f == nullptr) return out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    pclose(f);
-    return out;
-}
+using test::run;
 
 std::vector<std::byte> file_bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <regex>
 
+#include "test_support.h"
 #include "lpsafe/patch_set.h"
 
 namespace lpsafe {
@@ -150,19 +151,10 @@ TEST(PatchSetParse, MissingFile) {
 
 // ---- resolve_patch_set against libc.so.6
 
-constexpr const char* kLibc = "/lib/x86_64-linux-gnu/libc.so.6";
+using test::kLibc;
 constexpr uint64_t kBias = 0x7f3a12300000;
 
-std::string run(const std::string& cmd) {
-    std::string out;
-    FILE* f = popen(cmd.c_str(), "r");
-    if (f == nullptr) return out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    pclose(f);
-    return out;
-}
+using test::run;
 
 struct NmSymbol {
     uint64_t addr = 0;
