@@ -15,6 +15,7 @@ json frame_json(const Frame& f, int index, const std::vector<Finding>& findings)
         {"function", f.function},
         {"offset", f.offset},
         {"method", method_name(f.method)},
+        {"cross_checked", f.cross_checked},
     };
     if (f.cfa != 0) j["cfa"] = fmt::format("{:#x}", f.cfa);
     json failed = json::array();

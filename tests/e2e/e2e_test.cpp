@@ -217,6 +217,35 @@ TEST_P(CoreFixture, MethodsMatchHowTheProgramWasBuilt) {
     }
 }
 
+// Where the program keeps frame pointers and has CFI, every step out of its
+// own functions is taken by CFI and confirmed by a frame-pointer step; where
+// it omits them, no frame-pointer step is trusted.
+TEST_P(CoreFixture, CfiStepsAreCrossCheckedWhereFramePointersExist) {
+    const ProcessReport r = check(GetParam(), {"parked:spin_outer"});
+    const std::string v = GetParam().variant;
+    const bool fp_and_cfi = v == "fp" || v == "debugframe";
+    const bool no_fp = v == "nofp" || v == "nog" || v == "static";
+    int confirmed = 0;
+    for (const TaskVerdict& t : r.tasks) {
+        const std::string role = roles_.at(t.tid);
+        if (std::find(kParkedRoles.begin(), kParkedRoles.end(), role) == kParkedRoles.end()) continue;
+        for (const std::string& fn : expect_.at(role).chain) {
+            const int i = index_of(t.frames, fn);
+            ASSERT_GE(i, 0) << dump(t);
+            if (fp_and_cfi) {
+                EXPECT_TRUE(t.frames[i].cross_checked) << fn << "\n" << dump(t);
+            }
+            if (no_fp) {
+                EXPECT_FALSE(t.frames[i].cross_checked) << fn << "\n" << dump(t);
+            }
+            confirmed += t.frames[i].cross_checked;
+        }
+    }
+    if (fp_and_cfi) {
+        EXPECT_EQ(confirmed, 17);  // the chains of parked.expect
+    }
+}
+
 // eu-stack, an independent unwinder, must find exactly our frames wherever
 // our walk reached the real end of the stack.
 TEST_P(CoreFixture, FramesAgreeWithEuStack) {

@@ -20,6 +20,7 @@ struct Step {
     Regs caller;
     UnwindMethod method = UnwindMethod::cfi;
     bool caller_pc_exact = false;  // the frame was a signal trampoline
+    bool cross_checked = false;
 };
 
 class Walker {
@@ -36,7 +37,8 @@ private:
     }
     Step step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index);
     Step step_fp(const Frame& frame, const Regs& regs, const Module& module, int index);
-    void cross_check(const Regs& regs, const Step& cfi, int index);
+    bool frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const;
+    bool cross_check(const Regs& regs, const Step& cfi, int index);
 
     const ProcessImage& process_;
     const Arch& arch_;
@@ -87,22 +89,36 @@ Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, i
         out_.findings.push_back({Check::signal_frame, index + 1,
                                  "the caller was interrupted by a signal, not stopped at a call"});
     }
-    if (options_.cross_check && arch_.cfi_row_is_fp_frame(row)) cross_check(regs, s, index);
+    if (options_.cross_check && frame_pointer_applies(frame, row, index)) s.cross_checked = cross_check(regs, s, index);
     return s;
 }
 
-void Walker::cross_check(const Regs& regs, const Step& cfi, int index) {
+// Whether a frame-pointer step is valid here is decided from the code, not
+// from the CFI being checked: a return address lies in the body of its
+// function, so a function whose code begins with the frame-pointer prologue
+// has its frame record at the frame pointer. The innermost frame may sit in a
+// prologue or epilogue; there only the CFI's own word (CFA = fp + 16) counts.
+bool Walker::frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const {
+    if (index == 0 || !frame.pc_is_return_address) return arch_.cfi_row_is_fp_frame(row);
+    const CodeLocation loc = locate(process_, frame.lookup_address());
+    if (loc.symbol == nullptr) return false;
+    return arch_.check_fp_prologue(process_, loc.function_start, loc.symbol->size, frame.lookup_address()).kind ==
+           RuleOutcome::Kind::pass;
+}
+
+bool Walker::cross_check(const Regs& regs, const Step& cfi, int index) {
     auto fp = regs.get(arch_.fp_reg);
     if (!fp) {
-        out_.findings.push_back({Check::cross_check, index, "CFI describes a frame-pointer frame but the frame pointer is unknown"});
-        return;
+        out_.findings.push_back({Check::cross_check, index, "the frame pointer is unknown where a frame-pointer frame is expected"});
+        return false;
     }
     auto fps = arch_.fp_step(*process_.memory, *fp);
     const auto caller_fp = cfi.caller.get(arch_.fp_reg);
-    if (fps && fps->pc == cfi.pc && fps->cfa == cfi.cfa && caller_fp && *caller_fp == fps->caller_fp) return;
+    if (fps && fps->pc == cfi.pc && fps->cfa == cfi.cfa && caller_fp && *caller_fp == fps->caller_fp) return true;
     std::string detail = "CFI: return " + hex_address(cfi.pc) + ", cfa " + hex_address(cfi.cfa) + "; frame pointer: ";
     detail += fps ? "return " + hex_address(fps->pc) + ", cfa " + hex_address(fps->cfa) : fps.error().message;
     out_.findings.push_back({Check::cross_check, index, detail});
+    return false;
 }
 
 Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module, int index) {
@@ -168,6 +184,7 @@ UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& threa
         }
         out.frames.back().cfa = s.cfa;
         out.frames.back().signal_frame = s.caller_pc_exact;
+        out.frames.back().cross_checked = s.cross_checked;
         if (s.kind == Step::Kind::outermost) {
             out.end = {StackEnd::Kind::outermost, "the CFI marks the return address of " +
                                                       (out.frames.back().function.empty() ? hex_address(out.frames.back().pc)

@@ -19,6 +19,9 @@ struct Frame {
     UnwindMethod method = UnwindMethod::initial;
     bool pc_is_return_address = false;
     bool signal_frame = false;  // the CFI marks this frame as a signal trampoline
+    // The step from this frame to its caller was taken by CFI and confirmed
+    // by an independent frame-pointer step.
+    bool cross_checked = false;
 
     // Symbolization of lookup_address().
     std::string object;    // module file name, empty when none
