@@ -37,6 +37,11 @@ private:
     }
     Step step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index);
     Step step_fp(const Frame& frame, const Regs& regs, const Module& module, int index);
+    struct Prologue {
+        const Symbol* symbol = nullptr;  // null when no symbol covers the frame
+        RuleOutcome outcome;
+    };
+    Prologue check_prologue(const Frame& frame) const;
     bool frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const;
     bool cross_check(const Regs& regs, const Step& cfi, int index);
 
@@ -100,10 +105,15 @@ Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, i
 // prologue or epilogue; there only the CFI's own word (CFA = fp + 16) counts.
 bool Walker::frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const {
     if (index == 0 || !frame.pc_is_return_address) return arch_.cfi_row_is_fp_frame(row);
+    return check_prologue(frame).outcome.kind == RuleOutcome::Kind::pass;
+}
+
+// Does the frame's function set up a frame pointer before the frame's pc?
+// Shared by the cross-check and the CFI-less frame-pointer step.
+Walker::Prologue Walker::check_prologue(const Frame& frame) const {
     const CodeLocation loc = locate(process_, frame.lookup_address());
-    if (loc.symbol == nullptr) return false;
-    return arch_.check_fp_prologue(process_, loc.function_start, loc.symbol->size, frame.lookup_address()).kind ==
-           RuleOutcome::Kind::pass;
+    if (loc.symbol == nullptr) return {nullptr, RuleOutcome::cannot("no symbol covers the frame")};
+    return {loc.symbol, arch_.check_fp_prologue(process_, loc.function_start, loc.symbol->size, frame.lookup_address())};
 }
 
 bool Walker::cross_check(const Regs& regs, const Step& cfi, int index) {
@@ -126,15 +136,14 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     // epilogue included, where the frame pointer is not yet (or no longer)
     // this function's: only CFI can describe it.
     if (index == 0) return fail(Check::unwind, index, "no CFI for the innermost frame in " + module.name);
-    const Symbol* sym = module.image->symbol_at(frame.lookup_address() - module.bias);
+    const Prologue prologue = check_prologue(frame);
+    const Symbol* sym = prologue.symbol;
     if (sym == nullptr) {
         return fail(Check::unwind, index, "no CFI and no symbol at " + hex_address(frame.pc) + " in " + module.name +
                                               ": cannot verify a frame pointer");
     }
-    const RuleOutcome prologue =
-        arch_.check_fp_prologue(process_, sym->start + module.bias, sym->size, frame.lookup_address());
-    if (prologue.kind != RuleOutcome::Kind::pass) {
-        return fail(Check::unwind, index, "no CFI for " + sym->name + " and " + prologue.detail);
+    if (prologue.outcome.kind != RuleOutcome::Kind::pass) {
+        return fail(Check::unwind, index, "no CFI for " + sym->name + " and " + prologue.outcome.detail);
     }
     auto fp = regs.get(arch_.fp_reg);
     if (!fp) return fail(Check::unwind, index, "no CFI for " + sym->name + " and the frame pointer is unknown");
