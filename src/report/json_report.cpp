@@ -37,11 +37,17 @@ json task_json(const TaskVerdict& t, Mode mode) {
     }
     json frames = json::array();
     for (size_t i = 0; i < t.frames.size(); ++i) frames.push_back(frame_json(t.frames[i], static_cast<int>(i), t.findings));
+    json skipped = json::array();
+    for (const SkippedCheck& s : t.skipped) skipped.push_back({{"check", check_name(s.check)}, {"reason", s.reason}});
     json j = {{"pid", t.pid}, {"tid", t.tid}, {"comm", t.comm}};
+    if (!t.state.empty()) j["state"] = t.state;
     if (mode == Mode::check) {
         j["verdict"] = verdict_name(t.verdict);
         j["blocked_by"] = blocked;
     }
+    if (!t.reason.empty()) j["reason"] = t.reason;
+    if (!skipped.empty()) j["skipped_checks"] = skipped;
+    if (t.stop_ns != 0) j["stop_ns"] = t.stop_ns;
     j["reliable"] = t.findings.empty();
     j["failed_checks"] = failed;
     j["end"] = t.end.detail;
@@ -53,11 +59,7 @@ json task_json(const TaskVerdict& t, Mode mode) {
 
 Summary total(std::span<const ProcessReport> reports) {
     Summary s;
-    for (const ProcessReport& r : reports) {
-        s.safe += r.summary.safe;
-        s.blocked += r.summary.blocked;
-        s.unreliable += r.summary.unreliable;
-    }
+    for (const ProcessReport& r : reports) s += r.summary;
     return s;
 }
 
@@ -77,9 +79,12 @@ json to_json(std::span<const ProcessReport> reports, Mode mode) {
     json out = {{"tasks", tasks}};
     if (mode == Mode::check) {
         out["patch"] = patch;
-        out["summary"] = {{"safe", s.safe}, {"blocked", s.blocked}, {"unreliable", s.unreliable}};
+        out["summary"] = {{"safe", s.safe},       {"blocked", s.blocked}, {"unreliable", s.unreliable},
+                          {"running", s.running}, {"gone", s.gone},       {"unreadable", s.unreadable}};
     } else {
-        out["summary"] = {{"reliable", s.safe + s.blocked}, {"unreliable", s.unreliable}};
+        out["summary"] = {{"reliable", s.safe + s.blocked}, {"unreliable", s.unreliable},
+                          {"running", s.running},           {"gone", s.gone},
+                          {"unreadable", s.unreadable}};
     }
     return out;
 }

@@ -16,6 +16,7 @@ std::string first_problem(const TaskVerdict& t) {
         const BlockedBy& b = t.blocked_by.front();
         return fmt::format("{}:{} at frame {}", b.object, b.function, b.frame);
     }
+    if (!t.reason.empty()) return t.reason;
     if (t.findings.empty()) return "";
     const Finding& f = t.findings.front();
     return fmt::format("{} at frame {}", check_name(f.check), f.frame);
@@ -62,7 +63,8 @@ void render_frames(std::string& out, const TaskVerdict& t) {
     for (const Finding& x : t.findings) {
         if (x.frame < 0) out += fmt::format("  ! {}: {}\n", check_name(x.check), x.detail);
     }
-    out += fmt::format("  end: {}\n", t.end.detail);
+    for (const SkippedCheck& x : t.skipped) out += fmt::format("  ~ {} skipped: {}\n", check_name(x.check), x.reason);
+    if (!t.end.detail.empty()) out += fmt::format("  end: {}\n", t.end.detail);
 }
 
 }  // namespace
@@ -87,12 +89,16 @@ std::string render_text(std::span<const ProcessReport> reports, Mode mode) {
         }
     }
     const Summary s = total(reports);
-    out += fmt::format("\n{} safe, {} blocked, {} unreliable\n", s.safe, s.blocked, s.unreliable);
+    out += fmt::format("\n{} safe, {} blocked, {} unreliable", s.safe, s.blocked, s.unreliable);
+    if (s.running > 0) out += fmt::format(", {} running", s.running);
+    if (s.gone > 0) out += fmt::format(", {} gone", s.gone);
+    if (s.unreadable > 0) out += fmt::format(", {} unreadable (check incomplete)", s.unreadable);
+    out += "\n";
     for (const ProcessReport& r : reports) {
         for (const auto& n : r.patch.not_loaded) out += fmt::format("note: {} is not loaded in pid {}\n", n, r.pid);
         for (const auto& n : r.patch.unsearched) out += fmt::format("note: could not search {}\n", n);
         for (const TaskVerdict& t : r.tasks) {
-            if (t.verdict == VerdictKind::safe) continue;
+            if (t.verdict == VerdictKind::safe || t.verdict == VerdictKind::gone) continue;
             out += fmt::format("\nTID {} ({}) is {}:\n", t.tid, t.comm, verdict_name(t.verdict));
             render_frames(out, t);
         }

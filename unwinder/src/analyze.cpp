@@ -26,19 +26,37 @@ Result<ProcessReport> check_process(const ProcessImage& process, const PatchSet&
     report.patch = std::move(*resolved);
     for (const ThreadState& t : process.threads) {
         TaskVerdict v = check_thread(process, t, report.patch, options);
-        switch (v.verdict) {
-        case VerdictKind::safe: ++report.summary.safe; break;
-        case VerdictKind::blocked: ++report.summary.blocked; break;
-        case VerdictKind::unreliable: ++report.summary.unreliable; break;
-        }
+        report.summary.add(v.verdict);
         report.tasks.push_back(std::move(v));
     }
     return report;
 }
 
+void Summary::add(VerdictKind kind) {
+    switch (kind) {
+    case VerdictKind::safe: ++safe; break;
+    case VerdictKind::blocked: ++blocked; break;
+    case VerdictKind::unreliable: ++unreliable; break;
+    case VerdictKind::running: ++running; break;
+    case VerdictKind::gone: ++gone; break;
+    case VerdictKind::unreadable: ++unreadable; break;
+    }
+}
+
+Summary& Summary::operator+=(const Summary& o) {
+    safe += o.safe;
+    blocked += o.blocked;
+    unreliable += o.unreliable;
+    running += o.running;
+    gone += o.gone;
+    unreadable += o.unreadable;
+    return *this;
+}
+
 int exit_status(const Summary& summary) {
     if (summary.blocked > 0) return 1;
-    if (summary.unreliable > 0) return 2;
+    if (summary.unreliable > 0 || summary.running > 0) return 2;
+    if (summary.unreadable > 0) return 4;
     return 0;
 }
 

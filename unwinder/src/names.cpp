@@ -18,6 +18,7 @@ std::string_view method_name(UnwindMethod method) {
     case UnwindMethod::initial: return "regs";
     case UnwindMethod::cfi: return "cfi";
     case UnwindMethod::fp: return "fp";
+    case UnwindMethod::listed: return "procfs";
     }
     return "unknown";
 }
@@ -44,6 +45,9 @@ std::string_view verdict_name(VerdictKind kind) {
     case VerdictKind::safe: return "safe";
     case VerdictKind::blocked: return "blocked";
     case VerdictKind::unreliable: return "unreliable";
+    case VerdictKind::running: return "running";
+    case VerdictKind::gone: return "gone";
+    case VerdictKind::unreadable: return "unreadable";
     }
     return "unknown";
 }

@@ -21,6 +21,12 @@ struct Summary {
     int safe = 0;
     int blocked = 0;
     int unreliable = 0;
+    int running = 0;
+    int gone = 0;
+    int unreadable = 0;
+
+    void add(VerdictKind kind);
+    Summary& operator+=(const Summary& other);
 };
 
 struct ProcessReport {
@@ -40,7 +46,9 @@ Result<ProcessReport> check_process(const ProcessImage& process, const PatchSet&
                                     const CheckOptions& options = {});
 
 // The exit status convention of the lpsafe command: 0 all safe, 1 some task
-// blocked, 2 none blocked but some unreliable.
+// blocked, 2 none blocked but some unreliable or running, 4 none of those but
+// some task unreadable (the check is incomplete). Tasks that are gone do not
+// change it. 3 is reserved for errors.
 int exit_status(const Summary& summary);
 
 }  // namespace lpsafe

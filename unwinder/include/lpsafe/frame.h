@@ -9,7 +9,9 @@
 
 namespace lpsafe {
 
-enum class UnwindMethod { initial, cfi, fp };
+// `listed`: the frame was not unwound by lpsafe but listed by the kernel's own
+// unwinder (/proc/<pid>/task/<tid>/stack); lpsafe only checks it.
+enum class UnwindMethod { initial, cfi, fp, listed };
 std::string_view method_name(UnwindMethod method);
 
 struct Frame {

@@ -15,8 +15,22 @@
 
 namespace lpsafe {
 
-enum class VerdictKind { safe, blocked, unreliable };
+// safe/blocked/unreliable are judgements of a stack that was read. The
+// others say why there is no judgement: `running` (a task on a CPU has no
+// stable stack; the kernel's klp_check_and_switch_task() refuses it too),
+// `gone` (exited or its pid was reused while being read; it can no longer
+// block a patch, but its data is never mixed with another task's) and
+// `unreadable` (permission or I/O error: the check is incomplete).
+enum class VerdictKind { safe, blocked, unreliable, running, gone, unreadable };
 std::string_view verdict_name(VerdictKind kind);
+
+// A check that did not run (e.g. return-after-call on a /proc stack without a
+// kernel image). Listed in every verdict it affects; --strict turns each into
+// a finding, so the verdict becomes unreliable.
+struct SkippedCheck {
+    Check check;
+    std::string reason;
+};
 
 struct BlockedBy {
     int frame = 0;
@@ -28,11 +42,16 @@ struct TaskVerdict {
     int pid = 0;
     int tid = 0;
     std::string comm;
+    std::string state;   // scheduler state letter ("S", "D", "R", ...) when the input has it
     VerdictKind verdict = VerdictKind::unreliable;
+    std::string reason;  // why running/gone/unreadable; empty otherwise
     std::vector<BlockedBy> blocked_by;
     std::vector<Finding> findings;
     std::vector<Frame> frames;
     StackEnd end;
+    std::vector<SkippedCheck> skipped;
+    // Live capture only: how long the thread was stopped to copy its state.
+    uint64_t stop_ns = 0;
 };
 
 // Frames whose address lies in a patched range.
