@@ -4,11 +4,18 @@ namespace lpsafe {
 
 TaskVerdict check_thread(const ProcessImage& process, const ThreadState& thread, const ResolvedPatchSet& patch,
                          const CheckOptions& options) {
-    UnwoundStack stack = unwind_thread(process, thread, options.unwind);
     TaskVerdict v;
     v.pid = process.pid;
     v.tid = thread.tid;
-    v.comm = process.comm;
+    v.comm = thread.comm.empty() ? process.comm : thread.comm;
+    v.state = thread.state;
+    v.stop_ns = thread.stop_ns;
+    if (thread.status != CaptureStatus::captured) {
+        v.verdict = thread.status == CaptureStatus::gone ? VerdictKind::gone : VerdictKind::unreadable;
+        v.reason = thread.status_reason;
+        return v;
+    }
+    UnwoundStack stack = unwind_thread(process, thread, options.unwind);
     v.findings = check_all(process, thread, stack);
     v.blocked_by = find_patched_frames(stack.frames, patch);
     v.verdict = decide(v.findings, v.blocked_by);

@@ -31,9 +31,19 @@ struct Mapping {
     bool contains(uint64_t addr) const { return addr >= start && addr < end; }
 };
 
+// One thread as a reader found it. A live reader may fail to capture a thread
+// (it exited, or permission was refused): that is recorded here, not dropped,
+// so the verdict says `gone`/`unreadable` instead of silently omitting it.
+enum class CaptureStatus { captured, gone, unreadable };
+
 struct ThreadState {
     int tid = 0;
     Regs regs;
+    std::string comm;   // the thread's own name when known; else the process's
+    std::string state;  // scheduler state letter when known ("S", "D", "R", ...)
+    CaptureStatus status = CaptureStatus::captured;
+    std::string status_reason;  // why gone/unreadable
+    uint64_t stop_ns = 0;       // live capture: how long the thread was stopped
 };
 
 struct ProcessImage {
