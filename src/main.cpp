@@ -8,6 +8,8 @@
 
 #include "lpsafe/analyze.h"
 #include "readers/core_file.h"
+#include "readers/klp_module.h"
+#include "report/klp_report.h"
 #include "report/report.h"
 
 namespace {
@@ -22,6 +24,7 @@ struct Args {
     std::string sysroot;
     std::vector<std::string> funcs;
     std::vector<std::string> patch_files;
+    std::vector<std::string> klp_modules;
     bool json = false;
     unsigned max_frames = 128;
     bool no_cross_check = false;
@@ -50,8 +53,15 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     for (const auto& p : a.patch_files) {
         if (auto st = patch.add_file(p); !st) return fail(st.error().message);
     }
+    for (const auto& k : a.klp_modules) {
+        auto targets = lpsafe::readers::read_klp_targets(k);
+        if (!targets) return fail("--klp-module: " + targets.error().message);
+        for (auto& t : *targets) {
+            if (auto st = patch.add_target(std::move(t)); !st) return fail(k + ": " + st.error().message);
+        }
+    }
     if (mode == lpsafe::report::Mode::check && patch.empty()) {
-        return fail("no functions to check: give --func [OBJECT:]FUNCTION or --patch-file FILE");
+        return fail("no functions to check: give --func [OBJECT:]FUNCTION, --patch-file FILE or --klp-module FILE.ko");
     }
     auto process = lpsafe::readers::read_core(a.core, {a.exe, a.sysroot});
     if (!process) return fail(process.error().message);
@@ -72,6 +82,17 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     return lpsafe::exit_status(s);
 }
 
+int run_klp_info(const std::string& path, bool json) {
+    auto m = lpsafe::readers::read_klp_module(path);
+    if (!m) return fail(m.error().message);
+    if (json) {
+        std::cout << lpsafe::report::klp_to_json(*m, path).dump(2) << "\n";
+    } else {
+        std::cout << lpsafe::report::render_klp_text(*m, path);
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,9 +105,16 @@ int main(int argc, char** argv) {
     check->add_option("--func", a.funcs, "[OBJECT:]FUNCTION the patch replaces (repeatable)");
     check->add_option("--patch-file", a.patch_files, "file with one [OBJECT:]FUNCTION per line, # comments")
         ->check(CLI::ExistingFile);
+    check->add_option("--klp-module", a.klp_modules, "livepatch module whose klp_funcs are the patch (repeatable)")
+        ->check(CLI::ExistingFile);
 
     auto* stack = app.add_subcommand("stack", "print every thread's checked frames");
     add_input_options(*stack, a);
+
+    auto* klp_info = app.add_subcommand("klp-info", "list the functions a livepatch module (.ko) replaces");
+    std::string klp_file;
+    klp_info->add_option("FILE", klp_file, "livepatch module")->required()->check(CLI::ExistingFile);
+    klp_info->add_flag("--json", a.json, "machine-readable output (docs/json-format.md)");
 
     try {
         app.parse(argc, argv);
@@ -95,6 +123,7 @@ int main(int argc, char** argv) {
         return code == 0 ? 0 : kExitError;
     }
     try {
+        if (klp_info->parsed()) return run_klp_info(klp_file, a.json);
         return run(a, check->parsed() ? lpsafe::report::Mode::check : lpsafe::report::Mode::stack);
     } catch (const std::exception& e) {
         return fail(e.what());

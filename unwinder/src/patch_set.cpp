@@ -1,5 +1,6 @@
 #include "lpsafe/patch_set.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -11,6 +12,16 @@ std::string_view trim(std::string_view s) {
     if (b == std::string_view::npos) return {};
     const auto e = s.find_last_not_of(" \t\r");
     return s.substr(b, e - b + 1);
+}
+
+// Kernel livepatch old_sympos N > 0 selects the Nth symbol of the name,
+// counted from 1 (kernel/livepatch/core.c, klp_find_object_symbol()); none
+// when the object has fewer, so the target is reported as not found.
+std::vector<const Symbol*> nth_symbol(std::vector<const Symbol*> matches, uint64_t sympos) {
+    if (sympos == 0) return matches;
+    std::sort(matches.begin(), matches.end(), [](const Symbol* a, const Symbol* b) { return a->start < b->start; });
+    if (sympos > matches.size()) return {};
+    return {matches[sympos - 1]};
 }
 
 }  // namespace
@@ -29,9 +40,14 @@ Status PatchSet::add_spec(std::string_view spec) {
     } else {
         t.function = std::string(spec);
     }
-    if (t.function.empty()) return make_error("'" + std::string(spec) + "': empty function name");
+    if (auto st = add_target(std::move(t)); !st) return make_error("'" + std::string(spec) + "': " + st.error().message);
+    return Ok{};
+}
+
+Status PatchSet::add_target(PatchTarget t) {
+    if (t.function.empty()) return make_error("empty function name");
     if (t.function.find_first_of(" \t") != std::string::npos) {
-        return make_error("'" + std::string(spec) + "': a function name cannot contain spaces");
+        return make_error("a function name cannot contain spaces");
     }
     targets_.push_back(std::move(t));
     return Ok{};
@@ -73,7 +89,7 @@ Result<ResolvedPatchSet> resolve_patch_set(const PatchSet& set, const ModuleMap&
                 out.unsearched.push_back(t.spec() + " in " + m.path + " (" + m.status.detail + ")");
                 continue;
             }
-            for (const Symbol* s : m.image->symbols_named(t.function)) {
+            for (const Symbol* s : nth_symbol(m.image->symbols_named(t.function), t.sympos)) {
                 if (s->size == 0) return make_error(t.spec() + ": symbol in " + m.path + " has no size");
                 out.ranges.push_back({s->start + m.bias, s->start + m.bias + s->size, m.name, t.function});
                 found = true;
@@ -88,7 +104,8 @@ Result<ResolvedPatchSet> resolve_patch_set(const PatchSet& set, const ModuleMap&
             out.not_loaded.push_back(t.spec());
             continue;
         }
-        std::string msg = "function " + t.function + " not found in " +
+        std::string msg = "function " + t.function + (t.sympos ? " (sympos " + std::to_string(t.sympos) + ")" : "") +
+                          " not found in " +
                           (t.object.empty() ? std::string("any readable module of the process") : t.object);
         if (unsearched) msg += " (some modules could not be read; name the object as OBJECT:FUNCTION)";
         return make_error(msg);

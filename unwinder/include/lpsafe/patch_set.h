@@ -16,12 +16,23 @@ namespace lpsafe {
 struct PatchTarget {
     std::string object;  // empty: any module
     std::string function;
-    std::string spec() const { return object.empty() ? function : object + ":" + function; }
+    // Kernel livepatch old_sympos: 0 = the name (the kernel requires it to be
+    // unique; lpsafe checks every match); N > 0 = only the Nth symbol of that
+    // name in the object, in address order (kallsyms order for vmlinux; see
+    // docs/design.md on klp_find_object_symbol()). Shown as "function,N" as in
+    // /sys/kernel/livepatch/<patch>/<object>/<function,sympos>.
+    uint64_t sympos = 0;
+    std::string spec() const {
+        const std::string f = sympos == 0 ? function : function + "," + std::to_string(sympos);
+        return object.empty() ? f : object + ":" + f;
+    }
 };
 
 class PatchSet {
 public:
     Status add_spec(std::string_view spec);
+    // A target read elsewhere (a livepatch module's klp_func): same checks.
+    Status add_target(PatchTarget target);
     // One spec per line; `#` starts a comment; blank lines are ignored.
     Status add_file(const std::string& path);
     Status add_text(std::string_view text, std::string_view origin);
