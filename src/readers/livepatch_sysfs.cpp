@@ -6,33 +6,39 @@
 #include "readers/livepatch_sysfs.h"
 
 #include <algorithm>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace lpsafe::readers {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string trim(std::string s) {
+std::string trim(std::string s) {  // attributes end in "\n"
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     return s;
 }
 
-// A one-line attribute; errno is kept for the caller's "vanished" test.
+// A one-line attribute, read with plain system calls so that errno is the
+// real reason (ENOENT/ESRCH tell a task that exited from an unreadable one).
 Result<std::string> read_attr(const fs::path& p, int* err = nullptr) {
-    std::ifstream in(p);
-    if (!in) {
-        if (err != nullptr) *err = errno;
-        return make_error("cannot read " + p.string() + ": " + std::strerror(errno));
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    std::string out;
+    ssize_t n = fd < 0 ? -1 : 0;
+    char buf[256];
+    while (fd >= 0 && (n = ::read(fd, buf, sizeof buf)) > 0 && out.size() < 4096) out.append(buf, static_cast<size_t>(n));
+    const int saved = errno;
+    if (fd >= 0) ::close(fd);
+    if (n < 0) {
+        if (err != nullptr) *err = saved;
+        return make_error("cannot read " + p.string() + ": " + std::strerror(saved));
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return trim(ss.str());
+    return trim(std::move(out));
 }
 
 template <typename T>
