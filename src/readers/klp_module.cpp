@@ -17,9 +17,8 @@
 #include <algorithm>
 #include <set>
 
-#include "readers/elf_bytes.h"
+#include "readers/klp_internal.h"
 #include "readers/mapped_file.h"
-#include "readers/rel_object.h"
 
 namespace lpsafe::readers {
 namespace {
@@ -27,8 +26,6 @@ namespace {
 constexpr uint64_t kFuncOldName = 0, kFuncNewFunc = 8, kFuncOldSympos = 16;
 constexpr uint64_t kObjectName = 0, kObjectFuncs = 8;
 constexpr uint64_t kPatchMod = 0, kPatchObjs = 8;
-// KSYM_NAME_LEN (512 since v6.1, 128 before): klp_init_func() rejects longer names.
-constexpr size_t kKsymNameLen = 512;
 // Smallest plausible sizes: the external fields plus at least a struct
 // kobject (64 bytes on 64-bit) and the list heads every version has.
 constexpr uint64_t kMinFuncSize = 120, kMinObjectSize = 96, kMaxStructSize = 4096;
@@ -60,10 +57,8 @@ public:
     Result<KlpModule> walk_patch(Loc patch) const;
 
 private:
-    std::string where(Loc l) const { return o_.sections()[l.section].name + "+" + hex(l.offset); }
-    bool points_to_data(const RelPointer* p) const {
-        return p != nullptr && o_.section_valid(p->section) && o_.sections()[p->section].is_data();
-    }
+    std::string where(Loc l) const { return o_.where(l.section, l.offset); }
+    bool points_to_data(const RelPointer* p) const { return o_.points_to_data(p); }
     bool is_entry(const ArrayKind& kind, Loc at) const;
     bool is_terminator(const ArrayKind& kind, Loc at) const;
     Result<uint64_t> element_size(const ArrayKind& kind, const std::vector<Loc>& bases) const;
@@ -88,8 +83,7 @@ bool KlpWalker::is_entry(const ArrayKind& kind, Loc at) const {
     }
     const RelPointer* name = o_.pointer_at(at.section, at.offset + kFuncOldName);
     const RelPointer* fn = o_.pointer_at(at.section, at.offset + kFuncNewFunc);
-    return points_to_data(name) && fn != nullptr && o_.section_valid(fn->section) &&
-           o_.sections()[fn->section].is_code();
+    return points_to_data(name) && o_.points_to_code(fn);
 }
 
 bool KlpWalker::is_terminator(const ArrayKind& kind, Loc at) const {
@@ -161,10 +155,7 @@ Result<std::vector<Loc>> KlpWalker::entries(const ArrayKind& kind, Loc base, uin
 }
 
 Result<std::string> KlpWalker::read_name(const RelPointer* p, Loc at) const {
-    auto s = o_.string_at(p->section, p->offset, kKsymNameLen - 1);
-    const bool printable = s && std::all_of(s->begin(), s->end(), [](char c) { return c > ' ' && c < 0x7f; });
-    if (!printable) return make_error(o_.name() + ": the name at " + where(at) + " is not a valid symbol name");
-    return std::move(*s);
+    return klp_symbol_name(o_, p, where(at));
 }
 
 Result<KlpFunc> KlpWalker::read_func(Loc at) const {
@@ -262,6 +253,14 @@ Status check_is_livepatch(const RelObject& o, const std::vector<std::string>& in
     return Ok{};
 }
 
+KlpModule finish(KlpModule m, const std::string& file, const std::vector<std::string>& info) {
+    m.module = file;
+    for (const std::string& kv : info) {
+        if (kv.rfind("name=", 0) == 0 && kv.size() > 5) m.module = kv.substr(5);
+    }
+    return m;
+}
+
 }  // namespace
 
 std::vector<PatchTarget> KlpModule::targets() const {
@@ -281,8 +280,14 @@ Result<KlpModule> read_klp_module_bytes(std::span<const std::byte> bytes, const 
     const KlpWalker walker(*o);
     const auto candidates = walker.patch_candidates();
     if (candidates.empty()) {
-        return make_error(name + ": no static struct klp_patch (.mod = THIS_MODULE, .objs = ...) found; "
-                                 "modules that build their patch at run time are not supported");
+        auto ext = read_klp_ext_tables(*o);
+        if (!ext) return ext.error();
+        if (!ext->has_value()) {
+            return make_error(name + ": no static struct klp_patch (.mod = THIS_MODULE, .objs = ...) and no "
+                                     "klp-build .init.klp_objects found; other modules that build their patch "
+                                     "at run time are not supported");
+        }
+        return finish(std::move(**ext), name, info);
     }
     std::optional<KlpModule> merged;
     std::optional<Error> first_error;
@@ -301,11 +306,7 @@ Result<KlpModule> read_klp_module_bytes(std::span<const std::byte> bytes, const 
         }
     }
     if (!merged) return *first_error;
-    merged->module = name;
-    for (const std::string& kv : info) {
-        if (kv.rfind("name=", 0) == 0 && kv.size() > 5) merged->module = kv.substr(5);
-    }
-    return std::move(*merged);
+    return finish(std::move(*merged), name, info);
 }
 
 Result<KlpModule> read_klp_module(const std::string& path) {

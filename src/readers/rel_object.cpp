@@ -189,4 +189,16 @@ std::optional<std::string> RelObject::string_at(uint32_t section, uint64_t offse
     return std::string(begin, static_cast<const char*>(nul));
 }
 
+bool RelObject::points_to_data(const RelPointer* p) const {
+    return p != nullptr && section_valid(p->section) && sections_[p->section].is_data();
+}
+
+bool RelObject::points_to_code(const RelPointer* p) const {
+    return p != nullptr && section_valid(p->section) && sections_[p->section].is_code();
+}
+
+std::string RelObject::where(uint32_t section, uint64_t offset) const {
+    return (section_valid(section) ? sections_[section].name : std::string("?")) + "+" + hex(offset);
+}
+
 }  // namespace lpsafe::readers

@@ -73,6 +73,11 @@ public:
     // section within `max_len` bytes.
     std::optional<std::string> string_at(uint32_t section, uint64_t offset, size_t max_len) const;
     bool section_valid(uint32_t section) const { return section > 0 && section < sections_.size(); }
+    // Does `p` (may be null) point into allocated data / into code?
+    bool points_to_data(const RelPointer* p) const;
+    bool points_to_code(const RelPointer* p) const;
+    // "section+0xoffset", for messages.
+    std::string where(uint32_t section, uint64_t offset) const;
 
 private:
     std::string name_;

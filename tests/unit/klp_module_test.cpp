@@ -60,6 +60,8 @@ Targets as_tuples(const std::vector<PatchTarget>& targets) {
 }
 
 const Targets kVmlinuxTargets = {{"vmlinux", "cmdline_proc_show", 0}, {"vmlinux", "type_show", 3}};
+const Targets kBuildStyleTargets = {
+    {"vmlinux", "cmdline_proc_show", 0}, {"vmlinux", "version_proc_show", 2}, {"ext4", "ext4_file_open", 0}};
 const Targets kTwoObjectTargets = {{"vmlinux", "meminfo_proc_show", 0},
                                    {"nfsd", "nfsd_open", 0},
                                    {"nfsd", "nfsd_vfs_write", 0},
@@ -82,6 +84,17 @@ TEST(KlpModule, ReadsTwoObjects) {
     EXPECT_EQ(m->objects[0].name, "vmlinux");
     EXPECT_EQ(m->objects[1].name, "nfsd");
     EXPECT_EQ(as_tuples(m->targets()), kTwoObjectTargets);
+}
+
+// klp-build's layout: no static klp_patch, .init.klp_objects ->
+// klp_object_ext[] (with callbacks: 64 bytes) -> nr_funcs klp_func_ext.
+TEST(KlpModule, ReadsKlpBuildExternalTables) {
+    auto m = read_klp_module(fixture("klp_build_style.ko"));
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_EQ(m->module, "klp_build_style");
+    EXPECT_EQ(as_tuples(m->targets()), kBuildStyleTargets);
+    EXPECT_EQ(m->object_size, 64u);
+    EXPECT_EQ(m->func_size, 24u);
 }
 
 TEST(KlpModule, StructSizesMatchTheModulesDwarf) {
@@ -136,7 +149,7 @@ TEST(KlpModule, NonElfAndOtherElfFilesAreErrors) {
 // Every prefix of a real module: an error (the section headers of an ET_REL
 // file sit at its end) or, never observed but allowed, the full answer.
 TEST(KlpModule, TruncatedModulesAreErrors) {
-    for (const char* name : {"klp_vmlinux.ko", "klp_two_objects.ko"}) {
+    for (const char* name : {"klp_vmlinux.ko", "klp_two_objects.ko", "klp_build_style.ko"}) {
         const auto bytes = file_bytes(fixture(name));
         ASSERT_GT(bytes.size(), 1000u);
         auto full = read_klp_module_bytes(bytes, name);
@@ -159,7 +172,8 @@ TEST(KlpModule, TruncatedModulesAreErrors) {
 // could not hold; most either fail or leave the answer unchanged.
 TEST(KlpModule, ByteFlipsNeverCrash) {
     std::mt19937_64 rng(20261125);
-    for (const char* name : {"klp_vmlinux.ko", "klp_two_objects.ko", "klp_two_objects.nosyms.ko"}) {
+    for (const char* name :
+         {"klp_vmlinux.ko", "klp_two_objects.ko", "klp_two_objects.nosyms.ko", "klp_build_style.ko"}) {
         const auto original = file_bytes(fixture(name));
         size_t ok = 0, failed = 0;
         for (int round = 0; round < 1500; ++round) {
