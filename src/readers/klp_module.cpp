@@ -100,19 +100,21 @@ bool KlpWalker::is_terminator(const ArrayKind& kind, Loc at) const {
 Result<uint64_t> KlpWalker::element_size(const ArrayKind& kind, const std::vector<Loc>& bases) const {
     std::set<uint64_t> sizes;
     for (const Loc& b : bases) {
+        const auto sym = std::find_if(o_.symbols().begin(), o_.symbols().end(), [&](const RelSymbol& s) {
+            return s.section == b.section && s.value == b.offset && s.size > 0 && s.type == STT_OBJECT;
+        });
+        const bool has_sym = sym != o_.symbols().end();
+        // Entry starts inside the symbol, or the first two without one.
         std::vector<uint64_t> starts;
         if (const auto* slots = o_.pointers_in(b.section)) {
             for (auto it = slots->lower_bound(b.offset + kind.key_slot); it != slots->end(); ++it) {
                 const Loc e{b.section, it->first - kind.key_slot};
+                if (has_sym ? e.offset >= b.offset + sym->size : starts.size() == 2) break;
                 if (is_entry(kind, e)) starts.push_back(e.offset);
             }
         }
-        const auto sym = std::find_if(o_.symbols().begin(), o_.symbols().end(), [&](const RelSymbol& s) {
-            return s.section == b.section && s.value == b.offset && s.size > 0 && s.type == STT_OBJECT;
-        });
-        if (sym != o_.symbols().end()) {
-            const auto n = static_cast<uint64_t>(
-                std::count_if(starts.begin(), starts.end(), [&](uint64_t s) { return s < b.offset + sym->size; }));
+        if (has_sym) {
+            const uint64_t n = starts.size();
             if (n == 0 || sym->size % (n + 1) != 0) {
                 return make_error(o_.name() + ": " + kind.what + " array " + sym->name + " at " + where(b) +
                                   " does not hold whole entries");

@@ -60,10 +60,11 @@ Result<bool> read_bool(const fs::path& p) {
 // Subdirectories of `dir`, sorted by name (readdir order is arbitrary).
 std::vector<fs::path> subdirs(const fs::path& dir) {
     std::vector<fs::path> out;
+    // The non-throwing increment: a /proc task directory can vanish mid-scan.
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         std::error_code ec2;
-        if (e.is_directory(ec2)) out.push_back(e.path());
+        if (it->is_directory(ec2)) out.push_back(it->path());
     }
     std::sort(out.begin(), out.end());
     return out;
