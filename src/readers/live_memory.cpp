@@ -1,7 +1,6 @@
 #include "readers/live_memory.h"
 
-#include <signal.h>
-#include <sys/syscall.h>
+#include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -22,7 +21,12 @@ const T* holding(const std::vector<T>& v, uint64_t addr, Start start_of, End end
 
 }  // namespace
 
-bool pidfd_alive(int pidfd) { return syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; }
+// A pidfd polls readable once the process has exited (zombie or reaped),
+// see pidfd_open(2); a pid is never reused before that.
+bool pidfd_alive(int pidfd) {
+    pollfd p{pidfd, POLLIN, 0};
+    return poll(&p, 1, 0) == 0;
+}
 
 LiveMemory::LiveMemory(int pid, int pidfd, const std::vector<Mapping>& maps, std::vector<StackCopy> stacks)
     : pid_(pid), pidfd_(pidfd), stacks_(std::move(stacks)) {

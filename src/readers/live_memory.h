@@ -44,7 +44,7 @@ private:
     std::vector<StackCopy> stacks_;   // sorted by addr
 };
 
-// Whether the process behind `pidfd` is still alive (not exited or reaped).
+// Whether the process behind `pidfd` has not exited yet.
 bool pidfd_alive(int pidfd);
 
 }  // namespace lpsafe::readers

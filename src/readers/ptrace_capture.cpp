@@ -135,6 +135,8 @@ Result<ProcessImage> capture_process(int pid, const LiveOptions& options) {
         if (err == ESRCH || err == EINVAL) return make_error("no process with pid " + std::to_string(pid));
         return make_error("pidfd_open(" + std::to_string(pid) + "): " + std::strerror(err));
     }
+    if (!pidfd_alive(pidfd.fd))
+        return make_error("process " + std::to_string(pid) + " has exited (a zombie its parent has not reaped)");
     auto leader = read_task_info(pid, pid);
     if (!leader) return make_error("no process with pid " + std::to_string(pid));
     if (is_kernel_thread(*leader)) return make_error("pid " + std::to_string(pid) + " is a kernel thread");

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -142,6 +143,30 @@ TEST_P(LiveParked, CommandReportsStopTimes) {
     EXPECT_EQ(j["summary"]["stop_ns_max"], longest);
     const auto text = run_command(lpsafe_bin() + " stack --pid " + std::to_string(program_->pid()));
     EXPECT_NE(text.out.find("stopped 9 threads for "), std::string::npos) << text.out;
+}
+
+// A process stopped by job control stays stopped: lpsafe's interrupt and
+// detach must not resume it (ptrace(2): a group-stop survives PTRACE_DETACH).
+TEST_P(LiveParked, JobControlStopIsKept) {
+    const auto stopped_lines = [&] {
+        const std::string s = stopped_or_traced_threads(program_->pid());
+        return std::count(s.begin(), s.end(), '\n');
+    };
+    ASSERT_EQ(kill(program_->pid(), SIGSTOP), 0);
+    for (int i = 0; i < 1000 && stopped_lines() < 9; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    ASSERT_EQ(stopped_lines(), 9);
+    const ProcessReport r = capture_and_check(program_->pid(), {"parked:spin_outer"});
+    const std::string after = stopped_or_traced_threads(program_->pid());
+    kill(program_->pid(), SIGCONT);
+    for (const TaskVerdict& t : r.tasks) {
+        expect_captured(t);
+        EXPECT_EQ(t.state, "T");
+    }
+    // Every thread still stopped (9 lines), none traced.
+    EXPECT_EQ(std::count(after.begin(), after.end(), '\n'), 9) << after;
+    std::istringstream lines(after);
+    for (std::string line; std::getline(lines, line);) EXPECT_NE(line.find("TracerPid 0"), std::string::npos) << line;
+    for (int i = 0; i < 1000 && stopped_lines() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, LiveParked, testing::Values("fp", "nofp"));
@@ -296,6 +321,15 @@ TEST(LiveErrors, MissingProcessAndKernelThreadAreErrors) {
     const auto none = run_command(lpsafe_bin() + " stack --pid 2147483646");
     EXPECT_EQ(none.exit_status, 3);
     EXPECT_NE(none.err.find("no process"), std::string::npos) << none.err;
+    const pid_t zombie = fork();
+    ASSERT_GE(zombie, 0);
+    if (zombie == 0) _exit(0);
+    siginfo_t info{};
+    ASSERT_EQ(waitid(P_PID, zombie, &info, WEXITED | WNOWAIT), 0);  // exited, not reaped
+    auto exited = readers::capture_process(zombie);
+    ASSERT_FALSE(exited.ok());
+    EXPECT_NE(exited.error().message.find("has exited"), std::string::npos) << exited.error().message;
+    waitpid(zombie, nullptr, 0);
 }
 
 }  // namespace
