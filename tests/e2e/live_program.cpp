@@ -68,7 +68,7 @@ LiveProgram::LiveProgram(std::vector<std::string> argv) {
         if (file_exists(roles_path_)) {
             roles_ = read_roles(roles_path_);
             bool parked = true;
-            for (const auto& [tid, role] : roles_) parked = parked && (role == "spin" || in_syscall(pid_, tid));
+            for (const auto& [tid, role] : roles_) parked = parked && (role == "spin" || role == "churn" || in_syscall(pid_, tid));
             if (parked) {
                 ok_ = true;
                 return;
@@ -92,6 +92,7 @@ std::string stopped_or_traced_threads(pid_t pid) {
     const std::string dir = "/proc/" + std::to_string(pid) + "/task";
     for (const auto& e : std::filesystem::directory_iterator(dir)) {
         const std::string status = read_file(e.path().string() + "/status");
+        if (status.empty()) continue;  // exited since the listing
         const std::string state = status_field(status, "State");
         const std::string tracer = status_field(status, "TracerPid");
         if (state.empty() || state[0] == 't' || state[0] == 'T' || tracer != "0")

@@ -15,7 +15,7 @@ class LiveProgram {
 public:
     // Runs `argv` (argv[1] must be the roles file the program writes, as
     // parked.c and many_threads.c do) and waits until the roles file exists
-    // and every role but "spin" sits in a system call.
+    // and every role but "spin" and "churn" sits in a system call.
     explicit LiveProgram(std::vector<std::string> argv);
     ~LiveProgram();
     LiveProgram(const LiveProgram&) = delete;

@@ -212,6 +212,32 @@ TEST_F(LiveMany, ThousandThreadsAllCapturedAndReleased) {
     EXPECT_EQ(stopped_or_traced_threads(program.pid()), "");
 }
 
+// Threads that come and go during the capture: the list is re-read, each
+// thread is captured or reported gone (or, if the list never settles,
+// unreadable), the parked ones keep their verdicts, nothing stays stopped.
+TEST_F(LiveMany, ThreadsComingAndGoingDuringTheCapture) {
+    LiveProgram program({many_threads_bin(), tmp("lpsafe-churn-roles"), "50", "0", "2"});
+    ASSERT_TRUE(program.ok()) << program.error();
+    int gone = 0;
+    for (int run = 0; run < 5; ++run) {
+        const ProcessReport r = capture_and_check(program.pid(), {"many_threads:worker_inner"});
+        EXPECT_EQ(r.summary.blocked, 50);
+        for (const TaskVerdict& t : r.tasks) {
+            const auto role = program.roles().find(t.tid);
+            if (role != program.roles().end() && role->second != "churn") expect_captured(t);
+            if (t.verdict == VerdictKind::gone) {
+                ++gone;
+                EXPECT_NE(t.reason.find("exited"), std::string::npos) << t.reason;
+            }
+            if (t.verdict == VerdictKind::unreadable) {
+                EXPECT_NE(t.reason.find("did not settle"), std::string::npos) << t.reason;
+            }
+        }
+    }
+    EXPECT_GT(gone, 0) << "no short-lived thread exited between listing and stop in 5 captures";
+    EXPECT_EQ(stopped_or_traced_threads(program.pid()), "");
+}
+
 // lpsafe killed mid-capture must leave every thread running and untraced.
 // The capture blocks SIGTERM/SIGINT/SIGHUP while a thread is attached; the
 // test waits until /proc shows them blocked, i.e. a capture is under way.
