@@ -339,6 +339,26 @@ TEST(LiveRefused, AlreadyTracedProcessIsUnreadableWithTheCause) {
     waitpid(child, nullptr, __WALL);
 }
 
+// lpsafe run as an unprivileged user against a root process: refused, and
+// the message names the missing capability.
+TEST(LiveRefused, WithoutCapSysPtraceTheCauseIsNamed) {
+    if (lpsafe_bin().empty()) GTEST_SKIP() << "LPSAFE_BIN is not set";
+    if (getuid() != 0 || run_command("command -v setpriv").exit_status != 0)
+        GTEST_SKIP() << "needs root and setpriv to run lpsafe unprivileged";
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        for (;;) pause();
+    }
+    const auto r = run_command("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all " +
+                               lpsafe_bin() + " check --func libc.so.6:pause --pid " + std::to_string(child));
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    if (r.exit_status == 126 || r.exit_status == 127) GTEST_SKIP() << "lpsafe not executable by nobody: " << r.err;
+    EXPECT_EQ(r.exit_status, 4) << r.out << r.err;
+    EXPECT_NE(r.out.find("lacks CAP_SYS_PTRACE"), std::string::npos) << r.out;
+}
+
 TEST(LiveErrors, MissingProcessAndKernelThreadAreErrors) {
     if (lpsafe_bin().empty()) GTEST_SKIP() << "LPSAFE_BIN is not set";
     if (read_file("/proc/2/comm") == "kthreadd\n") {  // not so in every pid namespace
