@@ -67,7 +67,8 @@ int check_live(const Args& a, const lpsafe::PatchSet& patch, const lpsafe::Check
         if (!process) {
             if (!a.all_user) return fail(process.error().message);
             // A process that exited since the listing is no loss.
-            if (process.error().message.rfind("no process", 0) != 0) note("skipped " + who + ": " + process.error().message);
+            const std::string& why = process.error().message;
+            if (why.rfind("no process", 0) != 0) note("skipped " + who + ": " + why);
             continue;
         }
         if (a.all_user && !lpsafe::readers::any_captured(*process)) {
@@ -97,7 +98,8 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     if (mode == lpsafe::report::Mode::check && patch.empty()) {
         return fail("no functions to check: give --func [OBJECT:]FUNCTION or --patch-file FILE");
     }
-    if (a.core.empty() && a.pids.empty() && !a.all_user) return fail("no input: give --core FILE, --pid PID or --all-user");
+    if (a.core.empty() && a.pids.empty() && !a.all_user)
+        return fail("no input: give --core FILE, --pid PID or --all-user");
     lpsafe::CheckOptions options;
     options.unwind.max_frames = a.max_frames;
     options.unwind.cross_check = !a.no_cross_check;

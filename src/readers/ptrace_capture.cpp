@@ -66,7 +66,7 @@ void capture_one(int pid, int tid, const Arch& arch, std::vector<Mapping>& maps,
         c = capture_thread(pid, tid, *info, arch, maps, limits, scratch);
         // A thread created after the map was read may run on a stack the
         // map does not show yet: read it again and retry once.
-        if (c.thread.status == CaptureStatus::unreadable && c.thread.status_reason.find("no mapping") != std::string::npos) {
+        if (c.sp_outside_maps) {
             if (auto fresh = read_maps(pid)) {
                 maps = std::move(*fresh);
                 c = capture_thread(pid, tid, *info, arch, maps, limits, scratch);

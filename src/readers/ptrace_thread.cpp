@@ -32,6 +32,7 @@ struct Stopped {
     uint64_t stack_addr = 0;
     size_t stack_size = 0;
     std::string stack_problem;
+    bool sp_outside_maps = false;
 };
 
 // Runs while the thread is stopped: registers, then the stack from below
@@ -52,6 +53,7 @@ void read_stopped(int tid, const Arch& arch, const std::vector<Mapping>& maps, c
                                [](uint64_t a, const Mapping& m) { return a < m.start; });
     if (!sp || it == maps.begin() || !std::prev(it)->contains(*sp)) {
         out.stack_problem = "its stack pointer lies in no mapping of the process";
+        out.sp_outside_maps = true;
         return;
     }
     const Mapping& stack = *std::prev(it);
@@ -69,12 +71,13 @@ void read_stopped(int tid, const Arch& arch, const std::vector<Mapping>& maps, c
     out.stack_size = static_cast<size_t>(n);
 }
 
-// A stop for a signal that was about to be delivered must hand the signal
-// back on detach, or the process would lose it. Interrupt and group stops
-// (PTRACE_EVENT_STOP) carry nothing to re-inject (ptrace(2), "Group-stop").
-int signal_to_reinject(int status) {
-    if (!WIFSTOPPED(status) || (status >> 16) != 0) return 0;
-    return WSTOPSIG(status);
+// Detaches a stopped tracee. A stop for a signal that was about to be
+// delivered must hand the signal back on detach, or the process would lose
+// it. Interrupt and group stops (PTRACE_EVENT_STOP) carry nothing to
+// re-inject (ptrace(2), "Group-stop").
+void detach(int tid, int status) {
+    const int sig = WIFSTOPPED(status) && (status >> 16) == 0 ? WSTOPSIG(status) : 0;
+    ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(static_cast<intptr_t>(sig)));
 }
 
 ThreadCapture gone(ThreadCapture c, std::string why) {
@@ -97,6 +100,7 @@ ThreadCapture finish(ThreadCapture c, const Arch& arch, const Stopped& s, const 
     auto regs = arch.parse_user_regs(std::span(s.regset.data(), s.regset_size));
     if (!regs) return unreadable(std::move(c), regs.error().message + " (not a 64-bit process?)");
     c.thread.regs = std::move(*regs);
+    c.sp_outside_maps = s.sp_outside_maps;
     if (!s.stack_problem.empty()) return unreadable(std::move(c), s.stack_problem);
     c.stack.addr = s.stack_addr;
     c.stack.bytes.assign(scratch.data(), scratch.data() + s.stack_size);
@@ -136,7 +140,7 @@ ThreadCapture capture_thread(int pid, int tid, const TaskInfo& info, const Arch&
         return gone(std::move(c), "exited while being stopped");
     Stopped s;
     read_stopped(tid, arch, maps, limits, scratch, s);
-    ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(static_cast<intptr_t>(signal_to_reinject(w.status))));
+    detach(tid, w.status);
     c.thread.stop_ns = now_ns() - start;
     return finish(std::move(c), arch, s, scratch);
 }
@@ -145,8 +149,7 @@ bool finish_detach(int tid, std::chrono::milliseconds timeout) {
     CaptureSignalGuard guard;
     const WaitOutcome w = wait_for_stop(tid, timeout);
     if (w.kind == WaitOutcome::Kind::timeout) return false;
-    if (w.kind == WaitOutcome::Kind::status && WIFSTOPPED(w.status))
-        ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(static_cast<intptr_t>(signal_to_reinject(w.status))));
+    if (w.kind == WaitOutcome::Kind::status && WIFSTOPPED(w.status)) detach(tid, w.status);
     return true;
 }
 

@@ -39,6 +39,9 @@ struct ThreadCapture {
     // detached (the kernel refuses PTRACE_DETACH of a running tracee): the
     // caller must detach it once it stops (see finish_detach()).
     bool left_seized = false;
+    // Its sp lay in no mapping of `maps`: a map read before the thread made
+    // its stack is stale; the caller may re-read it and retry.
+    bool sp_outside_maps = false;
 };
 
 // Reusable work space: one buffer of max_stack_bytes, so the copy taken

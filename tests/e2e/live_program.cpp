@@ -68,7 +68,9 @@ LiveProgram::LiveProgram(std::vector<std::string> argv) {
         if (file_exists(roles_path_)) {
             roles_ = read_roles(roles_path_);
             bool parked = true;
-            for (const auto& [tid, role] : roles_) parked = parked && (role == "spin" || role == "churn" || in_syscall(pid_, tid));
+            for (const auto& [tid, role] : roles_) {
+                parked = parked && (role == "spin" || role == "churn" || in_syscall(pid_, tid));
+            }
             if (parked) {
                 ok_ = true;
                 return;
