@@ -132,7 +132,13 @@ Result<ProcessImage> capture_process(int pid, const LiveOptions& options) {
     Fd pidfd{static_cast<int>(syscall(SYS_pidfd_open, pid, 0))};
     if (pidfd.fd < 0) {
         const int err = errno;
-        if (err == ESRCH || err == EINVAL) return make_error("no process with pid " + std::to_string(pid));
+        // pidfd_open(2) takes thread-group leaders only (EINVAL, or ENOENT
+        // on newer kernels), though /proc answers for any thread id.
+        const bool known = access(("/proc/" + std::to_string(pid)).c_str(), F_OK) == 0;
+        if ((err == EINVAL || err == ENOENT) && known)
+            return make_error(std::to_string(pid) + " is a thread id, not a process id; give the process's pid");
+        if (err == ESRCH || err == EINVAL || err == ENOENT)
+            return make_error("no process with pid " + std::to_string(pid));
         return make_error("pidfd_open(" + std::to_string(pid) + "): " + std::strerror(err));
     }
     if (!pidfd_alive(pidfd.fd))

@@ -24,6 +24,11 @@ struct LiveOptions {
 // unreadable (ptrace refused, naming why). The task list is re-read until
 // no new thread appears. A process that exits during the capture yields
 // all threads gone.
+//
+// The calling thread becomes each thread's tracer for a moment and waits for
+// its stop through SIGCHLD (blocked in this thread meanwhile). A program
+// with other threads should block SIGCHLD in them, or a stop notice may go
+// to one of them and the wait falls back to polling every 2 ms.
 Result<ProcessImage> capture_process(int pid, const LiveOptions& options = {});
 
 // --all-user: every process but lpsafe itself and kernel threads, by pid.

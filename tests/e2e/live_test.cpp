@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -359,6 +360,23 @@ TEST(LiveRefused, WithoutCapSysPtraceTheCauseIsNamed) {
     EXPECT_NE(r.out.find("lacks CAP_SYS_PTRACE"), std::string::npos) << r.out;
 }
 
+// A second thread of this test process, parked until the test ends.
+int worker_tid() {
+    static std::atomic<int> tid{0};
+    static std::thread worker([] {
+        // All signals blocked: SIGCHLD from the tracees of later tests must
+        // reach the capturing thread's sigtimedwait(), not this one.
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        tid = static_cast<int>(gettid());
+        for (;;) pause();
+    });
+    worker.detach();
+    while (tid == 0) std::this_thread::yield();
+    return tid;
+}
+
 TEST(LiveErrors, MissingProcessAndKernelThreadAreErrors) {
     if (lpsafe_bin().empty()) GTEST_SKIP() << "LPSAFE_BIN is not set";
     if (read_file("/proc/2/comm") == "kthreadd\n") {  // not so in every pid namespace
@@ -368,6 +386,9 @@ TEST(LiveErrors, MissingProcessAndKernelThreadAreErrors) {
     }
     auto self = readers::capture_process(getpid());
     EXPECT_FALSE(self.ok());
+    const auto thread = run_command(lpsafe_bin() + " stack --pid " + std::to_string(worker_tid()));
+    EXPECT_EQ(thread.exit_status, 3);
+    EXPECT_NE(thread.err.find("is a thread id"), std::string::npos) << thread.err;
     const auto none = run_command(lpsafe_bin() + " stack --pid 2147483646");
     EXPECT_EQ(none.exit_status, 3);
     EXPECT_NE(none.err.find("no process"), std::string::npos) << none.err;
