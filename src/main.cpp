@@ -72,8 +72,8 @@ int check_live(const Args& a, const lpsafe::PatchSet& patch, const lpsafe::Check
             continue;
         }
         if (a.all_user && !lpsafe::readers::any_captured(*process)) {
-            const auto& t = process->threads.front();
-            note("skipped " + who + " (" + process->comm + "): " + t.status_reason);
+            const std::string why = process->threads.empty() ? "no threads" : process->threads.front().status_reason;
+            note("skipped " + who + " (" + process->comm + "): " + why);
             continue;
         }
         auto report = lpsafe::check_process(*process, patch, options);
