@@ -85,7 +85,7 @@ Result<Captured> capture_threads(int pid, const Arch& arch, std::vector<Mapping>
     std::set<int> seen;
     for (int round = 0;; ++round) {
         auto tasks = list_tasks(pid);
-        if (!tasks) {
+        if (!tasks || tasks->empty()) {  // gone, or exiting (no thread left)
             if (round == 0) return make_error("process " + std::to_string(pid) + " exited before it could be read");
             break;
         }
