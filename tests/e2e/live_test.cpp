@@ -362,18 +362,20 @@ TEST(LiveRefused, WithoutCapSysPtraceTheCauseIsNamed) {
 
 // A second thread of this test process, parked until the test ends.
 int worker_tid() {
-    static std::atomic<int> tid{0};
-    static std::thread worker([] {
-        // All signals blocked: SIGCHLD from the tracees of later tests must
-        // reach the capturing thread's sigtimedwait(), not this one.
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, nullptr);
-        tid = static_cast<int>(gettid());
-        for (;;) pause();
-    });
-    worker.detach();
-    while (tid == 0) std::this_thread::yield();
+    static const int tid = [] {
+        std::atomic<int> id{0};
+        std::thread([&id] {
+            // All signals blocked: SIGCHLD from the tracees of later tests
+            // must reach the capturing thread's sigtimedwait(), not this one.
+            sigset_t all;
+            sigfillset(&all);
+            pthread_sigmask(SIG_BLOCK, &all, nullptr);
+            id = static_cast<int>(gettid());
+            for (;;) pause();
+        }).detach();
+        while (id == 0) std::this_thread::yield();
+        return id.load();
+    }();
     return tid;
 }
 
