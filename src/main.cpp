@@ -9,6 +9,7 @@
 #include "lpsafe/analyze.h"
 #include "readers/core_file.h"
 #include "readers/klp_module.h"
+#include "readers/ptrace_capture.h"
 #include "report/klp_report.h"
 #include "report/report.h"
 
@@ -20,6 +21,8 @@ constexpr int kExitError = 3;
 
 struct Args {
     std::string core;
+    std::vector<int> pids;
+    bool all_user = false;
     std::string exe;
     std::string sysroot;
     std::vector<std::string> funcs;
@@ -31,8 +34,13 @@ struct Args {
 };
 
 void add_input_options(CLI::App& cmd, Args& a) {
-    cmd.add_option("--core", a.core, "ELF core dump (gcore or kernel)")->required()->check(CLI::ExistingFile);
-    cmd.add_option("--exe", a.exe, "the main executable, when the path recorded in the core is wrong");
+    auto* core = cmd.add_option("--core", a.core, "ELF core dump (gcore or kernel)")->check(CLI::ExistingFile);
+    auto* pid = cmd.add_option("--pid", a.pids, "live process, stopped per thread only while copied (repeatable)")
+                    ->check(CLI::PositiveNumber);
+    auto* all = cmd.add_flag("--all-user", a.all_user, "every live process lpsafe may trace, kernel threads excepted");
+    core->excludes(pid)->excludes(all);
+    pid->excludes(all);
+    cmd.add_option("--exe", a.exe, "the main executable, when the path recorded in the core is wrong")->needs(core);
     cmd.add_option("--sysroot", a.sysroot, "prefix for every file the core names");
     cmd.add_option("--max-frames", a.max_frames, "depth limit; deeper stacks are unreliable")
         ->check(CLI::Range(1u, 100000u));
@@ -43,6 +51,43 @@ void add_input_options(CLI::App& cmd, Args& a) {
 int fail(const std::string& message) {
     std::fprintf(stderr, "lpsafe: error: %s\n", message.c_str());
     return kExitError;
+}
+
+void note(const std::string& message) { std::fprintf(stderr, "lpsafe: note: %s\n", message.c_str()); }
+
+// Live processes: each captured, then checked, before the next is stopped.
+// A process that refuses ptrace is reported with unreadable threads (exit 4
+// when nothing worse is found), so it never hides the others' verdicts;
+// with --all-user it is skipped with a note instead.
+int check_live(const Args& a, const lpsafe::PatchSet& patch, const lpsafe::CheckOptions& options,
+               std::vector<lpsafe::ProcessReport>& reports) {
+    const std::vector<int> pids = a.all_user ? lpsafe::readers::user_processes() : a.pids;
+    for (int pid : pids) {
+        lpsafe::readers::LiveOptions live;
+        live.search.sysroot = a.sysroot;
+        auto process = lpsafe::readers::capture_process(pid, live);
+        const std::string who = "pid " + std::to_string(pid);
+        if (!process) {
+            if (!a.all_user) return fail(process.error().message);
+            // A process that exited since the listing is no loss.
+            const std::string& why = process.error().message;
+            if (why.rfind("no process", 0) != 0) note("skipped " + who + ": " + why);
+            continue;
+        }
+        if (a.all_user && !lpsafe::readers::any_captured(*process)) {
+            const std::string why = process->threads.empty() ? "no threads" : process->threads.front().status_reason;
+            note("skipped " + who + " (" + process->comm + "): " + why);
+            continue;
+        }
+        auto report = lpsafe::check_process(*process, patch, options);
+        if (!report) {
+            if (!a.all_user) return fail(who + ": " + report.error().message);
+            note("skipped " + who + " (" + process->comm + "): " + report.error().message);
+            continue;
+        }
+        reports.push_back(std::move(*report));
+    }
+    return 0;
 }
 
 int run(const Args& a, lpsafe::report::Mode mode) {
@@ -63,16 +108,22 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     if (mode == lpsafe::report::Mode::check && patch.empty()) {
         return fail("no functions to check: give --func [OBJECT:]FUNCTION, --patch-file FILE or --klp-module FILE.ko");
     }
-    auto process = lpsafe::readers::read_core(a.core, {a.exe, a.sysroot});
-    if (!process) return fail(process.error().message);
-
+    if (a.core.empty() && a.pids.empty() && !a.all_user)
+        return fail("no input: give --core FILE, --pid PID or --all-user");
     lpsafe::CheckOptions options;
     options.unwind.max_frames = a.max_frames;
     options.unwind.cross_check = !a.no_cross_check;
-    auto report = lpsafe::check_process(*process, patch, options);
-    if (!report) return fail(report.error().message);
+    std::vector<lpsafe::ProcessReport> reports;
+    if (a.core.empty()) {
+        if (const int st = check_live(a, patch, options, reports); st != 0) return st;
+    } else {
+        auto process = lpsafe::readers::read_core(a.core, {a.exe, a.sysroot});
+        if (!process) return fail(process.error().message);
+        auto report = lpsafe::check_process(*process, patch, options);
+        if (!report) return fail(report.error().message);
+        reports.push_back(std::move(*report));
+    }
 
-    std::span<const lpsafe::ProcessReport> reports(&*report, 1);
     if (a.json) {
         std::cout << lpsafe::report::to_json(reports, mode).dump(2) << "\n";
     } else {

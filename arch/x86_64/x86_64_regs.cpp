@@ -33,6 +33,16 @@ Regs regs_from_user_regs(std::span<const uint64_t, kUserRegsWords> w) {
     return regs;
 }
 
+Result<Regs> parse_user_regs(std::span<const std::byte> regset) {
+    std::array<uint64_t, kUserRegsWords> words{};
+    if (regset.size() != sizeof words) {
+        return make_error("register set is " + std::to_string(regset.size()) + " bytes, expected " +
+                          std::to_string(sizeof words) + " (user_regs_struct) for x86_64");
+    }
+    std::memcpy(words.data(), regset.data(), sizeof words);
+    return regs_from_user_regs(words);
+}
+
 Result<ThreadState> parse_prstatus(std::span<const std::byte> note) {
     if (note.size() < kPrStatusSize) {
         return make_error("NT_PRSTATUS note is " + std::to_string(note.size()) + " bytes, expected " +
@@ -42,9 +52,9 @@ Result<ThreadState> parse_prstatus(std::span<const std::byte> note) {
     int32_t pid = 0;
     std::memcpy(&pid, note.data() + kPrPidOffset, sizeof pid);
     thread.tid = pid;
-    std::array<uint64_t, kUserRegsWords> words{};
-    std::memcpy(words.data(), note.data() + kPrRegOffset, sizeof words);
-    thread.regs = regs_from_user_regs(words);
+    auto regs = parse_user_regs(note.subspan(kPrRegOffset, kUserRegsWords * sizeof(uint64_t)));
+    if (!regs) return regs.error();
+    thread.regs = std::move(*regs);
     return thread;
 }
 

@@ -23,6 +23,10 @@ inline constexpr size_t kUserRegsWords = 27;
 // Regs from a user_regs_struct image (shared by core notes and ptrace).
 Regs regs_from_user_regs(std::span<const uint64_t, kUserRegsWords> words);
 
+// A user_regs_struct as bytes (PTRACE_GETREGSET NT_PRSTATUS); fails unless
+// exactly the kernel's size.
+Result<Regs> parse_user_regs(std::span<const std::byte> regset);
+
 // NT_PRSTATUS: struct elf_prstatus (include/uapi/linux/elfcore.h).
 Result<ThreadState> parse_prstatus(std::span<const std::byte> note);
 

@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "report/report.h"
 
 namespace lpsafe::report {
@@ -63,6 +65,19 @@ Summary total(std::span<const ProcessReport> reports) {
     return s;
 }
 
+StopTotals stop_totals(std::span<const ProcessReport> reports) {
+    StopTotals st;
+    for (const ProcessReport& r : reports) {
+        for (const TaskVerdict& t : r.tasks) {
+            if (t.stop_ns == 0) continue;
+            ++st.threads;
+            st.total_ns += t.stop_ns;
+            st.max_ns = std::max(st.max_ns, t.stop_ns);
+        }
+    }
+    return st;
+}
+
 json to_json(std::span<const ProcessReport> reports, Mode mode) {
     json tasks = json::array();
     json patch = {{"functions", json::array()}, {"not_loaded", json::array()}, {"unsearched", json::array()}};
@@ -76,6 +91,7 @@ json to_json(std::span<const ProcessReport> reports, Mode mode) {
         for (const auto& s : r.patch.unsearched) patch["unsearched"].push_back(s);
     }
     const Summary s = total(reports);
+    const StopTotals stops = stop_totals(reports);
     json out = {{"tasks", tasks}};
     if (mode == Mode::check) {
         out["patch"] = patch;
@@ -85,6 +101,10 @@ json to_json(std::span<const ProcessReport> reports, Mode mode) {
         out["summary"] = {{"reliable", s.safe + s.blocked}, {"unreliable", s.unreliable},
                           {"running", s.running},           {"gone", s.gone},
                           {"unreadable", s.unreadable}};
+    }
+    if (stops.threads > 0) {
+        out["summary"]["stop_ns_total"] = stops.total_ns;
+        out["summary"]["stop_ns_max"] = stops.max_ns;
     }
     return out;
 }

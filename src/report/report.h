@@ -21,4 +21,12 @@ std::string render_text(std::span<const ProcessReport> reports, Mode mode);
 
 Summary total(std::span<const ProcessReport> reports);
 
+// Live capture: how long threads were stopped, over every task with a stop time.
+struct StopTotals {
+    int threads = 0;
+    uint64_t total_ns = 0;
+    uint64_t max_ns = 0;
+};
+StopTotals stop_totals(std::span<const ProcessReport> reports);
+
 }  // namespace lpsafe::report

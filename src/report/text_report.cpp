@@ -67,6 +67,14 @@ void render_frames(std::string& out, const TaskVerdict& t) {
     if (!t.end.detail.empty()) out += fmt::format("  end: {}\n", t.end.detail);
 }
 
+// Live capture: how long the process was held, in total and at worst.
+void render_stop_times(std::string& out, std::span<const ProcessReport> reports) {
+    const StopTotals st = stop_totals(reports);
+    if (st.threads == 0) return;
+    out += fmt::format("stopped {} threads for {:.1f} us in total (longest {:.1f} us)\n", st.threads,
+                       st.total_ns / 1e3, st.max_ns / 1e3);
+}
+
 }  // namespace
 
 std::string render_text(std::span<const ProcessReport> reports, Mode mode) {
@@ -79,6 +87,7 @@ std::string render_text(std::span<const ProcessReport> reports, Mode mode) {
                 render_frames(out, t);
             }
         }
+        render_stop_times(out, reports);
         return out;
     }
     out += fmt::format("{:>8} {:>8}  {:<16} {:<11} {}\n", "PID", "TID", "COMM", "VERDICT", "WHY");
@@ -94,12 +103,14 @@ std::string render_text(std::span<const ProcessReport> reports, Mode mode) {
     if (s.gone > 0) out += fmt::format(", {} gone", s.gone);
     if (s.unreadable > 0) out += fmt::format(", {} unreadable (check incomplete)", s.unreadable);
     out += "\n";
+    render_stop_times(out, reports);
     for (const ProcessReport& r : reports) {
         for (const auto& n : r.patch.not_loaded) out += fmt::format("note: {} is not loaded in pid {}\n", n, r.pid);
         for (const auto& n : r.patch.unsearched) out += fmt::format("note: could not search {}\n", n);
         for (const TaskVerdict& t : r.tasks) {
             if (t.verdict == VerdictKind::safe || t.verdict == VerdictKind::gone) continue;
             out += fmt::format("\nTID {} ({}) is {}:\n", t.tid, t.comm, verdict_name(t.verdict));
+            if (!t.reason.empty()) out += fmt::format("  {}\n", t.reason);
             render_frames(out, t);
         }
     }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixture_util.h"
+#include "stack_expect.h"
 #include "lpsafe/analyze.h"
 #include "readers/core_file.h"
 
@@ -49,32 +50,6 @@ ProcessReport check(const CoreCase& c, const std::vector<std::string>& funcs) {
     return report.ok() ? *report : ProcessReport{};
 }
 
-int index_of(const std::vector<Frame>& frames, const std::string& function) {
-    for (size_t i = 0; i < frames.size(); ++i) {
-        if (frames[i].function == function) return static_cast<int>(i);
-    }
-    return -1;
-}
-
-std::string dump(const TaskVerdict& t) {
-    std::string s = "tid " + std::to_string(t.tid) + " verdict " + std::string(verdict_name(t.verdict)) + "\n";
-    for (size_t i = 0; i < t.frames.size(); ++i) s += "  #" + std::to_string(i) + " " + t.frames[i].function + " (" + t.frames[i].object + ")\n";
-    for (const auto& f : t.findings) s += "  ! " + std::string(check_name(f.check)) + "@" + std::to_string(f.frame) + ": " + f.detail + "\n";
-    return s;
-}
-
-// The program's own chain must appear contiguously, innermost first.
-void expect_chain(const TaskVerdict& t, const std::vector<std::string>& chain) {
-    const int first = index_of(t.frames, chain.front());
-    ASSERT_GE(first, 0) << dump(t);
-    for (size_t k = 0; k < chain.size(); ++k) {
-        ASSERT_LT(first + k, t.frames.size()) << dump(t);
-        EXPECT_EQ(t.frames[first + k].function, chain[k]) << dump(t);
-    }
-}
-
-const std::vector<std::string> kParkedRoles = {"main", "pause", "nanosleep", "piperead", "condvar", "epoll"};
-
 class CoreFixture : public testing::TestWithParam<CoreCase> {
 protected:
     void SetUp() override {
@@ -94,49 +69,7 @@ protected:
 // A patch set that touches no parked chain: every parked thread is safe, and
 // the three broken ones are unreliable for exactly their reason.
 TEST_P(CoreFixture, VerdictsForAnUntouchedPatchSet) {
-    const ProcessReport r = check(GetParam(), {"parked:spin_outer"});
-    ASSERT_EQ(r.tasks.size(), 9u);
-    for (const TaskVerdict& t : r.tasks) {
-        const std::string role = roles_.at(t.tid);
-        SCOPED_TRACE(role);
-        if (std::find(kParkedRoles.begin(), kParkedRoles.end(), role) != kParkedRoles.end()) {
-            EXPECT_EQ(t.verdict, VerdictKind::safe) << dump(t);
-            EXPECT_TRUE(t.findings.empty()) << dump(t);
-            EXPECT_EQ(t.end.kind, StackEnd::Kind::outermost) << dump(t);
-            expect_chain(t, expect_.at(role).chain);
-            if (role == "main") {
-                EXPECT_EQ(t.frames.back().function, "_start") << dump(t);
-            }
-        } else if (role == "spin") {
-            EXPECT_EQ(t.verdict, VerdictKind::unreliable) << dump(t);
-            const bool top = std::any_of(t.findings.begin(), t.findings.end(), [](const Finding& f) {
-                return f.check == Check::top && f.frame == 0;
-            });
-            EXPECT_TRUE(top) << dump(t);
-            if (GetParam().variant == "nocfi") {
-                // A running thread's innermost frame without CFI cannot be
-                // unwound at all: it may be mid-prologue.
-                EXPECT_EQ(t.frames.size(), 1u) << dump(t);
-                EXPECT_EQ(t.end.kind, StackEnd::Kind::failed);
-            } else {
-                // Reliable walk, but not parked: blocked_by has spin_outer,
-                // the verdict is still unreliable (klp_check_stack order).
-                ASSERT_EQ(t.findings.size(), 1u) << dump(t);
-                ASSERT_EQ(t.blocked_by.size(), 1u);
-                EXPECT_EQ(t.blocked_by[0].function, "spin_outer");
-                expect_chain(t, expect_.at(role).chain);
-            }
-        } else if (role == "deep") {
-            EXPECT_EQ(t.verdict, VerdictKind::unreliable) << dump(t);
-            EXPECT_EQ(t.end.kind, StackEnd::Kind::depth_limit);
-            EXPECT_EQ(t.frames.size(), 128u);
-            ASSERT_EQ(t.findings.size(), 1u) << dump(t);
-            EXPECT_EQ(t.findings[0].check, Check::bottom);
-        } else {
-            ASSERT_EQ(role, "smash");
-            EXPECT_EQ(t.verdict, VerdictKind::unreliable) << dump(t);
-        }
-    }
+    expect_untouched_verdicts(check(GetParam(), {"parked:spin_outer"}), roles_, expect_, GetParam().variant == "nocfi");
 }
 
 // The overwritten return address is caught exactly where it sits: the frame

@@ -3,6 +3,7 @@
 // folder in arch/ and a row in the table (unwinder/src/arch_table.cpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -67,6 +68,14 @@ struct Arch {
     // Does this CFI row describe a frame-pointer frame (so that an independent
     // frame-pointer step applies and must agree)?
     bool (*cfi_row_is_fp_frame)(const CfiRow& row);
+
+    // Live capture (ptrace): the general registers as PTRACE_GETREGSET
+    // NT_PRSTATUS returns them, i.e. the struct NT_PRSTATUS embeds, and its size.
+    size_t user_regs_size;
+    Result<Regs> (*parse_user_regs)(std::span<const std::byte> regset);
+    // Bytes below sp that leaf code may use without moving sp (the ABI's red
+    // zone); a stack copy starts this far below sp.
+    uint64_t red_zone;
 };
 
 const Arch& arch_of(ArchId id);
