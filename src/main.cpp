@@ -8,6 +8,8 @@
 
 #include "lpsafe/analyze.h"
 #include "readers/core_file.h"
+#include "readers/snapshot_reader.h"
+#include "readers/snapshot_writer.h"
 #include "report/report.h"
 
 namespace {
@@ -18,6 +20,8 @@ constexpr int kExitError = 3;
 
 struct Args {
     std::string core;
+    std::string snapshot;
+    std::string output;
     std::string exe;
     std::string sysroot;
     std::vector<std::string> funcs;
@@ -28,7 +32,10 @@ struct Args {
 };
 
 void add_input_options(CLI::App& cmd, Args& a) {
-    cmd.add_option("--core", a.core, "ELF core dump (gcore or kernel)")->required()->check(CLI::ExistingFile);
+    auto* core = cmd.add_option("--core", a.core, "ELF core dump (gcore or kernel)")->check(CLI::ExistingFile);
+    cmd.add_option("--snapshot", a.snapshot, "snapshot recorded by `lpsafe record` (docs/snapshot-format.md)")
+        ->check(CLI::ExistingFile)
+        ->excludes(core);
     cmd.add_option("--exe", a.exe, "the main executable, when the path recorded in the core is wrong");
     cmd.add_option("--sysroot", a.sysroot, "prefix for every file the core names");
     cmd.add_option("--max-frames", a.max_frames, "depth limit; deeper stacks are unreliable")
@@ -42,6 +49,35 @@ int fail(const std::string& message) {
     return kExitError;
 }
 
+// Every input becomes a ProcessImage; the rest of the command does not care
+// which reader made it.
+lpsafe::Result<lpsafe::ProcessImage> load_process(const Args& a) {
+    if (!a.snapshot.empty()) return lpsafe::readers::read_snapshot(a.snapshot);
+    if (a.core.empty()) return lpsafe::make_error("no input: give --core FILE or --snapshot FILE");
+    return lpsafe::readers::read_core(a.core, {a.exe, a.sysroot});
+}
+
+lpsafe::CheckOptions check_options(const Args& a) {
+    lpsafe::CheckOptions options;
+    options.unwind.max_frames = a.max_frames;
+    options.unwind.cross_check = !a.no_cross_check;
+    return options;
+}
+
+int record(const Args& a) {
+    auto process = load_process(a);
+    if (!process) return fail(process.error().message);
+    lpsafe::readers::RecordOptions options;
+    options.check = check_options(a);
+    lpsafe::readers::RecordStats stats;
+    auto bytes = lpsafe::readers::record_snapshot(*process, options, &stats);
+    if (!bytes) return fail(bytes.error().message);
+    if (auto st = lpsafe::readers::write_file(a.output, *bytes); !st) return fail(st.error().message);
+    std::cout << fmt::format("recorded {} threads, {} modules ({} named only) in {} bytes to {}\n", stats.threads,
+                             stats.modules_recorded, stats.modules_listed, bytes->size(), a.output);
+    return 0;
+}
+
 int run(const Args& a, lpsafe::report::Mode mode) {
     lpsafe::PatchSet patch;
     for (const auto& f : a.funcs) {
@@ -53,13 +89,10 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     if (mode == lpsafe::report::Mode::check && patch.empty()) {
         return fail("no functions to check: give --func [OBJECT:]FUNCTION or --patch-file FILE");
     }
-    auto process = lpsafe::readers::read_core(a.core, {a.exe, a.sysroot});
+    auto process = load_process(a);
     if (!process) return fail(process.error().message);
 
-    lpsafe::CheckOptions options;
-    options.unwind.max_frames = a.max_frames;
-    options.unwind.cross_check = !a.no_cross_check;
-    auto report = lpsafe::check_process(*process, patch, options);
+    auto report = lpsafe::check_process(*process, patch, check_options(a));
     if (!report) return fail(report.error().message);
 
     std::span<const lpsafe::ProcessReport> reports(&*report, 1);
@@ -88,6 +121,10 @@ int main(int argc, char** argv) {
     auto* stack = app.add_subcommand("stack", "print every thread's checked frames");
     add_input_options(*stack, a);
 
+    auto* rec = app.add_subcommand("record", "record a process as a snapshot file that replays without its binaries");
+    add_input_options(*rec, a);
+    rec->add_option("-o,--output", a.output, "the snapshot file to write")->required();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -95,6 +132,7 @@ int main(int argc, char** argv) {
         return code == 0 ? 0 : kExitError;
     }
     try {
+        if (rec->parsed()) return record(a);
         return run(a, check->parsed() ? lpsafe::report::Mode::check : lpsafe::report::Mode::stack);
     } catch (const std::exception& e) {
         return fail(e.what());
