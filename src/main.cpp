@@ -73,8 +73,10 @@ int record(const Args& a) {
     auto bytes = lpsafe::readers::record_snapshot(*process, options, &stats);
     if (!bytes) return fail(bytes.error().message);
     if (auto st = lpsafe::readers::write_file(a.output, *bytes); !st) return fail(st.error().message);
-    std::cout << fmt::format("recorded {} threads, {} modules ({} named only) in {} bytes to {}\n", stats.threads,
-                             stats.modules_recorded, stats.modules_listed, bytes->size(), a.output);
+    std::cout << fmt::format("recorded {} threads, {} modules (+{} named only) in {} bytes to {}: memory {}, code {}, "
+                             "unwind tables {} bytes; {} stacks truncated\n",
+                             stats.threads, stats.modules_recorded, stats.modules_listed, bytes->size(), a.output,
+                             stats.memory_bytes, stats.code_bytes, stats.table_bytes, stats.truncated_stacks);
     return 0;
 }
 
