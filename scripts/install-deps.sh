@@ -14,6 +14,8 @@ PACKAGES=(
     libgtest-dev libgmock-dev libbenchmark-dev
     # fixtures (real cores) and the peers we compare against
     gcc binutils gdb elfutils
+    # snapshot replay test: proves no module file is opened
+    strace
 )
 
 missing=()
