@@ -8,6 +8,8 @@ PACKAGES=(
     g++ meson ninja-build pkg-config
     # engine
     libdw-dev libelf-dev libcapstone-dev libunwind-dev
+    # snapshot files (deflate)
+    zlib1g-dev
     # command and output
     libcli11-dev nlohmann-json3-dev libfmt-dev
     # tests and benchmarks

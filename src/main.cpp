@@ -22,6 +22,7 @@ struct Args {
     std::string core;
     std::string snapshot;
     std::string output;
+    bool no_compress = false;
     std::string exe;
     std::string sysroot;
     std::vector<std::string> funcs;
@@ -69,6 +70,7 @@ int record(const Args& a) {
     if (!process) return fail(process.error().message);
     lpsafe::readers::RecordOptions options;
     options.check = check_options(a);
+    options.compress = !a.no_compress;
     lpsafe::readers::RecordStats stats;
     auto bytes = lpsafe::readers::record_snapshot(*process, options, &stats);
     if (!bytes) return fail(bytes.error().message);
@@ -126,6 +128,7 @@ int main(int argc, char** argv) {
     auto* rec = app.add_subcommand("record", "record a process as a snapshot file that replays without its binaries");
     add_input_options(*rec, a);
     rec->add_option("-o,--output", a.output, "the snapshot file to write")->required();
+    rec->add_flag("--no-compress", a.no_compress, "store the records uncompressed (fuzz seeds)");
 
     try {
         app.parse(argc, argv);

@@ -105,7 +105,7 @@ private:
     bool ok_ = true;
 };
 
-// CRC-32 (IEEE 802.3, as zlib computes it) of the record area: a flipped bit
+// CRC-32 (zlib's) of the stored body: a flipped bit
 // anywhere (a symbol name, a saved register) would otherwise replay as a
 // plausible, different stack.
 uint32_t crc32(std::span<const std::byte> bytes);

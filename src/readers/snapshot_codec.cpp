@@ -2,7 +2,8 @@
 // (docs/snapshot-format.md). Decoding checks structure only (sizes, counts,
 // order); whether the content makes a trustworthy stack is the engine's job.
 #include <algorithm>
-#include <array>
+
+#include <zlib.h>
 
 #include "readers/snapshot_bytes.h"
 #include "readers/snapshot_model.h"
@@ -103,16 +104,25 @@ void put_mapping(ByteWriter& w, const Mapping& m) {
     w.str(m.path);
 }
 
+std::vector<std::byte> deflate(std::span<const std::byte> raw) {
+    uLongf size = compressBound(raw.size());
+    std::vector<std::byte> out(8 + size);
+    const uint64_t raw_size = raw.size();
+    std::memcpy(out.data(), &raw_size, 8);
+    if (compress2(reinterpret_cast<Bytef*>(out.data() + 8), &size, reinterpret_cast<const Bytef*>(raw.data()),
+                  raw.size(), Z_BEST_COMPRESSION) != Z_OK) {
+        // Cannot happen with a compressBound-sized buffer; keep the record
+        // stream uncompressed-sized bug loud rather than silent.
+        std::abort();
+    }
+    out.resize(8 + size);
+    return out;
+}
+
 }  // namespace
 
-std::vector<std::byte> encode(const SnapshotData& d) {
+std::vector<std::byte> encode(const SnapshotData& d, const EncodeOptions& options) {
     ByteWriter w;
-    w.bytes(std::as_bytes(std::span(kUserMagic)));
-    w.u16(kVersionMajor);
-    w.u16(kVersionMinor);
-    w.u32(0);  // flags, none defined
-    w.u32(0);  // CRC-32 of the records, patched below
-    w.u32(0);  // reserved
     record(w, RecordType::process, [&] {
         w.u16(static_cast<uint16_t>(d.arch));
         w.u32(static_cast<uint32_t>(d.pid));
@@ -122,8 +132,16 @@ std::vector<std::byte> encode(const SnapshotData& d) {
     for (const ThreadRecord& t : d.threads) record(w, RecordType::thread, [&] { put_thread(w, t); });
     for (const Bytes& b : d.memory) record(w, RecordType::memory, [&] { put_bytes(w, b); });
     for (const ModuleRecord& m : d.modules) record(w, RecordType::module, [&] { put_module(w, m); });
-    w.patch_u32(16, crc32(std::span(w.data()).subspan(kHeaderSize)));
-    return std::move(w.data());
+    const std::vector<std::byte> body = options.compress ? deflate(w.data()) : std::move(w.data());
+    ByteWriter out;
+    out.bytes(std::as_bytes(std::span(kUserMagic)));
+    out.u16(kVersionMajor);
+    out.u16(kVersionMinor);
+    out.u32(options.compress ? kFlagDeflate : 0);
+    out.u32(crc32(body));  // of the body as stored
+    out.u32(0);            // reserved
+    out.bytes(body);
+    return std::move(out.data());
 }
 
 // ---- decoding ---------------------------------------------------------------
@@ -300,6 +318,50 @@ Status check_order(const SnapshotData& d) {
 
 }  // namespace
 
+namespace {
+
+Result<SnapshotData> decode_records(std::span<const std::byte> body, uint16_t minor) {
+    SnapshotData d;
+    bool have_process = false;
+    ByteReader r(body);
+    while (!r.at_end()) {
+        const size_t at = r.position();
+        const uint16_t type = r.u16();
+        r.u16();
+        const auto payload = r.take(r.u32());
+        if (!r.ok()) return make_error("truncated record at offset " + std::to_string(at) + " of the records");
+        if (type < 1 || type > 5) {
+            if (minor > kVersionMinor) continue;  // a later minor version's addition
+            return make_error("unknown record type " + std::to_string(type) + " at offset " + std::to_string(at) + " of the records");
+        }
+        if (type != 1 && !have_process) return make_error("the first record is not the process record");
+        ByteReader pr(payload);
+        if (!decode_record(static_cast<RecordType>(type), pr, d, have_process))
+            return make_error(std::string("malformed ") + record_name(static_cast<RecordType>(type)) +
+                              " record at offset " + std::to_string(at) + " of the records");
+    }
+    if (!have_process) return make_error("no process record");
+    if (auto st = check_order(d); !st) return make_error("malformed snapshot: " + st.error().message);
+    return d;
+}
+
+Result<std::vector<std::byte>> inflate(std::span<const std::byte> body) {
+    const auto raw_size = load<uint64_t>(body, 0);
+    if (!raw_size) return make_error("truncated compressed body");
+    // deflate cannot compress better than 1032:1 (zlib FAQ), so a larger
+    // claim is corruption, refused before allocating.
+    if (*raw_size > kMaxInflated || *raw_size / 1032 > body.size())
+        return make_error("compressed body claims " + std::to_string(*raw_size) + " bytes, more than any snapshot");
+    std::vector<std::byte> out(*raw_size);
+    uLongf size = out.size();
+    const int rc = uncompress(reinterpret_cast<Bytef*>(out.data()), &size,
+                              reinterpret_cast<const Bytef*>(body.data() + 8), body.size() - 8);
+    if (rc != Z_OK || size != out.size()) return make_error("corrupt compressed body (zlib: " + std::string(zError(rc)) + ")");
+    return out;
+}
+
+}  // namespace
+
 Result<SnapshotData> decode(std::span<const std::byte> file, const DecodeOptions& options) {
     if (file.size() < sizeof kUserMagic) return make_error("too short to be an lpsafe snapshot (" + std::to_string(file.size()) + " bytes)");
     if (std::memcmp(file.data(), kKernelMagic, sizeof kKernelMagic) == 0)
@@ -309,7 +371,7 @@ Result<SnapshotData> decode(std::span<const std::byte> file, const DecodeOptions
     header.take(sizeof kUserMagic);
     const uint16_t major = header.u16();
     const uint16_t minor = header.u16();
-    header.u32();
+    const uint32_t flags = header.u32();
     const uint32_t crc = header.u32();
     if (!header.ok() || file.size() < kHeaderSize) return make_error("truncated inside the snapshot header");
     if (major != kVersionMajor)
@@ -318,44 +380,18 @@ Result<SnapshotData> decode(std::span<const std::byte> file, const DecodeOptions
     const auto body = file.subspan(kHeaderSize);
     if (options.verify_checksum && crc32(body) != crc)
         return make_error("checksum mismatch: the snapshot is truncated or corrupt");
-
-    SnapshotData d;
-    bool have_process = false;
-    ByteReader r(body);
-    while (!r.at_end()) {
-        const size_t at = kHeaderSize + r.position();
-        const uint16_t type = r.u16();
-        r.u16();
-        const auto payload = r.take(r.u32());
-        if (!r.ok()) return make_error("truncated record header or payload at offset " + std::to_string(at));
-        if (type < 1 || type > 5) {
-            if (minor > kVersionMinor) continue;  // a later minor version's addition
-            return make_error("unknown record type " + std::to_string(type) + " at offset " + std::to_string(at));
-        }
-        if (type != 1 && !have_process) return make_error("the first record is not the process record");
-        ByteReader pr(payload);
-        if (!decode_record(static_cast<RecordType>(type), pr, d, have_process))
-            return make_error(std::string("malformed ") + record_name(static_cast<RecordType>(type)) +
-                              " record at offset " + std::to_string(at));
+    if ((flags & ~kFlagDeflate) != 0) return make_error("unknown header flags " + std::to_string(flags));
+    std::vector<std::byte> inflated;
+    if ((flags & kFlagDeflate) != 0) {
+        auto raw = inflate(body);
+        if (!raw) return raw.error();
+        inflated = std::move(*raw);
     }
-    if (!have_process) return make_error("no process record");
-    if (auto st = check_order(d); !st) return make_error("malformed snapshot: " + st.error().message);
-    return d;
+    return decode_records(flags & kFlagDeflate ? std::span<const std::byte>(inflated) : body, minor);
 }
 
 uint32_t crc32(std::span<const std::byte> bytes) {
-    static const auto table = [] {
-        std::array<uint32_t, 256> t{};
-        for (uint32_t i = 0; i < 256; ++i) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-        return t;
-    }();
-    uint32_t c = 0xffffffffu;
-    for (std::byte b : bytes) c = table[(c ^ std::to_integer<uint32_t>(b)) & 0xff] ^ (c >> 8);
-    return c ^ 0xffffffffu;
+    return static_cast<uint32_t>(::crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace lpsafe::readers::snapshot

@@ -82,8 +82,17 @@ struct SnapshotData {
     std::vector<ModuleRecord> modules;
 };
 
+// Header flag: the records are deflate-compressed (zlib), preceded by their
+// uncompressed size as a u64.
+inline constexpr uint32_t kFlagDeflate = 1;
+// A compressed body may not claim more than this once inflated.
+inline constexpr uint64_t kMaxInflated = 512ull << 20;
+
 // Encoding and decoding (snapshot_codec.cpp).
-std::vector<std::byte> encode(const SnapshotData& data);
+struct EncodeOptions {
+    bool compress = true;  // off: the fuzz seeds, whose mutations should reach the parser
+};
+std::vector<std::byte> encode(const SnapshotData& data, const EncodeOptions& options = {});
 struct DecodeOptions {
     // The fuzz target turns this off so that mutated inputs reach the parser.
     bool verify_checksum = true;

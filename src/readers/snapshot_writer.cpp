@@ -212,7 +212,7 @@ Result<std::vector<std::byte>> record_snapshot(const ProcessImage& process, cons
     }
     stats.threads = d.threads.size();
     if (stats_out != nullptr) *stats_out = stats;
-    return snapshot::encode(d);
+    return snapshot::encode(d, {options.compress});
 }
 
 Status write_file(const std::string& path, std::span<const std::byte> bytes) {

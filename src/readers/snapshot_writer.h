@@ -26,6 +26,9 @@ struct RecordOptions {
     CheckOptions check;
     // Bytes kept per thread stack, from sp (minus the red zone) upwards.
     uint64_t max_stack_bytes = 1 << 20;
+    // Deflate the records. Off for fuzz seeds, so that mutations reach the
+    // record parser rather than the decompressor.
+    bool compress = true;
 };
 
 struct RecordStats {

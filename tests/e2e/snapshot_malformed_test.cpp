@@ -1,8 +1,10 @@
 // Malformed snapshots, through the library: a snapshot of a real core cut
 // at many points and with bytes flipped (fixed seed). With the checksum on,
-// every one is an error. With it off (as the fuzz target reads), each must
-// still be an error or give, for every trusted (safe/blocked) thread, the
-// very frames of the whole snapshot; anything else is a soundness bug.
+// every one is an error. With it off (as the fuzz target reads) and the
+// records uncompressed (so that the damage reaches the record parser and the
+// rebuilt ELF images, not just zlib), each must still be an error or give,
+// for every trusted (safe/blocked) thread, the very frames of the whole
+// snapshot; anything else is a soundness bug.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -36,7 +38,12 @@ protected:
         const std::string d = fixtures_dir() + "/fp";
         auto process = readers::read_core(d + "/core.gcore", {d + "/parked", ""});
         ASSERT_TRUE(process.ok()) << process.error().message;
-        auto bytes = readers::record_snapshot(*process);
+        auto packed = readers::record_snapshot(*process);
+        ASSERT_TRUE(packed.ok()) << packed.error().message;
+        packed_ = std::move(*packed);
+        readers::RecordOptions uncompressed;
+        uncompressed.compress = false;
+        auto bytes = readers::record_snapshot(*process, uncompressed);
         ASSERT_TRUE(bytes.ok()) << bytes.error().message;
         snapshot_ = std::move(*bytes);
         ASSERT_TRUE(patch_.add_spec("parked:pause_inner").ok());
@@ -77,7 +84,8 @@ protected:
         }
     }
 
-    std::vector<std::byte> snapshot_;
+    std::vector<std::byte> snapshot_;  // uncompressed
+    std::vector<std::byte> packed_;    // as `lpsafe record` writes it
     PatchSet patch_;
     Stacks original_;
 };
@@ -88,13 +96,14 @@ TEST_F(MalformedSnapshot, TruncatedAnywhereIsAnErrorOrTheSameStacks) {
     for (size_t i = 1; i < 97; ++i) cuts.push_back(snapshot_.size() * i / 97);
     cuts.push_back(snapshot_.size() - 1);
     for (size_t cut : cuts) {
-        const auto part = std::span(snapshot_).first(cut);
-        auto strict = readers::read_snapshot_bytes(part);
-        EXPECT_FALSE(strict.ok()) << "cut at " << cut;
+        const auto packed = std::span(packed_).first(cut * packed_.size() / snapshot_.size());
+        auto strict = readers::read_snapshot_bytes(packed);
+        EXPECT_FALSE(strict.ok()) << "cut at " << packed.size();
         checked.errors += !strict.ok();
-        judge(part, unchecked);
+        judge(packed, unchecked);
+        judge(std::span(snapshot_).first(cut), unchecked);
     }
-    std::cout << "[ outcomes ] " << cuts.size() << " truncations: " << unchecked.errors << " errors, "
+    std::cout << "[ outcomes ] " << 2 * cuts.size() << " truncations: " << unchecked.errors << " errors, "
               << unchecked.unreliable << " unreliable threads, " << unchecked.trusted_same
               << " trusted threads with the original frames, " << unchecked.trusted_different << " different\n";
     EXPECT_EQ(checked.errors, static_cast<int>(cuts.size()));
@@ -107,10 +116,12 @@ TEST_F(MalformedSnapshot, FlippedBytesAreAnErrorOrTheSameStacks) {
     int strict_errors = 0;
     constexpr int kFlips = 400;
     for (int i = 0; i < kFlips; ++i) {
+        const uint64_t r = rng();
+        std::vector<std::byte> packed = packed_;
+        packed[r % packed.size()] ^= static_cast<std::byte>(1 + (r >> 32) % 255);
+        strict_errors += !readers::read_snapshot_bytes(packed).ok();
         std::vector<std::byte> mutant = snapshot_;
-        const size_t at = rng() % mutant.size();
-        mutant[at] ^= static_cast<std::byte>(1 + rng() % 255);
-        strict_errors += !readers::read_snapshot_bytes(mutant).ok();
+        mutant[r % mutant.size()] ^= static_cast<std::byte>(1 + (r >> 32) % 255);
         judge(mutant, unchecked);
     }
     std::cout << "[ outcomes ] " << kFlips << " flipped bytes: " << unchecked.errors << " errors, " << unchecked.unreliable
