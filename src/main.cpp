@@ -23,6 +23,7 @@ struct Args {
     std::string snapshot;
     std::string output;
     bool no_compress = false;
+    std::string symbols = "all";
     std::string exe;
     std::string sysroot;
     std::vector<std::string> funcs;
@@ -71,6 +72,7 @@ int record(const Args& a) {
     lpsafe::readers::RecordOptions options;
     options.check = check_options(a);
     options.compress = !a.no_compress;
+    options.all_symbols = a.symbols == "all";
     lpsafe::readers::RecordStats stats;
     auto bytes = lpsafe::readers::record_snapshot(*process, options, &stats);
     if (!bytes) return fail(bytes.error().message);
@@ -129,6 +131,9 @@ int main(int argc, char** argv) {
     add_input_options(*rec, a);
     rec->add_option("-o,--output", a.output, "the snapshot file to write")->required();
     rec->add_flag("--no-compress", a.no_compress, "store the records uncompressed (fuzz seeds)");
+    rec->add_option("--symbols", a.symbols, "all: every function symbol of the modules frames run through; "
+                                            "frames: only those containing a frame (smaller)")
+        ->check(CLI::IsMember({"all", "frames"}));
 
     try {
         app.parse(argc, argv);

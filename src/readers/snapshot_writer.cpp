@@ -143,8 +143,18 @@ void capture_stacks(const ProcessImage& process, const RecordOptions& options, S
     }
 }
 
+// The symbols that contain one of `lookups` (every one, not just the one
+// symbol_at picks, so that a patch naming an alias or an overlapping symbol
+// still finds the frame).
+std::vector<Symbol> symbols_containing(const ElfImage& image, const std::vector<uint64_t>& lookups) {
+    std::vector<Symbol> out;
+    for (const Symbol& s : image.symbols())
+        if (std::any_of(lookups.begin(), lookups.end(), [&](uint64_t a) { return s.contains(a); })) out.push_back(s);
+    return out;
+}
+
 ImageRecord image_record(const Module& m, const std::vector<Range>* code, const std::vector<uint64_t>* lookups,
-                         Status& status) {
+                         bool all_symbols, Status& status) {
     ImageRecord im;
     const ElfImage& image = *m.image;
     im.machine = image.machine();
@@ -162,13 +172,13 @@ ImageRecord image_record(const Module& m, const std::vector<Range>* code, const 
         return im;
     }
     im.sections = std::move(*sections);
-    im.symbols = image.symbols();
+    im.symbols = all_symbols ? image.symbols() : symbols_containing(image, *lookups);
     if (code != nullptr)
         im.code = copy_ranges(*code, [&](uint64_t at, std::span<std::byte> out) { return image.read(at, out); });
     return im;
 }
 
-ModuleRecord module_record(const Module& m, const Capture& c, Status& status) {
+ModuleRecord module_record(const Module& m, const Capture& c, bool all_symbols, Status& status) {
     ModuleRecord r{m.path, m.name, m.start, m.end, m.bias, m.status, m.image != nullptr, {}};
     const auto lookups = c.lookups.find(&m);
     const auto code = c.code.find(&m);
@@ -180,7 +190,8 @@ ModuleRecord module_record(const Module& m, const Capture& c, Status& status) {
     if (r.has_image) {
         static const std::vector<uint64_t> kNoLookups;
         const std::vector<uint64_t>* used = lookups != c.lookups.end() ? &lookups->second : &kNoLookups;
-        r.image = image_record(m, code != c.code.end() ? &code->second : nullptr, touched ? used : nullptr, status);
+        r.image = image_record(m, code != c.code.end() ? &code->second : nullptr, touched ? used : nullptr, all_symbols,
+                               status);
     }
     return r;
 }
@@ -201,7 +212,7 @@ Result<std::vector<std::byte>> record_snapshot(const ProcessImage& process, cons
     for (const Bytes& b : d.memory) stats.memory_bytes += b.bytes.size();
     Status status = Ok{};
     for (const Module& m : process.modules.modules()) {
-        d.modules.push_back(module_record(m, c, status));
+        d.modules.push_back(module_record(m, c, options.all_symbols, status));
         if (!status) return make_error("cannot record " + m.path + ": " + status.error().message);
         const ImageRecord& im = d.modules.back().image;
         const bool full = !im.sections.empty() || !im.symbols.empty() || !im.code.empty();

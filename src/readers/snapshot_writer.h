@@ -29,6 +29,11 @@ struct RecordOptions {
     // Deflate the records. Off for fuzz seeds, so that mutations reach the
     // record parser rather than the decompressor.
     bool compress = true;
+    // Every function symbol of a module a frame runs through, so that any
+    // patch naming it resolves on replay as on the source. Off: only the
+    // symbols that contain a frame (much smaller); a patch naming another
+    // function then fails to resolve on replay, an error and never "safe".
+    bool all_symbols = true;
 };
 
 struct RecordStats {

@@ -7,7 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
+#include <sstream>
 
 #include "fixture_util.h"
 #include "lpsafe/analyze.h"
@@ -153,6 +153,35 @@ TEST_F(SnapshotCommand, BadFilesAreClearErrors) {
     fs::remove(f);
     const auto both = run_command(lpsafe_bin() + " stack --snapshot " + lpsafe_bin() + " --core " + lpsafe_bin());
     EXPECT_EQ(both.exit_status, 3);
+}
+
+// The committed snapshots (fixtures/snapshots/make-snapshots.sh) replay to
+// the JSON their cores gave when they were recorded: a regression test that
+// needs none of the original binaries or cores.
+TEST_F(SnapshotCommand, CommittedSnapshotsReplayAsRecorded) {
+    const char* dir = std::getenv("LPSAFE_SNAPSHOTS");
+    if (dir == nullptr) GTEST_SKIP() << "LPSAFE_SNAPSHOTS is not set";
+    std::istringstream cases(read_file(std::string(dir) + "/cases.txt"));
+    std::string line;
+    int replayed = 0;
+    while (std::getline(cases, line)) {
+        std::istringstream words(line);
+        std::string name, core, options, patch;
+        if (line.empty() || line[0] == '#' || !(words >> name >> core >> options >> patch)) continue;
+        SCOPED_TRACE(name);
+        const std::string base = std::string(dir) + "/" + name;
+        std::istringstream status(read_file(base + ".status"));
+        std::string word;
+        int stack_exit = -1, check_exit = -1;
+        status >> word >> stack_exit >> word >> check_exit;
+        const auto stack = run_command("env -i " + lpsafe_bin() + " stack --snapshot " + base + ".snap");
+        EXPECT_EQ(stack.exit_status, stack_exit) << stack.err;
+        const auto check = run_command("env -i " + lpsafe_bin() + " check --json --func " + patch + " --snapshot " + base + ".snap");
+        EXPECT_EQ(check.exit_status, check_exit) << check.err;
+        EXPECT_EQ(check.out, read_file(base + ".check.json"));
+        ++replayed;
+    }
+    EXPECT_EQ(replayed, 4);
 }
 
 }  // namespace
