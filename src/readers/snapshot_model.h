@@ -1,5 +1,5 @@
 // The snapshot file as plain data: what the writer fills from a
-// ProcessImage, what the codec encodes and decodes, what the reader turns
+// ProcessImage, what is encoded and decoded, what the reader turns
 // back into a ProcessImage. Layout and meaning: docs/snapshot-format.md.
 #pragma once
 
@@ -88,7 +88,7 @@ inline constexpr uint32_t kFlagDeflate = 1;
 // A compressed body may not claim more than this once inflated.
 inline constexpr uint64_t kMaxInflated = 512ull << 20;
 
-// Encoding and decoding (snapshot_codec.cpp).
+// Encoding and decoding (snapshot_encode.cpp, snapshot_decode.cpp).
 struct EncodeOptions {
     bool compress = true;  // off: the fuzz seeds, whose mutations should reach the parser
 };
