@@ -23,6 +23,7 @@ using snapshot::SnapshotData;
 // x86_64 psABI 3.2.2: the 128 bytes below rsp are the leaf functions' red
 // zone, live data a signal handler must not clobber; keep them with the stack.
 constexpr uint64_t kRedZone = 128;
+constexpr uint64_t kCodeAroundPc = 64;
 
 struct Range {
     uint64_t addr = 0;
@@ -67,23 +68,16 @@ std::vector<Range> merge(std::vector<Range> ranges) {
     return out;
 }
 
-// Copies merged ranges out of a source; each range was readable when logged,
-// yet a read that stops early keeps what it got and goes on after the gap.
+// Copies merged ranges out of a source. Every range is a union of prefixes
+// the source returned, so it reads whole; should a source stop early anyway,
+// the rest is left out, and replay fails closed on it.
 template <typename ReadFn>
 std::vector<Bytes> copy_ranges(const std::vector<Range>& ranges, ReadFn read) {
     std::vector<Bytes> out;
     for (const Range& r : merge(ranges)) {
-        uint64_t at = r.addr;
-        const uint64_t end = r.addr + r.size;
-        while (at < end) {
-            std::vector<std::byte> buf(end - at);
-            const size_t n = read(at, std::span(buf));
-            if (n > 0) {
-                buf.resize(n);
-                out.push_back({at, std::move(buf)});
-            }
-            at += n + 1;
-        }
+        std::vector<std::byte> buf(r.size);
+        buf.resize(read(r.addr, std::span(buf)));
+        if (!buf.empty()) out.push_back({r.addr, std::move(buf)});
     }
     return out;
 }
@@ -109,13 +103,22 @@ Capture capture_reads(const ProcessImage& process, const CheckOptions& options) 
             if (m != nullptr) c.lookups[m].push_back(f.lookup_address() - m->bias);
         }
     }
-    for (const Range& r : recorder->reads()) {
+    std::vector<Range> reads = recorder->reads();
+    // Code around each thread's pc too, for whoever reads the snapshot in a
+    // bug report: only bytes the source has, so no replayed read changes.
+    const Arch& arch = arch_of(process.arch);
+    for (const ThreadState& t : process.threads)
+        if (const auto pc = t.regs.get(arch.pc_reg); pc && *pc >= kCodeAroundPc)
+            reads.push_back({*pc - kCodeAroundPc, 2 * kCodeAroundPc});
+    for (const Range& r : reads) {
         std::vector<std::byte> buf(r.size);
         const size_t n = process.memory ? process.memory->read(r.addr, buf) : 0;
         c.data.push_back({r.addr, n});
         const Module* m = process.modules.find(r.addr + n);
         if (n == r.size || m == nullptr || !m->status.usable() || !m->image) continue;
-        c.code[m].push_back({r.addr + n - m->bias, r.size - n});
+        // What ProcessImage::read_code would take from the file: its readable prefix.
+        const size_t got = m->image->read(r.addr + n - m->bias, std::span(buf).subspan(n));
+        c.code[m].push_back({r.addr + n - m->bias, got});
     }
     return c;
 }
