@@ -77,6 +77,13 @@ TEST_P(SnapshotReplay, StackAndCheckJsonEqualTheCore) {
         EXPECT_EQ(from_snap.out, from_core.out);
         EXPECT_FALSE(from_core.out.empty());
     }
+    // A replayed snapshot records again to the same stacks (its rebuilt
+    // images serve as well as files do).
+    const std::string again = snap + ".again";
+    ASSERT_EQ(run_command(lpsafe_bin() + " record --snapshot " + snap + " -o " + again).exit_status, 0);
+    EXPECT_EQ(run_command(lpsafe_bin() + " stack --json --snapshot " + again).out,
+              run_command(lpsafe_bin() + " stack --json --snapshot " + snap).out);
+    fs::remove(again);
     fs::remove(snap);
 }
 
@@ -130,6 +137,27 @@ TEST_F(SnapshotCommand, StaticBinaryReplaysAfterBinaryAndCoreAreDeleted) {
         fs::remove(trace);
     }
     fs::remove(snap);
+}
+
+// Modules that could not be used in the source (wrong executable, files
+// missing) stay unusable on replay, with the same findings.
+TEST_F(SnapshotCommand, UnusableModulesKeepTheirStatus) {
+    const std::string empty = temp_path("empty-sysroot");
+    fs::create_directories(empty);
+    const std::string core = " --core " + fixtures_dir() + "/fp/core.gcore";
+    for (const std::string& input : {core + " --exe " + fixtures_dir() + "/nofp/parked", core + " --sysroot " + empty}) {
+        SCOPED_TRACE(input);
+        const std::string snap = temp_path("unusable.snap");
+        ASSERT_EQ(run_command(lpsafe_bin() + " record" + input + " -o " + snap).exit_status, 0);
+        const std::string check = " check --json --func libc.so.6:pause";
+        const auto from_core = run_command(lpsafe_bin() + check + input);
+        const auto from_snap = run_command(lpsafe_bin() + check + " --snapshot " + snap);
+        EXPECT_EQ(from_core.exit_status, 2) << from_core.err;
+        EXPECT_EQ(from_snap.exit_status, 2) << from_snap.err;
+        EXPECT_EQ(from_snap.out, from_core.out);
+        fs::remove(snap);
+    }
+    fs::remove_all(empty);
 }
 
 TEST_F(SnapshotCommand, BadFilesAreClearErrors) {
