@@ -1,7 +1,9 @@
 #include "readers/snapshot_reader.h"
 
+#include <algorithm>
 #include <cstring>
 
+#include "readers/core_file.h"
 #include "readers/mapped_file.h"
 #include "readers/snapshot_elf.h"
 #include "readers/snapshot_model.h"
@@ -10,6 +12,25 @@ namespace lpsafe::readers {
 namespace {
 
 using snapshot::ModuleRecord;
+
+// The recorded memory: regions sorted and disjoint (decode checks them),
+// served by the core reader's segment lookup (binary search), so that a
+// snapshot with many regions stays fast.
+class SnapshotMemory final : public Memory {
+public:
+    explicit SnapshotMemory(std::vector<snapshot::Bytes> regions)
+        : regions_(std::move(regions)), view_(nullptr, segments(regions_)) {}
+    size_t read(uint64_t addr, std::span<std::byte> out) const override { return view_.read(addr, out); }
+
+private:
+    static std::vector<CoreMemory::Segment> segments(const std::vector<snapshot::Bytes>& regions) {
+        std::vector<CoreMemory::Segment> out;
+        for (const auto& r : regions) out.push_back({r.addr, r.bytes.size(), r.bytes});
+        return out;
+    }
+    std::vector<snapshot::Bytes> regions_;  // owns the bytes view_ points into
+    CoreMemory view_;
+};
 
 // A module whose recorded image cannot be rebuilt is kept, unusable: frames
 // through it are unreliable rather than missing.
@@ -54,9 +75,10 @@ Result<ProcessImage> read_snapshot_bytes(std::span<const std::byte> bytes, const
     p.comm = std::move(d.comm);
     p.mappings = std::move(d.mappings);
     for (auto& t : d.threads) p.threads.push_back(std::move(t.state));
-    auto memory = std::make_shared<BufferMemory>();
-    for (auto& b : d.memory) memory->add(b.addr, std::move(b.bytes));
-    p.memory = std::move(memory);
+    p.memory = std::make_shared<SnapshotMemory>(std::move(d.memory));
+    // In address order, each add is an append (ModuleMap keeps them sorted).
+    std::stable_sort(d.modules.begin(), d.modules.end(),
+                     [](const ModuleRecord& a, const ModuleRecord& b) { return a.start < b.start; });
     for (auto& r : d.modules) p.modules.add(rebuild_module(std::move(r)));
     return p;
 }
