@@ -211,7 +211,9 @@ Result<std::vector<std::byte>> record_snapshot(const ProcessImage& process, cons
     d.mappings = process.mappings;
     Capture c = capture_reads(process, options.check);
     capture_stacks(process, options, d, c.data, stats);
-    d.memory = copy_ranges(c.data, [&](uint64_t at, std::span<std::byte> out) { return process.memory->read(at, out); });
+    d.memory = copy_ranges(c.data, [&](uint64_t at, std::span<std::byte> out) {
+        return process.memory ? process.memory->read(at, out) : 0;
+    });
     for (const Bytes& b : d.memory) stats.memory_bytes += b.bytes.size();
     Status status = Ok{};
     for (const Module& m : process.modules.modules()) {
