@@ -128,12 +128,18 @@ TEST_F(SnapshotCommand, StaticBinaryReplaysAfterBinaryAndCoreAreDeleted) {
 
     if (run_command("command -v strace").exit_status == 0) {
         const std::string trace = temp_path("static.strace");
-        run_command("strace -f -e trace=open,openat,openat2,stat,newfstatat,access -o " + trace + " " + lpsafe_bin() +
-                    " stack --snapshot " + snap);
+        const auto traced = run_command("strace -f -e trace=open,openat,openat2,stat,newfstatat,access -o " + trace +
+                                        " " + lpsafe_bin() + " stack --snapshot " + snap);
         const std::string log = read_file(trace);
-        EXPECT_NE(log.find(snap), std::string::npos) << log;
-        EXPECT_EQ(log.find(dir), std::string::npos) << "the replay looked for the deleted files:\n" << log;
-        EXPECT_EQ(log.find("parked"), std::string::npos) << log;
+        if (traced.exit_status != stack_core.exit_status || log.empty()) {
+            // A container may forbid ptrace; the replay above still ran
+            // without the files.
+            std::cout << "[ note     ] strace cannot trace here: " << traced.err << "\n";
+        } else {
+            EXPECT_NE(log.find(snap), std::string::npos) << log;
+            EXPECT_EQ(log.find(dir), std::string::npos) << "the replay looked for the deleted files:\n" << log;
+            EXPECT_EQ(log.find("parked"), std::string::npos) << "the replay looked for the binary:\n" << log;
+        }
         fs::remove(trace);
     }
     fs::remove(snap);
