@@ -8,12 +8,16 @@ PACKAGES=(
     g++ meson ninja-build pkg-config
     # engine
     libdw-dev libelf-dev libcapstone-dev libunwind-dev
+    # snapshot files (deflate)
+    zlib1g-dev
     # command and output
     libcli11-dev nlohmann-json3-dev libfmt-dev
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev
     # fixtures (real cores) and the peers we compare against
     gcc binutils gdb elfutils
+    # snapshot replay test: proves no module file is opened
+    strace
 )
 
 missing=()

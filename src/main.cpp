@@ -4,25 +4,33 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <functional>
 #include <iostream>
 
 #include "lpsafe/analyze.h"
 #include "readers/core_file.h"
 #include "readers/klp_module.h"
 #include "readers/ptrace_capture.h"
+#include "readers/snapshot_reader.h"
+#include "readers/snapshot_writer.h"
 #include "report/klp_report.h"
 #include "report/report.h"
 
 namespace {
 
-// Exit statuses (docs/lpsafe.1.md): 0 safe, 1 blocked, 2 unreliable; usage
-// and input errors are 3 so that scripts never read them as a verdict.
+// Exit statuses (docs/lpsafe.1.md): 0 safe, 1 blocked, 2 unreliable, 4
+// incomplete; usage and input errors are 3 so that scripts never read them as
+// a verdict.
 constexpr int kExitError = 3;
 
 struct Args {
     std::string core;
+    std::string snapshot;
     std::vector<int> pids;
     bool all_user = false;
+    std::string output;
+    bool no_compress = false;
+    std::string symbols = "all";
     std::string exe;
     std::string sysroot;
     std::vector<std::string> funcs;
@@ -35,17 +43,19 @@ struct Args {
 
 void add_input_options(CLI::App& cmd, Args& a) {
     auto* core = cmd.add_option("--core", a.core, "ELF core dump (gcore or kernel)")->check(CLI::ExistingFile);
+    auto* snap = cmd.add_option("--snapshot", a.snapshot, "snapshot recorded by `lpsafe record` (docs/snapshot-format.md)")
+                     ->check(CLI::ExistingFile);
     auto* pid = cmd.add_option("--pid", a.pids, "live process, stopped per thread only while copied (repeatable)")
                     ->check(CLI::PositiveNumber);
     auto* all = cmd.add_flag("--all-user", a.all_user, "every live process lpsafe may trace, kernel threads excepted");
-    core->excludes(pid)->excludes(all);
+    core->excludes(snap)->excludes(pid)->excludes(all);
+    snap->excludes(pid)->excludes(all);
     pid->excludes(all);
     cmd.add_option("--exe", a.exe, "the main executable, when the path recorded in the core is wrong")->needs(core);
-    cmd.add_option("--sysroot", a.sysroot, "prefix for every file the core names");
+    cmd.add_option("--sysroot", a.sysroot, "prefix for every file the core (or /proc/<pid>/maps) names");
     cmd.add_option("--max-frames", a.max_frames, "depth limit; deeper stacks are unreliable")
         ->check(CLI::Range(1u, 100000u));
     cmd.add_flag("--no-cross-check", a.no_cross_check, "do not compare CFI with frame-pointer steps");
-    cmd.add_flag("--json", a.json, "machine-readable output (docs/json-format.md)");
 }
 
 int fail(const std::string& message) {
@@ -55,12 +65,29 @@ int fail(const std::string& message) {
 
 void note(const std::string& message) { std::fprintf(stderr, "lpsafe: note: %s\n", message.c_str()); }
 
-// Live processes: each captured, then checked, before the next is stopped.
-// A process that refuses ptrace is reported with unreadable threads (exit 4
-// when nothing worse is found), so it never hides the others' verdicts;
-// with --all-user it is skipped with a note instead.
-int check_live(const Args& a, const lpsafe::PatchSet& patch, const lpsafe::CheckOptions& options,
-               std::vector<lpsafe::ProcessReport>& reports) {
+lpsafe::CheckOptions check_options(const Args& a) {
+    lpsafe::CheckOptions options;
+    options.unwind.max_frames = a.max_frames;
+    options.unwind.cross_check = !a.no_cross_check;
+    return options;
+}
+
+// Every input becomes a ProcessImage, handed to `sink` one at a time (a live
+// process is captured, checked and released before the next is stopped). A
+// non-zero status from the sink stops the loop. With --all-user, processes
+// that cannot be captured are skipped with a note; a process that refuses
+// ptrace under --pid still reaches the sink, with unreadable threads (exit 4
+// when nothing worse is found), so it never hides the others' verdicts.
+using ProcessSink = std::function<int(const lpsafe::ProcessImage&)>;
+
+int for_each_process(const Args& a, const ProcessSink& sink) {
+    if (!a.snapshot.empty() || !a.core.empty()) {
+        auto process = a.snapshot.empty() ? lpsafe::readers::read_core(a.core, {a.exe, a.sysroot})
+                                          : lpsafe::readers::read_snapshot(a.snapshot);
+        if (!process) return fail(process.error().message);
+        return sink(*process);
+    }
+    if (a.pids.empty() && !a.all_user) return fail("no input: give --core FILE, --snapshot FILE, --pid PID or --all-user");
     const std::vector<int> pids = a.all_user ? lpsafe::readers::user_processes() : a.pids;
     for (int pid : pids) {
         lpsafe::readers::LiveOptions live;
@@ -79,58 +106,75 @@ int check_live(const Args& a, const lpsafe::PatchSet& patch, const lpsafe::Check
             note("skipped " + who + " (" + process->comm + "): " + why);
             continue;
         }
-        auto report = lpsafe::check_process(*process, patch, options);
-        if (!report) {
-            if (!a.all_user) return fail(who + ": " + report.error().message);
-            note("skipped " + who + " (" + process->comm + "): " + report.error().message);
-            continue;
-        }
-        reports.push_back(std::move(*report));
+        if (const int st = sink(*process); st != 0) return st;
     }
     return 0;
 }
 
-int run(const Args& a, lpsafe::report::Mode mode) {
+int record(const Args& a) {
+    if (a.all_user || a.pids.size() > 1) return fail("record writes one process: give one --pid, --core or --snapshot");
+    return for_each_process(a, [&](const lpsafe::ProcessImage& process) {
+        lpsafe::readers::RecordOptions options;
+        options.check = check_options(a);
+        options.compress = !a.no_compress;
+        options.all_symbols = a.symbols == "all";
+        lpsafe::readers::RecordStats stats;
+        auto bytes = lpsafe::readers::record_snapshot(process, options, &stats);
+        if (!bytes) return fail(bytes.error().message);
+        if (auto st = lpsafe::readers::write_file(a.output, *bytes); !st) return fail(st.error().message);
+        std::cout << fmt::format("recorded {} threads, {} modules (+{} named only) in {} bytes to {}: memory {}, "
+                                 "code {}, unwind tables {} bytes; {} stacks truncated\n",
+                                 stats.threads, stats.modules_recorded, stats.modules_listed, bytes->size(), a.output,
+                                 stats.memory_bytes, stats.code_bytes, stats.table_bytes, stats.truncated_stacks);
+        return 0;
+    });
+}
+
+lpsafe::Result<lpsafe::PatchSet> patch_set(const Args& a) {
     lpsafe::PatchSet patch;
     for (const auto& f : a.funcs) {
-        if (auto st = patch.add_spec(f); !st) return fail("--func: " + st.error().message);
+        if (auto st = patch.add_spec(f); !st) return lpsafe::make_error("--func: " + st.error().message);
     }
     for (const auto& p : a.patch_files) {
-        if (auto st = patch.add_file(p); !st) return fail(st.error().message);
+        if (auto st = patch.add_file(p); !st) return st.error();
     }
     for (const auto& k : a.klp_modules) {
         auto targets = lpsafe::readers::read_klp_targets(k);
-        if (!targets) return fail("--klp-module: " + targets.error().message);
+        if (!targets) return lpsafe::make_error("--klp-module: " + targets.error().message);
         for (auto& t : *targets) {
-            if (auto st = patch.add_target(std::move(t)); !st) return fail(k + ": " + st.error().message);
+            if (auto st = patch.add_target(std::move(t)); !st) return lpsafe::make_error(k + ": " + st.error().message);
         }
     }
-    if (mode == lpsafe::report::Mode::check && patch.empty()) {
+    return patch;
+}
+
+int run(const Args& a, lpsafe::report::Mode mode) {
+    auto patch = patch_set(a);
+    if (!patch) return fail(patch.error().message);
+    if (mode == lpsafe::report::Mode::check && patch->empty()) {
         return fail("no functions to check: give --func [OBJECT:]FUNCTION, --patch-file FILE or --klp-module FILE.ko");
     }
-    if (a.core.empty() && a.pids.empty() && !a.all_user)
-        return fail("no input: give --core FILE, --pid PID or --all-user");
-    lpsafe::CheckOptions options;
-    options.unwind.max_frames = a.max_frames;
-    options.unwind.cross_check = !a.no_cross_check;
+    const lpsafe::CheckOptions options = check_options(a);
     std::vector<lpsafe::ProcessReport> reports;
-    if (a.core.empty()) {
-        if (const int st = check_live(a, patch, options, reports); st != 0) return st;
-    } else {
-        auto process = lpsafe::readers::read_core(a.core, {a.exe, a.sysroot});
-        if (!process) return fail(process.error().message);
-        auto report = lpsafe::check_process(*process, patch, options);
-        if (!report) return fail(report.error().message);
+    const int st = for_each_process(a, [&](const lpsafe::ProcessImage& process) {
+        auto report = lpsafe::check_process(process, *patch, options);
+        if (!report) {
+            const std::string who = fmt::format("pid {} ({})", process.pid, process.comm);
+            if (!a.all_user) return fail(a.pids.empty() ? report.error().message : who + ": " + report.error().message);
+            note("skipped " + who + ": " + report.error().message);
+            return 0;
+        }
         reports.push_back(std::move(*report));
-    }
+        return 0;
+    });
+    if (st != 0) return st;
 
     if (a.json) {
         std::cout << lpsafe::report::to_json(reports, mode).dump(2) << "\n";
     } else {
         std::cout << lpsafe::report::render_text(reports, mode);
     }
-    const lpsafe::Summary s = lpsafe::report::total(reports);
-    return lpsafe::exit_status(s);
+    return lpsafe::exit_status(lpsafe::report::total(reports));
 }
 
 int run_klp_info(const std::string& path, bool json) {
@@ -153,6 +197,7 @@ int main(int argc, char** argv) {
 
     auto* check = app.add_subcommand("check", "decide safe / blocked / unreliable for every thread");
     add_input_options(*check, a);
+    check->add_flag("--json", a.json, "machine-readable output (docs/json-format.md)");
     check->add_option("--func", a.funcs, "[OBJECT:]FUNCTION the patch replaces (repeatable)");
     check->add_option("--patch-file", a.patch_files, "file with one [OBJECT:]FUNCTION per line, # comments")
         ->check(CLI::ExistingFile);
@@ -161,6 +206,15 @@ int main(int argc, char** argv) {
 
     auto* stack = app.add_subcommand("stack", "print every thread's checked frames");
     add_input_options(*stack, a);
+    stack->add_flag("--json", a.json, "machine-readable output (docs/json-format.md)");
+
+    auto* rec = app.add_subcommand("record", "record a process as a snapshot file that replays without its binaries");
+    add_input_options(*rec, a);
+    rec->add_option("-o,--output", a.output, "the snapshot file to write")->required();
+    rec->add_flag("--no-compress", a.no_compress, "store the records uncompressed (fuzz seeds)");
+    rec->add_option("--symbols", a.symbols, "all: every function symbol of the modules frames run through; "
+                                            "frames: only those containing a frame (smaller)")
+        ->check(CLI::IsMember({"all", "frames"}));
 
     auto* klp_info = app.add_subcommand("klp-info", "list the functions a livepatch module (.ko) replaces");
     std::string klp_file;
@@ -175,6 +229,7 @@ int main(int argc, char** argv) {
     }
     try {
         if (klp_info->parsed()) return run_klp_info(klp_file, a.json);
+        if (rec->parsed()) return record(a);
         return run(a, check->parsed() ? lpsafe::report::Mode::check : lpsafe::report::Mode::stack);
     } catch (const std::exception& e) {
         return fail(e.what());

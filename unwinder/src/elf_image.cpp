@@ -269,6 +269,13 @@ std::vector<const Symbol*> ElfImage::symbols_named(std::string_view name) const 
     return out;
 }
 
+const std::vector<Symbol>& ElfImage::symbols() const { return impl_->symbols; }
+
+std::span<const std::byte> ElfImage::file_bytes() const {
+    if (impl_->map != nullptr) return {static_cast<const std::byte*>(impl_->map), impl_->map_size};
+    return impl_->owned;
+}
+
 CfiLookup ElfImage::cfi_at(uint64_t vaddr) const {
     if (!impl_->cfi) return {CfiLookup::Status::no_tables, {}, "no unwind tables"};
     return impl_->cfi->lookup(vaddr);

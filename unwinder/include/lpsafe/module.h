@@ -65,6 +65,10 @@ public:
     const Symbol* symbol_at(uint64_t vaddr) const;
     std::vector<const Symbol*> symbols_named(std::string_view name) const;
     CfiLookup cfi_at(uint64_t vaddr) const;
+    // The function symbols as read (sorted by start) and the whole file image:
+    // what a snapshot records of a module (src/readers/snapshot_writer.h).
+    const std::vector<Symbol>& symbols() const;
+    std::span<const std::byte> file_bytes() const;
 
 private:
     struct Impl;
