@@ -14,6 +14,8 @@ PACKAGES=(
     libgtest-dev libgmock-dev libbenchmark-dev
     # fixtures (real cores) and the peers we compare against
     gcc binutils gdb elfutils
+    # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
+    clang libclang-rt-14-dev
 )
 
 missing=()
