@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -320,6 +321,16 @@ TEST(CoreReader, TruncatedRealCore) {
             }
         }
     }
+}
+
+// `--core` naming a FIFO is an error at once; opening it used to wait for a writer.
+TEST(CoreReader, FifoIsRefusedWithoutBlocking) {
+    const TempDir temp;
+    const fs::path fifo = temp.path / "fifo";
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    auto r = read_core(fifo.string(), {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("not a regular file"), std::string::npos) << r.error().message;
 }
 
 TEST(CoreReader, NotCoreFiles) {
