@@ -25,6 +25,7 @@ struct Args {
     bool json = false;
     unsigned max_frames = 128;
     bool no_cross_check = false;
+    bool cross_check_libunwind = false;
 };
 
 void add_input_options(CLI::App& cmd, Args& a) {
@@ -63,10 +64,15 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     if (!report) return fail(report.error().message);
 
     std::span<const lpsafe::ProcessReport> reports(&*report, 1);
+    std::vector<lpsafe::second_opinion::ThreadComparison> peer;
+    if (a.cross_check_libunwind) peer = lpsafe::second_opinion::compare_with_libunwind(*process, *report, a.max_frames);
     if (a.json) {
-        std::cout << lpsafe::report::to_json(reports, mode).dump(2) << "\n";
+        auto out = lpsafe::report::to_json(reports, mode);
+        if (a.cross_check_libunwind) out["cross_check"] = lpsafe::report::cross_check_json(peer);
+        std::cout << out.dump(2) << "\n";
     } else {
         std::cout << lpsafe::report::render_text(reports, mode);
+        if (a.cross_check_libunwind) std::cout << lpsafe::report::render_cross_check_text(peer);
     }
     const lpsafe::Summary s = lpsafe::report::total(reports);
     return lpsafe::exit_status(s);
@@ -87,6 +93,11 @@ int main(int argc, char** argv) {
 
     auto* stack = app.add_subcommand("stack", "print every thread's checked frames");
     add_input_options(*stack, a);
+    // Not --no-cross-check's internal CFI/frame-pointer comparison: this asks
+    // another unwinder (libunwind) and reports where it disagrees. No effect
+    // on verdicts or the exit status.
+    stack->add_flag("--cross-check", a.cross_check_libunwind,
+                    "also unwind with libunwind and report where its frames differ (diagnostic)");
 
     try {
         app.parse(argc, argv);
