@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "fixture_util.h"
@@ -120,6 +121,37 @@ TEST_P(Differential, PeersAgreeWhereLpsafeReachedTheEnd) {
     // Six parked threads reach the end in every variant (spin too, where its
     // frame has CFI): a comparison of nothing would prove nothing.
     EXPECT_GE(n.outermost, 6);
+}
+
+// The command: `stack --cross-check` reports libunwind's opinion per thread
+// (JSON and text), and changes neither the frames nor the exit status.
+TEST(CrossCheckCommand, ReportsWhereLibunwindGoesOnPastTheSmashedFrame) {
+    if (fixtures_dir().empty() || lpsafe_bin().empty()) GTEST_SKIP() << "run through meson test";
+    const CoreCase c{"fp", "gcore"};
+    const std::string base = lpsafe_bin() + " stack --core " + c.core() + " --exe " + c.exe();
+    const CommandResult plain = run_command(base + " --json");
+    const CommandResult with = run_command(base + " --json --cross-check");
+    ASSERT_EQ(with.exit_status, plain.exit_status) << with.err;
+    const auto j = nlohmann::json::parse(with.out);
+    EXPECT_EQ(j["tasks"], nlohmann::json::parse(plain.out)["tasks"]);
+    const auto& cc = j["cross_check"];
+    ASSERT_EQ(cc["threads"].size(), j["tasks"].size());
+    EXPECT_EQ(cc["peer"], "libunwind");
+    const auto roles = read_roles(c.roles());
+    for (const auto& t : cc["threads"]) {
+        const std::string role = roles.at(t["tid"].get<int>());
+        // smash: lpsafe refuses the overwritten return address; libunwind,
+        // like eu-stack, resynchronises through the frame pointer chain.
+        EXPECT_EQ(t["agree"].get<bool>(), role != "smash") << role << ": " << t["detail"];
+        if (role == "smash") {
+            EXPECT_EQ(t["matching_frames"], 3);
+            EXPECT_EQ(t["peer_end"], "outermost");
+            EXPECT_NE(t["detail"].get<std::string>().find("lpsafe stops after 3 frames"), std::string::npos);
+        }
+    }
+    EXPECT_EQ(cc["agree"], 8);
+    const CommandResult text = run_command(base + " --cross-check");
+    EXPECT_NE(text.out.find("cross-check with libunwind: 8 of 9 threads agree"), std::string::npos) << text.out;
 }
 
 std::string name(const testing::TestParamInfo<CoreCase>& info) { return info.param.variant + "_" + info.param.kind; }
