@@ -52,7 +52,10 @@ fuzz_stats() {  # runs, execs/s and edge coverage from libFuzzer's output
          END {printf "runs=%s execs/s=%s cov=%s", runs, eps, cov}' "$1"
 }
 
-fuzzers=("$BUILD"/tests/fuzz/fuzz_*)
+fuzzers=()
+for f in "$BUILD"/tests/fuzz/fuzz_*; do
+    [[ -f $f && -x $f ]] && fuzzers+=("$f")
+done
 results=$BUILD/fuzz-results.txt
 : >"$results"
 for ((i = 0; i < ${#fuzzers[@]}; i += 2)); do

@@ -515,6 +515,13 @@ TEST(CoreReader, SyntheticMalformed) {
     bytes[b + 3] = 'x';
     expect_error(bytes, "NT_FILE");
 
+    // No program headers at all (found by fuzz_core_reader: UB under UBSan).
+    Synthetic headless;
+    std::string no_phdrs = headless.build();
+    const uint16_t zero = 0;
+    std::memcpy(&no_phdrs[offsetof(Elf64_Ehdr, e_phnum)], &zero, sizeof zero);
+    expect_error(no_phdrs, "core has no threads");
+
     // A note whose descriptor runs past its segment.
     Synthetic huge;
     huge.thread(1, 0, 0);
