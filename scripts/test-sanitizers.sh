@@ -15,9 +15,12 @@ source scripts/gtest-count.sh
 BUILD=${SAN_BUILD:-build-sanitizers}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 if [[ ! -f $BUILD/build.ninja ]]; then
-    CXX=clang++ meson setup "$BUILD" --buildtype=debugoptimized -Dfuzzing=true -Db_lundef=false >/dev/null
+    # -O1 and line tables only: the sanitizers' reports keep file:line, and
+    # the build takes about a third less time than -O2 -g (measured).
+    CXX=clang++ meson setup "$BUILD" --buildtype=plain -Dcpp_args='-O1 -gline-tables-only' \
+        -Dfuzzing=true -Db_lundef=false >/dev/null
 fi
-ninja -C "$BUILD" >/dev/null
+ninja -C "$BUILD" >"$BUILD/ninja.log" 2>&1 || { cat "$BUILD/ninja.log"; echo "sanitizers: build failed"; exit 1; }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

@@ -28,6 +28,7 @@ if [[ ${LPSAFE_SANITIZERS:-1} != 0 ]]; then
     san_status=${PIPESTATUS[0]}
     set -e
     sanitizers=$(tail -n 1 "$BUILD/sanitizers.txt")
+    [[ $sanitizers == sanitizers:* ]] || sanitizers="sanitizers: stage failed (see above)"
     ((san_status == 0)) || status=1
 fi
 
