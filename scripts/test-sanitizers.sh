@@ -34,13 +34,14 @@ suite=$(gtest_count "$BUILD/meson-logs/testlog.txt" "$suite_status")
 # One fuzzer: a fresh corpus directory (new inputs land there, the seeds stay
 # untouched); crash inputs go to $BUILD/fuzz-artifacts/.
 run_fuzzer() {
-    local exe=$1 target=${1##*/fuzz_} corpus log
+    local exe=$1 target=${1##*/fuzz_} corpus log seeds=()
+    [[ -d fixtures/fuzz-seeds/$target ]] && seeds=("fixtures/fuzz-seeds/$target")
     corpus=$(mktemp -d "${TMPDIR:-/tmp}/lpsafe-corpus-$target.XXXXXX")
     log=$BUILD/fuzz-$target.log
     mkdir -p "$BUILD/fuzz-artifacts"
     if "$exe" -max_total_time="$FUZZ_SECONDS" -timeout=1 -rss_limit_mb=2048 -detect_leaks=1 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-artifacts/$target-" \
-        "$corpus" "fixtures/fuzz-seeds/$target" >"$log" 2>&1; then
+        "$corpus" ${seeds[@]+"${seeds[@]}"} >"$log" 2>&1; then
         echo "fuzz_$target: ok $(fuzz_stats "$log")"
     else
         echo "fuzz_$target: FAILED (log $log)"
