@@ -33,7 +33,7 @@ struct Setup {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const Setup setup;
     if (ftruncate(setup.fd, 0) != 0 || pwrite(setup.fd, data, size, 0) != static_cast<ssize_t>(size)) std::abort();
-    auto process = lpsafe::readers::read_core(setup.path, {LPSAFE_FUZZ_SEEDS "/tiny", kNoSysroot});
+    auto process = lpsafe::readers::read_core(setup.path, {LPSAFE_FUZZ_SEEDS "/elf_image/tiny", kNoSysroot});
     if (!process) return 0;
     lpsafe::PatchSet patch;
     if (!patch.add_spec("tiny_outer").ok()) std::abort();
