@@ -16,7 +16,7 @@ BUILD=${SAN_BUILD:-build-sanitizers}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 if [[ ! -f $BUILD/build.ninja ]]; then
     # -O1 and line tables only: the sanitizers' reports keep file:line, and
-    # the build takes about a third less time than -O2 -g (measured).
+    # the build needs about 12% less CPU than -O2 -g (212 s vs 240 s user, measured).
     CXX=clang++ meson setup "$BUILD" --buildtype=plain -Dcpp_args='-O1 -gline-tables-only' \
         -Dfuzzing=true -Db_lundef=false >/dev/null
 fi
