@@ -18,6 +18,8 @@ PACKAGES=(
     gcc binutils gdb elfutils
     # snapshot replay test: proves no module file is opened
     strace
+    # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
+    clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: unit tests, end-to-end tests on real
-# cores made at test time (gcore and the kernel), bad-input tests.
+# cores made at test time (gcore and the kernel), bad-input tests; then the
+# sanitizer stage (scripts/test-sanitizers.sh: the suite again under
+# ASan+UBSan, and every libFuzzer target for 30 s). LPSAFE_SANITIZERS=0
+# skips that stage for a quick local run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/gtest-count.sh
 
 bash scripts/install-deps.sh
 
@@ -15,12 +19,20 @@ set +e
 meson test -C "$BUILD" --print-errorlogs --num-processes 2
 status=$?
 set -e
+main=$(gtest_count "$BUILD/meson-logs/testlog.txt" "$status")
 
-# One closing line that counts individual GoogleTest cases, not executables.
-log=$BUILD/meson-logs/testlog.txt
-passed=$({ grep -hoE '^\[  PASSED  \] [0-9]+' "$log" || true; } | awk '{s += $4} END {print s + 0}')
-skipped=$({ grep -hoE '^\[  SKIPPED \] [0-9]+' "$log" || true; } | awk '{s += $4} END {print s + 0}')
-failed=$({ grep -hE '^\[  FAILED  \] [A-Za-z_]' "$log" || true; } | sort -u | wc -l)
-if ((status != 0 && failed == 0)); then failed=1; fi  # a crash or timeout outside gtest
-echo "gtest: $passed passed, $failed failed, $skipped skipped"
+sanitizers="sanitizer stage skipped (LPSAFE_SANITIZERS=0)"
+if [[ ${LPSAFE_SANITIZERS:-1} != 0 ]]; then
+    set +e
+    bash scripts/test-sanitizers.sh | tee "$BUILD/sanitizers.txt"
+    san_status=${PIPESTATUS[0]}
+    set -e
+    sanitizers=$(tail -n 1 "$BUILD/sanitizers.txt")
+    [[ $sanitizers == sanitizers:* ]] || sanitizers="sanitizers: stage failed (see above)"
+    ((san_status == 0)) || status=1
+fi
+
+# One closing line: the GoogleTest cases of the main build, then the
+# sanitizer stage's own summary.
+echo "gtest: $main; $sanitizers"
 exit "$status"

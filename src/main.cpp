@@ -39,6 +39,7 @@ struct Args {
     bool json = false;
     unsigned max_frames = 128;
     bool no_cross_check = false;
+    bool cross_check_libunwind = false;
 };
 
 void add_input_options(CLI::App& cmd, Args& a) {
@@ -156,6 +157,7 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     }
     const lpsafe::CheckOptions options = check_options(a);
     std::vector<lpsafe::ProcessReport> reports;
+    std::vector<lpsafe::second_opinion::ThreadComparison> peer;
     const int st = for_each_process(a, [&](const lpsafe::ProcessImage& process) {
         auto report = lpsafe::check_process(process, *patch, options);
         if (!report) {
@@ -164,15 +166,22 @@ int run(const Args& a, lpsafe::report::Mode mode) {
             note("skipped " + who + ": " + report.error().message);
             return 0;
         }
+        if (a.cross_check_libunwind) {
+            auto c = lpsafe::second_opinion::compare_with_libunwind(process, *report, a.max_frames);
+            peer.insert(peer.end(), std::make_move_iterator(c.begin()), std::make_move_iterator(c.end()));
+        }
         reports.push_back(std::move(*report));
         return 0;
     });
     if (st != 0) return st;
 
     if (a.json) {
-        std::cout << lpsafe::report::to_json(reports, mode).dump(2) << "\n";
+        auto out = lpsafe::report::to_json(reports, mode);
+        if (a.cross_check_libunwind) out["cross_check"] = lpsafe::report::cross_check_json(peer);
+        std::cout << out.dump(2) << "\n";
     } else {
         std::cout << lpsafe::report::render_text(reports, mode);
+        if (a.cross_check_libunwind) std::cout << lpsafe::report::render_cross_check_text(peer);
     }
     return lpsafe::exit_status(lpsafe::report::total(reports));
 }
@@ -220,6 +229,12 @@ int main(int argc, char** argv) {
     std::string klp_file;
     klp_info->add_option("FILE", klp_file, "livepatch module")->required()->check(CLI::ExistingFile);
     klp_info->add_flag("--json", a.json, "machine-readable output (docs/json-format.md)");
+
+    // Not --no-cross-check's internal CFI/frame-pointer comparison: this asks
+    // another unwinder (libunwind) and reports where it disagrees. No effect
+    // on verdicts or the exit status.
+    stack->add_flag("--cross-check", a.cross_check_libunwind,
+                    "also unwind with libunwind and report where its frames differ (diagnostic)");
 
     try {
         app.parse(argc, argv);

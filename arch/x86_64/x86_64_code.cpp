@@ -5,6 +5,8 @@
 #include <array>
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -145,6 +147,71 @@ RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_
         return RuleOutcome::fail("the instruction before return address " + hex(ret) + " is not a call");
     }
     return RuleOutcome::pass();
+}
+
+namespace {
+
+int32_t rel32(const std::byte* p) {
+    int32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// A GOT slot as the process had it: from memory only, never from the file,
+// whose copy holds the unrelocated value.
+std::optional<uint64_t> got_slot(const ProcessImage& process, uint64_t slot) {
+    return process.memory ? process.memory->read_u64(slot) : std::nullopt;
+}
+
+// A PLT entry ([endbr64] [bnd] jmp *disp(%rip)) jumps where its GOT slot
+// says; the dynamic linker has filled the slot before the callee can run.
+uint64_t through_plt(const ProcessImage& process, uint64_t target) {
+    std::array<std::byte, 11> b{};
+    if (process.read_code(target, b) != b.size()) return target;
+    size_t at = 0;
+    if (b[0] == std::byte{0xf3} && b[1] == std::byte{0x0f} && b[2] == std::byte{0x1e} && b[3] == std::byte{0xfa}) at = 4;
+    if (b[at] == std::byte{0xf2}) ++at;  // bnd
+    if (at + 6 > b.size() || b[at] != std::byte{0xff} || b[at + 1] != std::byte{0x25}) return target;
+    const uint64_t next = target + at + 6;
+    return got_slot(process, next + static_cast<int64_t>(rel32(&b[at + 2]))).value_or(target);
+}
+
+}  // namespace
+
+// Only the two call forms whose target is fixed by the code are resolved:
+// `call rel32` and `call *disp32(%rip)` (a GOT slot, -fno-plt). Calls through
+// registers or other memory give no target.
+std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret) {
+    std::array<std::byte, 6> b{};
+    if (ret < b.size() || process.read_code(ret - b.size(), b) != b.size()) return std::nullopt;
+    if (b[1] == std::byte{0xe8} && insn_ends_at(process, ret, 5, X86_INS_CALL)) {
+        return through_plt(process, ret + static_cast<int64_t>(rel32(&b[2])));
+    }
+    if (b[0] == std::byte{0xff} && b[1] == std::byte{0x15} && insn_ends_at(process, ret, 6, X86_INS_CALL)) {
+        return got_slot(process, ret + static_cast<int64_t>(rel32(&b[2])));
+    }
+    return std::nullopt;
+}
+
+// Direct jumps (`jmp rel8/rel32`, conditional ones too) that leave the
+// function: tail calls, as the compiler emits them for `return f(...)`.
+std::vector<uint64_t> tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size) {
+    std::vector<uint64_t> out;
+    if (!decoder().ready() || fn_size == 0 || fn_size > kMaxSweep) return out;
+    std::vector<std::byte> code(fn_size);
+    const size_t got = process.read_code(fn_start, code);
+    const auto* p = reinterpret_cast<const uint8_t*>(code.data());
+    size_t size = got;
+    uint64_t addr = fn_start;
+    while (size > 0) {
+        const cs_insn* insn = decoder().next(p, size, addr);
+        if (insn == nullptr) break;
+        const bool jump = insn->id == X86_INS_JMP || (insn->mnemonic[0] == 'j' && insn->id != X86_INS_JMP);
+        if (!jump || std::string_view(insn->op_str).substr(0, 2) != "0x") continue;
+        const uint64_t to = std::strtoull(insn->op_str, nullptr, 16);
+        if (to < fn_start || to - fn_start >= fn_size) out.push_back(to);
+    }
+    return out;
 }
 
 RuleOutcome check_fp_prologue(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size, uint64_t pc) {

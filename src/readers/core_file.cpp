@@ -66,7 +66,9 @@ Result<std::vector<Elf64_Phdr>> read_phdrs(std::span<const std::byte> file, cons
                           " program headers at offset " + hex(ehdr.e_phoff) + " extend past the end of the file (" +
                           std::to_string(file.size()) + " bytes)");
     std::vector<Elf64_Phdr> phdrs(*count);
-    std::memcpy(phdrs.data(), file.data() + ehdr.e_phoff, *count * sizeof(Elf64_Phdr));
+    // No program headers: data() is null, and memcpy from/to null is
+    // undefined even for 0 bytes (UBSan, found by fuzz_core_reader).
+    if (*count > 0) std::memcpy(phdrs.data(), file.data() + ehdr.e_phoff, *count * sizeof(Elf64_Phdr));
     return phdrs;
 }
 

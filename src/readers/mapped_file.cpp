@@ -27,7 +27,9 @@ struct FdGuard {
 }  // namespace
 
 Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
-    FdGuard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    // O_NONBLOCK: opening a FIFO for reading blocks until a writer appears;
+    // this way it opens at once and is refused as not a regular file below.
+    FdGuard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
     if (fd.fd < 0) return os_error("open", path, errno);
 
     struct stat st {};

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lpsafe/analyze.h"
+#include "second_opinion/compare.h"
 
 namespace lpsafe::report {
 
@@ -28,5 +29,9 @@ struct StopTotals {
     uint64_t max_ns = 0;
 };
 StopTotals stop_totals(std::span<const ProcessReport> reports);
+// `stack --cross-check`: per thread, whether libunwind found the same frames,
+// and where it parted from lpsafe (cross_check_report.cpp).
+nlohmann::json cross_check_json(std::span<const second_opinion::ThreadComparison> threads);
+std::string render_cross_check_text(std::span<const second_opinion::ThreadComparison> threads);
 
 }  // namespace lpsafe::report

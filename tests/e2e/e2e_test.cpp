@@ -18,23 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CoreCase {
-    std::string variant;
-    std::string kind;  // gcore | kernel
-    std::string dir() const { return fixtures_dir() + "/" + variant; }
-    std::string core() const { return dir() + "/core." + kind; }
-    std::string exe() const { return dir() + "/parked"; }
-    std::string roles() const { return dir() + (kind == "gcore" ? "/roles.txt" : "/roles.kernel.txt"); }
-};
-
-std::vector<CoreCase> all_cases() {
-    std::vector<CoreCase> cases;
-    for (const char* v : {"fp", "nofp", "nog", "static", "nocfi", "debugframe"}) cases.push_back({v, "gcore"});
-    // make-cores.sh asks the kernel for cores of these two variants only.
-    for (const char* v : {"fp", "nofp"}) cases.push_back({v, "kernel"});
-    return cases;
-}
-
 std::string case_name(const testing::TestParamInfo<CoreCase>& info) {
     return info.param.variant + "_" + info.param.kind;
 }
@@ -198,7 +181,7 @@ TEST_P(CoreFixture, FramesAgreeWithEuStack) {
     EXPECT_EQ(compared, GetParam().variant == "nocfi" ? 6 : 7);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cores, CoreFixture, testing::ValuesIn(all_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Cores, CoreFixture, testing::ValuesIn(all_core_cases()), case_name);
 
 // ---- The command: exit statuses, JSON, errors --------------------------------
 

@@ -27,6 +27,14 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+std::vector<CoreCase> all_core_cases() {
+    std::vector<CoreCase> cases;
+    for (const char* v : {"fp", "nofp", "nog", "static", "nocfi", "debugframe"}) cases.push_back({v, "gcore"});
+    // make-cores.sh asks the kernel for cores of these two variants only.
+    for (const char* v : {"fp", "nofp"}) cases.push_back({v, "kernel"});
+    return cases;
+}
+
 bool file_exists(const std::string& path) { return std::filesystem::exists(path); }
 
 std::map<int, std::string> read_roles(const std::string& path) {

@@ -11,6 +11,18 @@ namespace lpsafe::e2e {
 std::string fixtures_dir();  // $LPSAFE_FIXTURES
 std::string lpsafe_bin();    // $LPSAFE_BIN
 
+// One core made by fixtures/make-cores.sh.
+struct CoreCase {
+    std::string variant;
+    std::string kind;  // gcore | kernel
+    std::string dir() const { return fixtures_dir() + "/" + variant; }
+    std::string core() const { return dir() + "/core." + kind; }
+    std::string exe() const { return dir() + "/parked"; }
+    std::string roles() const { return dir() + (kind == "gcore" ? "/roles.txt" : "/roles.kernel.txt"); }
+};
+// Every core make-cores.sh writes (kernel cores may be missing: check).
+std::vector<CoreCase> all_core_cases();
+
 std::string read_file(const std::string& path);
 bool file_exists(const std::string& path);
 

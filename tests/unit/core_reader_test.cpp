@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -322,6 +323,16 @@ TEST(CoreReader, TruncatedRealCore) {
     }
 }
 
+// `--core` naming a FIFO is an error at once; opening it used to wait for a writer.
+TEST(CoreReader, FifoIsRefusedWithoutBlocking) {
+    const TempDir temp;
+    const fs::path fifo = temp.path / "fifo";
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    auto r = read_core(fifo.string(), {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("not a regular file"), std::string::npos) << r.error().message;
+}
+
 TEST(CoreReader, NotCoreFiles) {
     const TempDir temp;
     const fs::path& dir = temp.path;
@@ -503,6 +514,13 @@ TEST(CoreReader, SyntheticMalformed) {
     bytes[b + 2] = 'x';  // remove the last NUL: the name runs to the end
     bytes[b + 3] = 'x';
     expect_error(bytes, "NT_FILE");
+
+    // No program headers at all (found by fuzz_core_reader: UB under UBSan).
+    Synthetic headless;
+    std::string no_phdrs = headless.build();
+    const uint16_t zero = 0;
+    std::memcpy(&no_phdrs[offsetof(Elf64_Ehdr, e_phnum)], &zero, sizeof zero);
+    expect_error(no_phdrs, "core has no threads");
 
     // A note whose descriptor runs past its segment.
     Synthetic huge;

@@ -280,6 +280,16 @@ TEST(ElfImageErrors, NotElfEmptyDirectoryMissing) {
     EXPECT_NE(r.error().message.find("/missing"), std::string::npos) << r.error().message;
 }
 
+// A FIFO (a core's NT_FILE can name one) is refused at once, not waited on.
+TEST(ElfImageErrors, FifoIsRefusedWithoutBlocking) {
+    TempDir dir;
+    const std::string fifo = dir.path() + "/fifo";
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    auto r = ElfImage::open(fifo);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("not a regular file"), std::string::npos) << r.error().message;
+}
+
 TEST(ElfImageErrors, ElfMagicOnly) {
     EXPECT_FALSE(ElfImage::from_bytes("magic", {std::byte{0x7f}, std::byte{'E'}, std::byte{'L'}, std::byte{'F'}}).ok());
     EXPECT_FALSE(ElfImage::from_bytes("empty", {}).ok());

@@ -449,3 +449,53 @@ TEST(CfiRowIsFpFrame, OtherRows) {
 
 }  // namespace
 }  // namespace lpsafe::x86_64
+
+// ---- call_target / tail_calls: where a call goes (the call-reaches-callee
+// part of return-after-call, docs/verdict-rules.md) ----------------------------
+namespace lpsafe::x86_64 {
+namespace {
+
+TEST(CallTarget, DirectCallRel32) {
+    // call +0x10 (e8 10 00 00 00); the target is the return address + 0x10.
+    CodeImage img({0xe8, 0x10, 0x00, 0x00, 0x00, 0x90});
+    EXPECT_EQ(call_target(img.process, img.at(5)), img.at(5) + 0x10);
+}
+
+TEST(CallTarget, ThroughGotSlotReadFromMemory) {
+    // call *0x20(%rip) (ff 15 20 00 00 00): the slot at ret + 0x20 holds the target.
+    CodeImage img({0xff, 0x15, 0x20, 0x00, 0x00, 0x00, 0x90});
+    auto mem = std::make_shared<BufferMemory>(*std::static_pointer_cast<const BufferMemory>(img.process.memory));
+    const uint64_t slot = img.at(6) + 0x20;
+    std::vector<std::byte> value(8);
+    for (unsigned i = 0; i < 8; ++i) value[i] = std::byte((0x7f0000123450ull >> (8 * i)) & 0xff);
+    mem->add(slot, value);
+    img.process.memory = mem;
+    EXPECT_EQ(call_target(img.process, img.at(6)), 0x7f0000123450ull);
+}
+
+TEST(CallTarget, PltStubIsFollowedThroughItsGotSlot) {
+    // call +0 -> the next instruction is a PLT stub: endbr64; bnd jmp *0x40(%rip).
+    CodeImage img({0xe8, 0x00, 0x00, 0x00, 0x00, 0xf3, 0x0f, 0x1e, 0xfa, 0xf2, 0xff, 0x25, 0x40, 0x00, 0x00, 0x00});
+    auto mem = std::make_shared<BufferMemory>(*std::static_pointer_cast<const BufferMemory>(img.process.memory));
+    std::vector<std::byte> value(8);
+    for (unsigned i = 0; i < 8; ++i) value[i] = std::byte((0x7f00000abcd0ull >> (8 * i)) & 0xff);
+    mem->add(img.at(16) + 0x40, value);
+    img.process.memory = mem;
+    EXPECT_EQ(call_target(img.process, img.at(5)), 0x7f00000abcd0ull);
+}
+
+TEST(CallTarget, RegisterCallHasNoFixedTarget) {
+    CodeImage img({0xff, 0xd0, 0x90});  // call *%rax
+    EXPECT_FALSE(call_target(img.process, img.at(2)).has_value());
+}
+
+TEST(TailCalls, JumpsLeavingTheFunctionOnly) {
+    // jmp +2 (inside: eb 02); nop; nop; jmp +0x100 (e9 00 01 00 00, out); ret
+    CodeImage img({0xeb, 0x02, 0x90, 0x90, 0xe9, 0x00, 0x01, 0x00, 0x00, 0xc3});
+    const auto out = tail_calls(img.process, img.at(0), 10);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], img.at(9) + 0x100);
+}
+
+}  // namespace
+}  // namespace lpsafe::x86_64

@@ -61,6 +61,53 @@ std::vector<Finding> check_bottom(const ProcessImage& process, const ThreadState
     return out;
 }
 
+// Where the call before `ret` has a fixed target (direct, or through a GOT
+// slot or PLT stub), the callee frame must lie in the function it calls, or
+// in one that function reaches by tail calls (direct jumps out of it, a few
+// hops deep). A real return site of another function passes every other
+// check (it follows a call, and its CFI may fit the stack); this is what
+// tells it apart. Calls through registers have no fixed target and are left
+// to the other checks; so is a target no symbol covers (extent unknown).
+namespace {
+constexpr int kMaxTailHops = 3;
+constexpr size_t kMaxTailFunctions = 32;
+
+RuleOutcome call_reaches_callee(const ProcessImage& process, uint64_t ret, const Frame& callee) {
+    const Arch& arch = arch_of(process.arch);
+    const auto target = arch.call_target(process, ret);
+    if (!target) return RuleOutcome::pass();
+    const CodeLocation called = locate(process, *target);
+    const uint64_t at = callee.lookup_address();
+    if (called.symbol == nullptr) {
+        // The target's extent is unknown (a stripped or .dynsym-only file),
+        // but when the callee's is known, the target must lie in it.
+        const CodeLocation in = locate(process, at);
+        if (in.symbol == nullptr || (*target >= in.function_start && *target - in.function_start < in.symbol->size))
+            return RuleOutcome::pass();
+        return RuleOutcome::fail("the call before this return address goes to " +
+                                 describe_address(process, *target) + ", outside " + in.symbol->name +
+                                 " where the frame it called is");
+    }
+    std::vector<CodeLocation> hop{called};
+    std::set<uint64_t> seen{called.function_start};
+    for (int depth = 0; depth <= kMaxTailHops && !hop.empty(); ++depth) {
+        std::vector<CodeLocation> next;
+        for (const CodeLocation& f : hop) {
+            if (at >= f.function_start && at - f.function_start < f.symbol->size) return RuleOutcome::pass();
+            for (uint64_t to : arch.tail_calls(process, f.function_start, f.symbol->size)) {
+                const CodeLocation t = locate(process, to);
+                if (t.symbol != nullptr && seen.size() < kMaxTailFunctions && seen.insert(t.function_start).second)
+                    next.push_back(t);
+            }
+        }
+        hop = std::move(next);
+    }
+    return RuleOutcome::fail("the call before this return address goes to " + called.symbol->name + " at " +
+                             hex_address(*target) + ", which does not reach the frame it called, at " +
+                             describe_address(process, at));
+}
+}  // namespace
+
 // Not done by any unwinder we know of: a return address must be the address
 // right after a call instruction, or it is not a return address at all.
 std::vector<Finding> check_return_after_call(const ProcessImage& process, const UnwoundStack& stack) {
@@ -73,6 +120,10 @@ std::vector<Finding> check_return_after_call(const ProcessImage& process, const 
         const uint64_t size = loc.symbol != nullptr ? loc.symbol->size : 0;
         const RuleOutcome r = arch.check_call_before(process, f.pc, loc.function_start, size);
         add_outcome(out, Check::return_after_call, static_cast<int>(i), r, where(f) + ": ");
+        if (r.kind == RuleOutcome::Kind::pass) {
+            add_outcome(out, Check::return_after_call, static_cast<int>(i),
+                        call_reaches_callee(process, f.pc, stack.frames[i - 1]), where(f) + ": ");
+        }
     }
     return out;
 }

@@ -177,7 +177,9 @@ ElfImage::~ElfImage() = default;
 Result<std::shared_ptr<ElfImage>> ElfImage::open(const std::string& path) {
     auto impl = std::make_unique<Impl>();
     impl->path = path;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO named by a core (NT_FILE) must not hang the reader
+    // waiting for a writer; it is refused below as not a regular file.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return make_error("cannot open " + path + ": " + std::strerror(errno));
     struct stat st {};
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

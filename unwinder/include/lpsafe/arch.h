@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <vector>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,6 +56,14 @@ struct Arch {
     // so the check can decode from the function's start instead of guessing.
     RuleOutcome (*check_call_before)(const ProcessImage& process, uint64_t ret, uint64_t fn_start,
                                      uint64_t fn_size);
+
+    // Where the call instruction ending at `ret` goes, when the code (and a
+    // GOT slot in memory) fixes it: direct calls, calls through a GOT slot,
+    // PLT stubs followed once. nullopt for calls through registers.
+    std::optional<uint64_t> (*call_target)(const ProcessImage& process, uint64_t ret);
+    // Targets of the direct jumps that leave the function at
+    // [fn_start, fn_start + fn_size): its tail calls.
+    std::vector<uint64_t> (*tail_calls)(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 
     // Frame-pointer walker: the caller of a frame whose frame pointer is `fp`.
     Result<FpStep> (*fp_step)(const Memory& memory, uint64_t fp);
