@@ -165,7 +165,10 @@ std::optional<uint64_t> got_slot(const ProcessImage& process, uint64_t slot) {
 
 // A PLT entry ([endbr64] [bnd] jmp *disp(%rip)) jumps where its GOT slot
 // says; the dynamic linker has filled the slot before the callee can run.
-uint64_t through_plt(const ProcessImage& process, uint64_t target) {
+// A slot the input does not hold (a live capture reads no writable memory
+// after the threads run again) leaves the target unknown, as for a call
+// through a register: the PLT stub itself is not the callee.
+std::optional<uint64_t> through_plt(const ProcessImage& process, uint64_t target) {
     std::array<std::byte, 11> b{};
     if (process.read_code(target, b) != b.size()) return target;
     size_t at = 0;
@@ -173,7 +176,7 @@ uint64_t through_plt(const ProcessImage& process, uint64_t target) {
     if (b[at] == std::byte{0xf2}) ++at;  // bnd
     if (at + 6 > b.size() || b[at] != std::byte{0xff} || b[at + 1] != std::byte{0x25}) return target;
     const uint64_t next = target + at + 6;
-    return got_slot(process, next + static_cast<int64_t>(rel32(&b[at + 2]))).value_or(target);
+    return got_slot(process, next + static_cast<int64_t>(rel32(&b[at + 2])));
 }
 
 }  // namespace
