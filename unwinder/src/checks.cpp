@@ -6,7 +6,7 @@
 #include <set>
 
 #include "lpsafe/arch.h"
-#include "symbolize.h"
+#include "site_cache.h"
 
 namespace lpsafe {
 namespace {
@@ -64,15 +64,19 @@ std::vector<Finding> check_bottom(const ProcessImage& process, const ThreadState
 // Not done by any unwinder we know of: a return address must be the address
 // right after a call instruction, or it is not a return address at all.
 std::vector<Finding> check_return_after_call(const ProcessImage& process, const UnwoundStack& stack) {
+    SiteCache cache(process);
+    return check_return_after_call(cache, stack);
+}
+
+std::vector<Finding> check_return_after_call(SiteCache& cache, const UnwoundStack& stack) {
     std::vector<Finding> out;
-    const Arch& arch = arch_of(process.arch);
     for (size_t i = 1; i < stack.frames.size(); ++i) {
         const Frame& f = stack.frames[i];
         if (!f.pc_is_return_address) continue;  // after a signal frame: reported by the unwinder
-        const CodeLocation loc = locate(process, f.lookup_address());
-        const uint64_t size = loc.symbol != nullptr ? loc.symbol->size : 0;
-        const RuleOutcome r = arch.check_call_before(process, f.pc, loc.function_start, size);
-        add_outcome(out, Check::return_after_call, static_cast<int>(i), r, where(f) + ": ");
+        const RuleOutcome& r = cache.call_before(f.pc);
+        if (r.kind != RuleOutcome::Kind::pass) {
+            add_outcome(out, Check::return_after_call, static_cast<int>(i), r, where(f) + ": ");
+        }
     }
     return out;
 }
@@ -144,11 +148,19 @@ std::vector<Finding> check_repeated_frames(const UnwoundStack& stack) {
 }
 
 std::vector<Finding> check_all(const ProcessImage& process, const ThreadState& thread, const UnwoundStack& stack) {
+    SiteCache cache(process);
+    return check_all(cache, thread, stack);
+}
+
+std::vector<Finding> check_all(SiteCache& cache, const ThreadState& thread, const UnwoundStack& stack) {
+    const ProcessImage& process = cache.process();
     std::vector<Finding> all = stack.findings;
-    auto append = [&all](std::vector<Finding> more) { all.insert(all.end(), more.begin(), more.end()); };
+    auto append = [&all](std::vector<Finding> more) {
+        all.insert(all.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    };
     append(check_top(process, thread, stack));
     append(check_bottom(process, thread, stack));
-    append(check_return_after_call(process, stack));
+    append(check_return_after_call(cache, stack));
     append(check_stack_bounds(process, thread, stack));
     append(check_executable(process, stack));
     append(check_modules(process, stack));

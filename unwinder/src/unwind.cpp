@@ -7,7 +7,7 @@
 
 #include "lpsafe/arch.h"
 #include "lpsafe/unwind.h"
-#include "symbolize.h"
+#include "site_cache.h"
 
 namespace lpsafe {
 namespace {
@@ -25,8 +25,8 @@ struct Step {
 
 class Walker {
 public:
-    Walker(const ProcessImage& process, const UnwindOptions& options, UnwoundStack& out)
-        : process_(process), arch_(arch_of(process.arch)), options_(options), out_(out) {}
+    Walker(SiteCache& cache, const UnwindOptions& options, UnwoundStack& out)
+        : cache_(cache), process_(cache.process()), arch_(arch_of(process_.arch)), options_(options), out_(out) {}
 
     Step step(const Frame& frame, const Regs& regs, int index);
 
@@ -37,14 +37,10 @@ private:
     }
     Step step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index);
     Step step_fp(const Frame& frame, const Regs& regs, const Module& module, int index);
-    struct Prologue {
-        const Symbol* symbol = nullptr;  // null when no symbol covers the frame
-        RuleOutcome outcome;
-    };
-    Prologue check_prologue(const Frame& frame) const;
     bool frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const;
     bool cross_check(const Regs& regs, const Step& cfi, int index);
 
+    SiteCache& cache_;
     const ProcessImage& process_;
     const Arch& arch_;
     const UnwindOptions& options_;
@@ -53,14 +49,14 @@ private:
 
 Step Walker::step(const Frame& frame, const Regs& regs, int index) {
     const uint64_t addr = frame.lookup_address();
-    const Module* module = process_.modules.find(addr);
+    const Module* module = cache_.location(addr).module;
     if (module == nullptr) {
         return fail(Check::unwind, index, "pc " + hex_address(frame.pc) + " is in no known module");
     }
     if (!module->status.usable() || !module->image) {
         return fail(Check::module, index, "cannot unwind through " + module->path + ": " + module->status.detail);
     }
-    const CfiLookup lookup = module->image->cfi_at(addr - module->bias);
+    const CfiLookup& lookup = cache_.cfi(addr);
     switch (lookup.status) {
     case CfiLookup::Status::found:
         return step_cfi(frame, regs, lookup.row, index);
@@ -105,15 +101,7 @@ Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, i
 // prologue or epilogue; there only the CFI's own word (CFA = fp + 16) counts.
 bool Walker::frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const {
     if (index == 0 || !frame.pc_is_return_address) return arch_.cfi_row_is_fp_frame(row);
-    return check_prologue(frame).outcome.kind == RuleOutcome::Kind::pass;
-}
-
-// Does the frame's function set up a frame pointer before the frame's pc?
-// Shared by the cross-check and the CFI-less frame-pointer step.
-Walker::Prologue Walker::check_prologue(const Frame& frame) const {
-    const CodeLocation loc = locate(process_, frame.lookup_address());
-    if (loc.symbol == nullptr) return {nullptr, RuleOutcome::cannot("no symbol covers the frame")};
-    return {loc.symbol, arch_.check_fp_prologue(process_, loc.function_start, loc.symbol->size, frame.lookup_address())};
+    return cache_.fp_prologue(frame.lookup_address()).outcome.kind == RuleOutcome::Kind::pass;
 }
 
 bool Walker::cross_check(const Regs& regs, const Step& cfi, int index) {
@@ -136,7 +124,8 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     // epilogue included, where the frame pointer is not yet (or no longer)
     // this function's: only CFI can describe it.
     if (index == 0) return fail(Check::unwind, index, "no CFI for the innermost frame in " + module.name);
-    const Prologue prologue = check_prologue(frame);
+    // Does the frame's function set up a frame pointer before the frame's pc?
+    const SiteCache::Prologue& prologue = cache_.fp_prologue(frame.lookup_address());
     const Symbol* sym = prologue.symbol;
     if (sym == nullptr) {
         return fail(Check::unwind, index, "no CFI and no symbol at " + hex_address(frame.pc) + " in " + module.name +
@@ -166,6 +155,12 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
 }  // namespace
 
 UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& thread, const UnwindOptions& options) {
+    SiteCache cache(process);
+    return unwind_thread(cache, thread, options);
+}
+
+UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const UnwindOptions& options) {
+    const ProcessImage& process = cache.process();
     UnwoundStack out;
     const Arch& arch = arch_of(process.arch);
     auto pc = thread.regs.get(arch.pc_reg);
@@ -179,10 +174,10 @@ UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& threa
     first.pc = *pc;
     first.sp = *sp;
     first.method = UnwindMethod::initial;
-    symbolize(process, first);
+    symbolize(cache, first);
     out.frames.push_back(first);
 
-    Walker walker(process, options, out);
+    Walker walker(cache, options, out);
     Regs regs = thread.regs;
     for (;;) {
         const int index = static_cast<int>(out.frames.size()) - 1;
@@ -211,7 +206,7 @@ UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& threa
         next.sp = s.cfa;
         next.method = s.method;
         next.pc_is_return_address = !s.caller_pc_exact;
-        symbolize(process, next);
+        symbolize(cache, next);
         const uint64_t prev_sp = out.frames.back().sp;
         out.frames.push_back(next);
         const int next_index = index + 1;
