@@ -3,6 +3,7 @@
 // accepted; anything else is an error rather than a guess.
 #include <dwarf.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -34,7 +35,9 @@ public:
     size_t size() const { return size_; }
 
 private:
-    std::array<uint64_t, kMaxStack> values_{};
+    // Not zeroed: only pushed entries are read, and this runs for every
+    // register rule of every frame.
+    std::array<uint64_t, kMaxStack> values_;
     size_t size_ = 0;
 };
 
@@ -184,8 +187,10 @@ Result<CfiStep> apply_cfi_row(const CfiRow& row, const Regs& callee, unsigned sp
     if (!cfa) return make_error("cannot compute the CFA: " + cfa.error().message);
 
     CfiStep step{Regs(callee.arch()), *cfa, false};
-    for (unsigned reg = 0; reg < kMaxDwarfRegs; ++reg) {
-        const RegRule& rule = row.rule(reg);
+    // Registers past row.regs are undefined (CfiRow::rule): nothing to do.
+    const unsigned nregs = static_cast<unsigned>(std::min<size_t>(row.regs.size(), kMaxDwarfRegs));
+    for (unsigned reg = 0; reg < nregs; ++reg) {
+        const RegRule& rule = row.regs[reg];
         switch (rule.kind) {
         case RegRule::Kind::undefined:
             break;

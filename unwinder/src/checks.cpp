@@ -136,13 +136,25 @@ std::vector<Finding> check_modules(const ProcessImage& process, const UnwoundSta
 }
 
 std::vector<Finding> check_repeated_frames(const UnwoundStack& stack) {
+    // Sorted (pc, sp, index) triples put repeats next to each other: one
+    // allocation per stack instead of a tree node per frame.
+    struct Key {
+        uint64_t pc, sp;
+        size_t index;
+        auto operator<=>(const Key&) const = default;
+    };
+    std::vector<Key> keys;
+    keys.reserve(stack.frames.size());
+    for (size_t i = 0; i < stack.frames.size(); ++i) keys.push_back({stack.frames[i].pc, stack.frames[i].sp, i});
+    std::sort(keys.begin(), keys.end());
+    std::vector<size_t> repeats;  // every occurrence after the first
+    for (size_t k = 1; k < keys.size(); ++k) {
+        if (keys[k].pc == keys[k - 1].pc && keys[k].sp == keys[k - 1].sp) repeats.push_back(keys[k].index);
+    }
+    std::sort(repeats.begin(), repeats.end());
     std::vector<Finding> out;
-    std::set<std::pair<uint64_t, uint64_t>> seen;
-    for (size_t i = 0; i < stack.frames.size(); ++i) {
-        const Frame& f = stack.frames[i];
-        if (!seen.insert({f.pc, f.sp}).second) {
-            out.push_back({Check::repeated_frame, static_cast<int>(i), "frame " + hex_address(f.pc) + " repeats: a loop"});
-        }
+    for (size_t i : repeats) {
+        out.push_back({Check::repeated_frame, static_cast<int>(i), "frame " + hex_address(stack.frames[i].pc) + " repeats: a loop"});
     }
     return out;
 }
