@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-vs-peers.sh [--rounds N] [--threads N] [--out DIR] [--lpsafe PATH] [--reuse-core]
+# bench-vs-peers.sh [--rounds N] [--threads N] [--out DIR] [--lpsafe PATH] [--reuse-core] [--core-only]
 #
 # Times lpsafe against eu-stack and gdb on the same core: a program with
 # 1,000 threads, each about 20 frames deep (fixtures/programs/deep_threads.c,
@@ -27,6 +27,7 @@ THREADS=1000
 OUT=$REPO/build-bench
 LPSAFE=
 REUSE=0
+CORE_ONLY=0
 while (($#)); do
     case $1 in
         --rounds) ROUNDS=$2; shift 2 ;;
@@ -34,6 +35,7 @@ while (($#)); do
         --out) OUT=$2; shift 2 ;;
         --lpsafe) LPSAFE=$2; shift 2 ;;
         --reuse-core) REUSE=1; shift ;;
+        --core-only) CORE_ONLY=1; shift ;;  # make OUT/deep_threads.core and stop
         -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
@@ -46,16 +48,6 @@ done
 export DEBUGINFOD_URLS=  # no network look-ups from gdb or elfutils
 mkdir -p -- "$OUT"
 OUT=$(cd -- "$OUT" && pwd)
-
-# A release build of lpsafe unless one is given.
-if [[ -z $LPSAFE ]]; then
-    if [[ ! -f $REPO/build-release/build.ninja ]]; then
-        meson setup "$REPO/build-release" "$REPO" --buildtype=release -Dtests=false >/dev/null
-    fi
-    ninja -C "$REPO/build-release" src/lpsafe >/dev/null
-    LPSAFE=$REPO/build-release/src/lpsafe
-fi
-[[ -x $LPSAFE ]] || die "$LPSAFE is not an executable"
 
 EXE=$OUT/deep_threads
 CORE=$OUT/deep_threads.core
@@ -109,6 +101,18 @@ make_core() {
 }
 
 if ((REUSE == 0)) || [[ ! -s $CORE || ! -x $EXE ]]; then make_core; fi
+((CORE_ONLY == 0)) || exit 0
+
+# A release build of lpsafe unless one is given.
+if [[ -z $LPSAFE ]]; then
+    if [[ ! -f $REPO/build-release/build.ninja ]]; then
+        meson setup "$REPO/build-release" "$REPO" --buildtype=release >/dev/null
+    fi
+    ninja -C "$REPO/build-release" src/lpsafe >/dev/null
+    LPSAFE=$REPO/build-release/src/lpsafe
+fi
+[[ -x $LPSAFE ]] || die "$LPSAFE is not an executable"
+
 
 NAMES=("lpsafe stack" "lpsafe check" "eu-stack" "gdb")
 KEYS=(stack check eu gdb)

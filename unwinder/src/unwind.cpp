@@ -170,6 +170,9 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         out.findings.push_back({Check::unwind, -1, out.end.detail});
         return out;
     }
+    // Most stacks are a few dozen frames: one allocation instead of growing
+    // (and moving every frame's strings) five times.
+    out.frames.reserve(std::min(options.max_frames, 32u));
     Frame first;
     first.pc = *pc;
     first.sp = *sp;
