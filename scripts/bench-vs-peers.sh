@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # bench-vs-peers.sh [--rounds N] [--threads N] [--out DIR] [--lpsafe PATH] [--reuse-core] [--core-only]
+#                    [--baseline PATH]
 #
 # Times lpsafe against eu-stack and gdb on the same core: a program with
 # 1,000 threads, each about 20 frames deep (fixtures/programs/deep_threads.c,
@@ -10,10 +11,14 @@
 #   eu-stack       eu-stack --core CORE -e EXE
 #   gdb            gdb -batch -nx -ex 'thread apply all bt' EXE CORE
 #
+# --baseline PATH adds two rows for another lpsafe binary (e.g. a build of an
+# older commit), timed in the same interleaved rounds: before/after figures.
+#
 # One untimed warm-up run of each (page cache), then ROUNDS rounds; each round
 # runs all four, in an order rotated per round, so that noise from the other
-# work on the machine falls on every tool alike. Wall time is taken with
-# bash's EPOCHREALTIME around the command, peak RSS with /usr/bin/time.
+# work on the machine falls on every tool alike. scripts/measure.c takes wall
+# time, CPU time (user + system, all threads) and peak RSS of each run; on a
+# shared machine CPU time is the steadier figure.
 # Prints the same table every time (docs/performance.md), then checks that
 # lpsafe's frames are eu-stack's, thread by thread (exit 1 when not).
 set -euo pipefail
@@ -28,6 +33,7 @@ OUT=$REPO/build-bench
 LPSAFE=
 REUSE=0
 CORE_ONLY=0
+BASELINE=
 while (($#)); do
     case $1 in
         --rounds) ROUNDS=$2; shift 2 ;;
@@ -35,15 +41,16 @@ while (($#)); do
         --out) OUT=$2; shift 2 ;;
         --lpsafe) LPSAFE=$2; shift 2 ;;
         --reuse-core) REUSE=1; shift ;;
-        --core-only) CORE_ONLY=1; shift ;;  # make OUT/deep_threads.core and stop
-        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --core-only) CORE_ONLY=1; shift ;;
+        --baseline) BASELINE=$2; shift 2 ;;  # make OUT/deep_threads.core and stop
+        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive number"
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "--threads wants a positive number"
-for tool in gcc gcore gdb eu-stack /usr/bin/time; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (bash scripts/install-deps.sh; /usr/bin/time is Debian's 'time')"
+for tool in gcc gcore gdb eu-stack; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (bash scripts/install-deps.sh)"
 done
 export DEBUGINFOD_URLS=  # no network look-ups from gdb or elfutils
 mkdir -p -- "$OUT"
@@ -116,36 +123,42 @@ fi
 
 NAMES=("lpsafe stack" "lpsafe check" "eu-stack" "gdb")
 KEYS=(stack check eu gdb)
+if [[ -n $BASELINE ]]; then
+    [[ -x $BASELINE ]] || die "--baseline $BASELINE is not an executable"
+    NAMES+=("baseline stack" "baseline check")
+    KEYS+=(bstack bcheck)
+fi
 command_for() {  # command_for KEY: sets CMD
     case $1 in
         stack) CMD=("$LPSAFE" stack --core "$CORE" --exe "$EXE") ;;
         check) CMD=("$LPSAFE" check --core "$CORE" --exe "$EXE" --func deep_threads:level_7) ;;
+        bstack) CMD=("$BASELINE" stack --core "$CORE" --exe "$EXE") ;;
+        bcheck) CMD=("$BASELINE" check --core "$CORE" --exe "$EXE" --func deep_threads:level_7) ;;
         eu) CMD=(eu-stack --core "$CORE" -e "$EXE") ;;
         gdb) CMD=(gdb -batch -nx -ex 'thread apply all bt' "$EXE" "$CORE") ;;
     esac
 }
-declare -A MS RSS
-measure() {  # measure KEY: appends one wall time (ms) and peak RSS (KiB)
-    local key=$1 t0 t1 rc=0 CMD
+gcc -O2 -Wall -o "$OUT/measure" "$REPO/scripts/measure.c" || die "compiling scripts/measure.c failed"
+declare -A MS CPU RSS
+measure() {  # measure KEY: appends one wall time (ms), CPU time (ms), peak RSS (KiB)
+    local key=$1 rc=0 CMD wall cpu rss
     command_for "$key"
-    t0=$EPOCHREALTIME
-    /usr/bin/time -f '%M' -o "$OUT/rss.txt" "${CMD[@]}" >"$OUT/out.$key.txt" 2>"$OUT/err.$key.txt" || rc=$?
-    t1=$EPOCHREALTIME
+    "$OUT/measure" "$OUT/measure.txt" "${CMD[@]}" >"$OUT/out.$key.txt" 2>"$OUT/err.$key.txt" || rc=$?
     # lpsafe exits 1 (blocked) or 2 (unreliable) by design; 3 and up is an error.
     # eu-stack and gdb may exit non-zero over one odd thread; an empty output
     # is what counts as their failure.
-    if { [[ $key == stack || $key == check ]] && ((rc >= 3)); } || [[ ! -s $OUT/out.$key.txt ]]; then
+    if { [[ $key != eu && $key != gdb ]] && ((rc >= 3)); } || [[ ! -s $OUT/out.$key.txt ]]; then
         tail -n 3 "$OUT/err.$key.txt" >&2
         die "$key exited with status $rc"
     fi
-    MS[$key]+=" $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')"
-    RSS[$key]+=" $(tail -n 1 "$OUT/rss.txt")"
+    read -r wall cpu rss _ <"$OUT/measure.txt"
+    MS[$key]+=" $wall" CPU[$key]+=" $cpu" RSS[$key]+=" $rss"
 }
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 minmax() { tr ' ' '\n' | awk 'NF' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s %s", lo, hi }'; }
 
 for key in "${KEYS[@]}"; do measure "$key"; done  # warm-up
-MS=() RSS=()
+MS=() CPU=() RSS=()
 for ((r = 0; r < ROUNDS; r++)); do
     for ((k = 0; k < ${#KEYS[@]}; k++)); do measure "${KEYS[$(((k + r) % ${#KEYS[@]}))]}"; done
 done
@@ -163,24 +176,30 @@ echo "tools:   lpsafe $(git -C "$REPO" describe --always --dirty 2>/dev/null || 
 echo "core:    $threads_in_core threads, $(( $(stat -c %s "$CORE") / 1048576 )) MiB, gcc ${CFLAGS[*]} ($(gcc -dumpfullversion))"
 echo "rounds:  $ROUNDS (interleaved, after one warm-up run each)"
 echo
-printf '%-14s %10s %9s %9s %13s %9s %12s\n' tool "median ms" "min ms" "max ms" "peak RSS MiB" frames "x lpsafe stk"
+printf '%-14s %10s %9s %9s %11s %13s %9s %12s\n' tool "median ms" "min ms" "max ms" "median cpu" "peak RSS MiB" frames "x lpsafe stk"
 stack_med=$(median <<<"${MS[stack]}")
 for ((k = 0; k < ${#KEYS[@]}; k++)); do
     key=${KEYS[$k]}
     med=$(median <<<"${MS[$key]}")
     read -r lo hi <<<"$(minmax <<<"${MS[$key]}")"
     rss=$(median <<<"${RSS[$key]}")
-    case $key in stack|check) fr=$lp_frames ;; eu) fr=$eu_frames ;; gdb) fr=$gdb_frames ;; esac
-    printf '%-14s %10.1f %9.1f %9.1f %13.1f %9s %11.1fx\n' "${NAMES[$k]}" "$med" "$lo" "$hi" \
+    cpu=$(median <<<"${CPU[$key]}")
+    case $key in stack|check|bstack|bcheck) fr=$lp_frames ;; eu) fr=$eu_frames ;; gdb) fr=$gdb_frames ;; esac
+    printf '%-14s %10.1f %9.1f %9.1f %11.1f %13.1f %9s %11.1fx\n' "${NAMES[$k]}" "$med" "$lo" "$hi" "$cpu" \
         "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$fr" "$(awk -v a="$med" -v b="$stack_med" 'BEGIN { print a / b }')"
 done
-eu_med=$(median <<<"${MS[eu]}")
-gdb_med=$(median <<<"${MS[gdb]}")
-check_med=$(median <<<"${MS[check]}")
-awk -v s="$stack_med" -v c="$check_med" -v e="$eu_med" -v g="$gdb_med" 'BEGIN {
-    printf "\nspeed-up: eu-stack/lpsafe stack %.1fx, eu-stack/lpsafe check %.1fx, gdb/lpsafe stack %.1fx, gdb/lpsafe check %.1fx\n", e / s, e / c, g / s, g / c
-    printf "goal:     >= 40x eu-stack and < 50 ms end to end: %s\n", (e / s >= 40 && e / c >= 40 && s < 50 && c < 50) ? "met" : "NOT met"
-}'
+ratios() {  # ratios LABEL ARRAY-NAME: speed-ups and the goal on one measure
+    local -n m=$2
+    awk -v l="$1" -v s="$(median <<<"${m[stack]}")" -v c="$(median <<<"${m[check]}")" \
+        -v e="$(median <<<"${m[eu]}")" -v g="$(median <<<"${m[gdb]}")" 'BEGIN {
+        printf "%-6s eu-stack/lpsafe stack %.1fx, eu-stack/lpsafe check %.1fx, gdb/lpsafe stack %.1fx, gdb/lpsafe check %.1fx; ",
+            l, e / s, e / c, g / s, g / c
+        printf ">= 40x eu-stack and < 50 ms: %s\n", (e / s >= 40 && e / c >= 40 && s < 50 && c < 50) ? "met" : "NOT met"
+    }'
+}
+echo
+ratios wall: MS
+ratios cpu: CPU
 
 # ---- same answers? -----------------------------------------------------------
 # Per thread, lpsafe's pcs (text output of `stack`) against eu-stack's.
