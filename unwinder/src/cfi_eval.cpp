@@ -91,8 +91,31 @@ bool is_binary(uint8_t atom) {
 
 }  // namespace
 
+namespace {
+
+// The shapes libdw gives almost every CFI rule (CFA = register + offset;
+// saved at CFA + offset), evaluated without the stack machine. Same result
+// as the general loop; anything else, including an unknown register (whose
+// error the loop words), goes to the loop.
+std::optional<uint64_t> eval_common(const DwarfExpr& expr, const Regs& regs, std::optional<uint64_t> cfa) {
+    if (expr.size() == 2 && expr[0].atom == DW_OP_call_frame_cfa && expr[1].atom == DW_OP_plus_uconst && cfa) {
+        return *cfa + expr[1].number;
+    }
+    if (expr.size() != 1) return std::nullopt;
+    const DwarfOp& op = expr[0];
+    if (op.atom >= DW_OP_breg0 && op.atom <= DW_OP_breg31) {
+        if (auto r = regs.get(op.atom - DW_OP_breg0)) return *r + op.number;
+    } else if (op.atom == DW_OP_bregx && op.number < kMaxDwarfRegs) {
+        if (auto r = regs.get(static_cast<unsigned>(op.number))) return *r + op.number2;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 Result<uint64_t> eval_dwarf_expr(const DwarfExpr& expr, const Regs& regs, std::optional<uint64_t> cfa,
                                  const Memory& memory) {
+    if (auto v = eval_common(expr, regs, cfa)) return *v;
     EvalStack stack;
     size_t steps = 0;
     for (size_t i = 0; i < expr.size(); ++i) {
