@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-vs-peers.sh [--rounds N] [--threads N] [--out DIR] [--lpsafe PATH] [--reuse-core] [--core-only]
-#                    [--baseline PATH]
+#                    [--baseline PATH] [--ballast-mb N]
 #
 # Times lpsafe against eu-stack and gdb on the same core: a program with
 # 1,000 threads, each about 20 frames deep (fixtures/programs/deep_threads.c,
@@ -13,6 +13,9 @@
 #
 # --baseline PATH adds two rows for another lpsafe binary (e.g. a build of an
 # older commit), timed in the same interleaved rounds: before/after figures.
+#
+# --ballast-mb N makes the program write N MiB of heap first: a bigger core
+# with the same stacks, to see that lpsafe's peak memory does not follow.
 #
 # One untimed warm-up run of each (page cache), then ROUNDS rounds; each round
 # runs all four, in an order rotated per round, so that noise from the other
@@ -34,6 +37,7 @@ LPSAFE=
 REUSE=0
 CORE_ONLY=0
 BASELINE=
+BALLAST=0
 while (($#)); do
     case $1 in
         --rounds) ROUNDS=$2; shift 2 ;;
@@ -42,7 +46,8 @@ while (($#)); do
         --lpsafe) LPSAFE=$2; shift 2 ;;
         --reuse-core) REUSE=1; shift ;;
         --core-only) CORE_ONLY=1; shift ;;
-        --baseline) BASELINE=$2; shift 2 ;;  # make OUT/deep_threads.core and stop
+        --baseline) BASELINE=$2; shift 2 ;;
+        --ballast-mb) BALLAST=$2; shift 2 ;;  # make OUT/deep_threads.core and stop
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
@@ -90,7 +95,7 @@ make_core() {
     local ready=$OUT/ready
     gcc "${CFLAGS[@]}" -o "$EXE" "$REPO/fixtures/programs/deep_threads.c" || die "compiling deep_threads.c failed"
     rm -f -- "$ready" "$CORE"
-    DEEP_THREADS=$THREADS DEEP_TIMEOUT=300 "$EXE" "$ready" &
+    DEEP_THREADS=$THREADS DEEP_TIMEOUT=300 DEEP_BALLAST_MB=$BALLAST "$EXE" "$ready" &
     PID=$!
     local i
     for ((i = 0; i < 600; i++)); do
