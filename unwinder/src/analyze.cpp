@@ -38,10 +38,13 @@ TaskVerdict check_one(SiteCache& cache, const ThreadState& thread, const Resolve
 // worker is faster.
 constexpr size_t kMinThreadsPerWorker = 32;
 
+// CheckOptions::workers: 0 picks one per CPU, fewer for small processes; an
+// explicit number is taken as given, up to one per thread.
 unsigned worker_count(size_t threads, unsigned requested) {
-    const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
-    const size_t wanted = requested != 0 ? requested : cpus;
-    return static_cast<unsigned>(std::clamp<size_t>(std::min(wanted, threads / kMinThreadsPerWorker), 1, wanted));
+    const size_t most = std::max<size_t>(threads, 1);
+    if (requested != 0) return static_cast<unsigned>(std::min<size_t>(requested, most));
+    const size_t cpus = std::max(1u, std::thread::hardware_concurrency());
+    return static_cast<unsigned>(std::clamp<size_t>(threads / kMinThreadsPerWorker, 1, cpus));
 }
 
 // Checks every thread into tasks[i] (thread order, so the output does not
