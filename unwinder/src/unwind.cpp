@@ -4,6 +4,7 @@
 // step is taken only when the function provably set up a frame pointer.
 // The loop never trusts what it cannot verify: it stops and says why.
 #include <algorithm>
+#include <array>
 
 #include "lpsafe/arch.h"
 #include "lpsafe/unwind.h"
@@ -17,7 +18,6 @@ struct Step {
     Kind kind = Kind::failed;
     uint64_t pc = 0;
     uint64_t cfa = 0;
-    Regs caller;
     UnwindMethod method = UnwindMethod::cfi;
     bool caller_pc_exact = false;  // the frame was a signal trampoline
     bool cross_checked = false;
@@ -28,17 +28,19 @@ public:
     Walker(SiteCache& cache, const UnwindOptions& options, UnwoundStack& out)
         : cache_(cache), process_(cache.process()), arch_(arch_of(process_.arch)), options_(options), out_(out) {}
 
-    Step step(const Frame& frame, const Regs& regs, int index);
+    // The caller's registers go to `caller` (not into Step: a register file
+    // is 350 bytes, and the loop would copy it several times per frame).
+    Step step(const Frame& frame, const Regs& regs, int index, Regs& caller);
 
 private:
     Step fail(Check check, int index, std::string detail) {
         out_.findings.push_back({check, index, std::move(detail)});
         return Step{};
     }
-    Step step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index);
-    Step step_fp(const Frame& frame, const Regs& regs, const Module& module, int index);
+    Step step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index, Regs& caller);
+    Step step_fp(const Frame& frame, const Regs& regs, const Module& module, int index, Regs& caller);
     bool frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const;
-    bool cross_check(const Regs& regs, const Step& cfi, int index);
+    bool cross_check(const Regs& regs, const Step& cfi, const Regs& caller, int index);
 
     SiteCache& cache_;
     const ProcessImage& process_;
@@ -47,7 +49,7 @@ private:
     UnwoundStack& out_;
 };
 
-Step Walker::step(const Frame& frame, const Regs& regs, int index) {
+Step Walker::step(const Frame& frame, const Regs& regs, int index, Regs& caller) {
     const uint64_t addr = frame.lookup_address();
     const Module* module = cache_.location(addr).module;
     if (module == nullptr) {
@@ -59,38 +61,38 @@ Step Walker::step(const Frame& frame, const Regs& regs, int index) {
     const CfiLookup& lookup = cache_.cfi(addr);
     switch (lookup.status) {
     case CfiLookup::Status::found:
-        return step_cfi(frame, regs, lookup.row, index);
+        return step_cfi(frame, regs, lookup.row, index, caller);
     case CfiLookup::Status::no_entry:
     case CfiLookup::Status::no_tables:
-        return step_fp(frame, regs, *module, index);
+        return step_fp(frame, regs, *module, index, caller);
     case CfiLookup::Status::error:
         break;
     }
     return fail(Check::unwind, index, "malformed CFI in " + module->name + ": " + lookup.detail);
 }
 
-Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index) {
+Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index, Regs& caller) {
     auto applied = apply_cfi_row(row, regs, arch_.sp_reg, *process_.memory);
     if (!applied) return fail(Check::unwind, index, "CFI step failed at " + hex_address(frame.pc) + ": " + applied.error().message);
     Step s;
     s.cfa = applied->cfa;
-    s.caller = std::move(applied->caller);
+    caller = applied->caller;
     s.method = UnwindMethod::cfi;
     if (applied->return_address_undefined) {
         s.kind = Step::Kind::outermost;
         return s;
     }
-    auto ra = s.caller.get(row.ra_column);
+    auto ra = caller.get(row.ra_column);
     if (!ra) return fail(Check::unwind, index, "the CFI does not recover the return address");
     s.pc = *ra;
-    s.caller.set(arch_.pc_reg, *ra);
+    caller.set(arch_.pc_reg, *ra);
     s.caller_pc_exact = row.signal_frame;
     s.kind = Step::Kind::next;
     if (row.signal_frame) {
         out_.findings.push_back({Check::signal_frame, index + 1,
                                  "the caller was interrupted by a signal, not stopped at a call"});
     }
-    if (options_.cross_check && frame_pointer_applies(frame, row, index)) s.cross_checked = cross_check(regs, s, index);
+    if (options_.cross_check && frame_pointer_applies(frame, row, index)) s.cross_checked = cross_check(regs, s, caller, index);
     return s;
 }
 
@@ -104,14 +106,14 @@ bool Walker::frame_pointer_applies(const Frame& frame, const CfiRow& row, int in
     return cache_.fp_prologue(frame.lookup_address()).outcome.kind == RuleOutcome::Kind::pass;
 }
 
-bool Walker::cross_check(const Regs& regs, const Step& cfi, int index) {
+bool Walker::cross_check(const Regs& regs, const Step& cfi, const Regs& caller, int index) {
     auto fp = regs.get(arch_.fp_reg);
     if (!fp) {
         out_.findings.push_back({Check::cross_check, index, "the frame pointer is unknown where a frame-pointer frame is expected"});
         return false;
     }
     auto fps = arch_.fp_step(*process_.memory, *fp);
-    const auto caller_fp = cfi.caller.get(arch_.fp_reg);
+    const auto caller_fp = caller.get(arch_.fp_reg);
     if (fps && fps->pc == cfi.pc && fps->cfa == cfi.cfa && caller_fp && *caller_fp == fps->caller_fp) return true;
     std::string detail = "CFI: return " + hex_address(cfi.pc) + ", cfa " + hex_address(cfi.cfa) + "; frame pointer: ";
     detail += fps ? "return " + hex_address(fps->pc) + ", cfa " + hex_address(fps->cfa) : fps.error().message;
@@ -119,7 +121,7 @@ bool Walker::cross_check(const Regs& regs, const Step& cfi, int index) {
     return false;
 }
 
-Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module, int index) {
+Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module, int index, Regs& caller) {
     // The innermost frame can be anywhere in its function, prologue and
     // epilogue included, where the frame pointer is not yet (or no longer)
     // this function's: only CFI can describe it.
@@ -145,10 +147,10 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     s.cfa = fps->cfa;
     // A frame-pointer step recovers only pc, sp and fp; every other register
     // stays unknown so that no later rule silently uses a stale value.
-    s.caller = Regs(regs.arch());
-    s.caller.set(arch_.pc_reg, fps->pc);
-    s.caller.set(arch_.sp_reg, fps->cfa);
-    s.caller.set(arch_.fp_reg, fps->caller_fp);
+    caller = Regs(regs.arch());
+    caller.set(arch_.pc_reg, fps->pc);
+    caller.set(arch_.sp_reg, fps->cfa);
+    caller.set(arch_.fp_reg, fps->caller_fp);
     return s;
 }
 
@@ -181,10 +183,13 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
     out.frames.push_back(first);
 
     Walker walker(cache, options, out);
-    Regs regs = thread.regs;
+    // Two register files in turn: the callee's and the caller's being filled.
+    std::array<Regs, 2> files{thread.regs, Regs(thread.regs.arch())};
+    Regs* regs = &files[0];
+    Regs* caller = &files[1];
     for (;;) {
         const int index = static_cast<int>(out.frames.size()) - 1;
-        Step s = walker.step(out.frames.back(), regs, index);
+        Step s = walker.step(out.frames.back(), *regs, index, *caller);
         if (s.kind == Step::Kind::failed) {
             out.end = {StackEnd::Kind::failed, out.findings.empty() ? "unwind failed" : out.findings.back().detail};
             break;
@@ -227,7 +232,7 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
             out.end = {StackEnd::Kind::failed, out.findings.back().detail};
             break;
         }
-        regs = std::move(s.caller);
+        std::swap(regs, caller);
     }
     return out;
 }
