@@ -107,12 +107,17 @@ std::vector<Finding> check_stack_bounds(const ProcessImage& process, const Threa
 
 // __kernel_text_address() in the kernel walkers: a pc must be code.
 std::vector<Finding> check_executable(const ProcessImage& process, const UnwoundStack& stack) {
+    SiteCache cache(process);
+    return check_executable(cache, stack);
+}
+
+std::vector<Finding> check_executable(SiteCache& cache, const UnwoundStack& stack) {
     std::vector<Finding> out;
     for (size_t i = 0; i < stack.frames.size(); ++i) {
         const Frame& f = stack.frames[i];
-        const Module* m = process.modules.find(f.lookup_address());
+        const Module* m = cache.location(f.lookup_address()).module;
         if (m != nullptr && !m->status.usable()) continue;  // reported by check_modules
-        if (!process.is_executable(f.lookup_address())) {
+        if (!cache.executable(f.lookup_address())) {
             out.push_back({Check::executable, static_cast<int>(i), "pc " + hex_address(f.pc) + " is not in executable memory"});
         }
     }
@@ -122,9 +127,14 @@ std::vector<Finding> check_executable(const ProcessImage& process, const Unwound
 // A frame in a file that is missing or differs from what the process ran
 // cannot be checked (its CFI, symbols and code would be someone else's).
 std::vector<Finding> check_modules(const ProcessImage& process, const UnwoundStack& stack) {
+    SiteCache cache(process);
+    return check_modules(cache, stack);
+}
+
+std::vector<Finding> check_modules(SiteCache& cache, const UnwoundStack& stack) {
     std::vector<Finding> out;
     for (size_t i = 0; i < stack.frames.size(); ++i) {
-        const Module* m = process.modules.find(stack.frames[i].lookup_address());
+        const Module* m = cache.location(stack.frames[i].lookup_address()).module;
         if (m == nullptr) {
             out.push_back({Check::module, static_cast<int>(i),
                            "pc " + hex_address(stack.frames[i].pc) + " is in no file-backed module (anonymous code)"});
@@ -174,8 +184,8 @@ std::vector<Finding> check_all(SiteCache& cache, const ThreadState& thread, cons
     append(check_bottom(process, thread, stack));
     append(check_return_after_call(cache, stack));
     append(check_stack_bounds(process, thread, stack));
-    append(check_executable(process, stack));
-    append(check_modules(process, stack));
+    append(check_executable(cache, stack));
+    append(check_modules(cache, stack));
     append(check_repeated_frames(stack));
     std::stable_sort(all.begin(), all.end(), [](const Finding& a, const Finding& b) { return a.frame < b.frame; });
     // The unwinder and check_modules may both report the same module problem.

@@ -42,4 +42,10 @@ const RuleOutcome& SiteCache::call_before(uint64_t ret) {
     return *s.call_before;
 }
 
+bool SiteCache::executable(uint64_t addr) {
+    Site& s = site(addr);
+    if (!s.executable) s.executable = process_.is_executable(addr);
+    return *s.executable;
+}
+
 }  // namespace lpsafe

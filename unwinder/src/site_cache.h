@@ -1,9 +1,10 @@
 // Facts about code addresses that do not change while a process image is
 // checked: which module and function hold an address, its CFI row, whether
 // its function sets up a frame pointer, whether a call ends at a return
-// address. Threads of one process share their code, so the same few hundred
-// return sites come back on thousands of stacks; each is looked up and
-// decoded once per cache instead of once per frame.
+// address, whether it is executable. Threads of one process share their
+// code, so the same few hundred return sites come back on thousands of
+// stacks; each is looked up and decoded once per cache instead of once per
+// frame.
 //
 // Ownership: one SiteCache per pass over one ProcessImage, per worker thread
 // (check_process makes one for each of its workers; the public
@@ -46,6 +47,8 @@ public:
     const Prologue& fp_prologue(uint64_t addr);
     // Arch::check_call_before for return address `ret`.
     const RuleOutcome& call_before(uint64_t ret);
+    // ProcessImage::is_executable(addr).
+    bool executable(uint64_t addr);
 
 private:
     struct Site {
@@ -53,6 +56,7 @@ private:
         std::optional<CfiLookup> cfi;
         std::optional<Prologue> prologue;
         std::optional<RuleOutcome> call_before;  // for the return address addr + 1
+        std::optional<bool> executable;
     };
     Site& site(uint64_t addr);
 
@@ -65,6 +69,8 @@ private:
 // unwind.h and checks.h make a private cache and call these).
 UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const UnwindOptions& options);
 std::vector<Finding> check_return_after_call(SiteCache& cache, const UnwoundStack& stack);
+std::vector<Finding> check_executable(SiteCache& cache, const UnwoundStack& stack);
+std::vector<Finding> check_modules(SiteCache& cache, const UnwoundStack& stack);
 std::vector<Finding> check_all(SiteCache& cache, const ThreadState& thread, const UnwoundStack& stack);
 void symbolize(SiteCache& cache, Frame& frame);
 
