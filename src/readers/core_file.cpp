@@ -178,6 +178,22 @@ uint64_t note_alignment(const Elf64_Phdr& ph) { return ph.p_align == 8 ? 8 : 4; 
 CoreMemory::CoreMemory(std::shared_ptr<const MappedFile> file, std::vector<Segment> segments)
     : file_(std::move(file)), segments_(std::move(segments)) {}
 
+// The segment whose range holds `at` (dumped or not), or end(). The unwinder
+// reads a few words per frame from the same thread's stack, so the segment
+// of the previous read is tried first; a core of 1,000 threads has over
+// 2,000 segments to search otherwise. The hint is only a guess: a stale
+// value (another thread's) just costs the search.
+std::vector<CoreMemory::Segment>::const_iterator CoreMemory::find_segment(uint64_t at) const {
+    const size_t hint = hint_.load(std::memory_order_relaxed);
+    if (hint < segments_.size() && at - segments_[hint].vaddr < segments_[hint].memsz) return segments_.begin() + hint;
+    auto it = std::upper_bound(segments_.begin(), segments_.end(), at,
+                               [](uint64_t a, const Segment& s) { return a < s.vaddr; });
+    if (it == segments_.begin()) return segments_.end();
+    --it;
+    hint_.store(static_cast<size_t>(it - segments_.begin()), std::memory_order_relaxed);
+    return it;
+}
+
 size_t CoreMemory::read(uint64_t addr, std::span<std::byte> out) const {
     size_t done = 0;
     // One segment per pass: a read may run on into the next segment when that
@@ -185,10 +201,8 @@ size_t CoreMemory::read(uint64_t addr, std::span<std::byte> out) const {
     while (done < out.size()) {
         const uint64_t at = addr + done;
         if (at < addr) break;  // wrapped around the address space
-        auto it = std::upper_bound(segments_.begin(), segments_.end(), at,
-                                   [](uint64_t a, const Segment& s) { return a < s.vaddr; });
-        if (it == segments_.begin()) break;
-        --it;
+        auto it = find_segment(at);
+        if (it == segments_.end()) break;
         const uint64_t offset = at - it->vaddr;
         if (offset >= it->bytes.size()) break;
         const size_t n = std::min<uint64_t>(out.size() - done, it->bytes.size() - offset);

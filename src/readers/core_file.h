@@ -3,6 +3,7 @@
 // NT_FILE, modules from the files the process had mapped.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -46,8 +47,11 @@ public:
     const std::vector<Segment>& segments() const { return segments_; }
 
 private:
+    std::vector<Segment>::const_iterator find_segment(uint64_t at) const;
+
     std::shared_ptr<const MappedFile> file_;  // keeps the views alive
     std::vector<Segment> segments_;
+    mutable std::atomic<size_t> hint_{0};  // index of the last segment read
 };
 
 }  // namespace lpsafe::readers

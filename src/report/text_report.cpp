@@ -1,4 +1,8 @@
+#include <fmt/compile.h>
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <iterator>
 
 #include "report/report.h"
 
@@ -33,9 +37,44 @@ bool has_annotation(const TaskVerdict& t, size_t i) {
     return false;
 }
 
+// `text` left-aligned in a field of `width` columns, as fmt's "{:<N}" would
+// print it. fmt measures display width, which costs more than the rest of a
+// frame line; for ASCII (every symbol name we have met) that is the length.
+void append_padded(std::string& out, std::string_view text, size_t width) {
+    const bool ascii = std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    if (!ascii) {
+        fmt::format_to(std::back_inserter(out), "{:<{}}", text, width);
+        return;
+    }
+    out += text;
+    if (text.size() < width) out.append(width - text.size(), ' ');
+}
+
+// Called for every frame (26,000 on a 1,000-thread core): appends straight
+// to `out`, no temporary strings, no format-string parsing.
 void render_frame(std::string& out, const TaskVerdict& t, size_t i) {
     const Frame& f = t.frames[i];
-    out += fmt::format("  #{:<3} {:#018x} {:<40} {:<20} {}\n", i, f.pc, frame_name(f), f.object, method_name(f.method));
+    fmt::format_int index(i);
+    out += "  #";
+    append_padded(out, std::string_view(index.data(), index.size()), 3);
+    char pc[19];
+    fmt::format_to_n(pc, sizeof pc, FMT_COMPILE("{:#018x}"), f.pc);
+    out += ' ';
+    out.append(pc, sizeof pc - 1);
+    out += ' ';
+    fmt::memory_buffer name;
+    if (!f.function.empty() || !f.object.empty()) {
+        fmt::format_to(std::back_inserter(name), FMT_COMPILE("{}+{:#x}"), f.function.empty() ? f.object : f.function,
+                       f.offset);
+    } else {
+        name.append(std::string_view("??"));
+    }
+    append_padded(out, std::string_view(name.data(), name.size()), 40);
+    out += ' ';
+    append_padded(out, f.object, 20);
+    out += ' ';
+    out += method_name(f.method);
+    out += '\n';
     for (const BlockedBy& b : t.blocked_by) {
         if (b.frame == static_cast<int>(i)) out += fmt::format("        ^ patched function {}:{}\n", b.object, b.function);
     }

@@ -3,6 +3,7 @@
 // accepted; anything else is an error rather than a guess.
 #include <dwarf.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -34,7 +35,9 @@ public:
     size_t size() const { return size_; }
 
 private:
-    std::array<uint64_t, kMaxStack> values_{};
+    // Not zeroed: only pushed entries are read, and this runs for every
+    // register rule of every frame.
+    std::array<uint64_t, kMaxStack> values_;
     size_t size_ = 0;
 };
 
@@ -88,8 +91,31 @@ bool is_binary(uint8_t atom) {
 
 }  // namespace
 
+namespace {
+
+// The shapes libdw gives almost every CFI rule (CFA = register + offset;
+// saved at CFA + offset), evaluated without the stack machine. Same result
+// as the general loop; anything else, including an unknown register (whose
+// error the loop words), goes to the loop.
+std::optional<uint64_t> eval_common(const DwarfExpr& expr, const Regs& regs, std::optional<uint64_t> cfa) {
+    if (expr.size() == 2 && expr[0].atom == DW_OP_call_frame_cfa && expr[1].atom == DW_OP_plus_uconst && cfa) {
+        return *cfa + expr[1].number;
+    }
+    if (expr.size() != 1) return std::nullopt;
+    const DwarfOp& op = expr[0];
+    if (op.atom >= DW_OP_breg0 && op.atom <= DW_OP_breg31) {
+        if (auto r = regs.get(op.atom - DW_OP_breg0)) return *r + op.number;
+    } else if (op.atom == DW_OP_bregx && op.number < kMaxDwarfRegs) {
+        if (auto r = regs.get(static_cast<unsigned>(op.number))) return *r + op.number2;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 Result<uint64_t> eval_dwarf_expr(const DwarfExpr& expr, const Regs& regs, std::optional<uint64_t> cfa,
                                  const Memory& memory) {
+    if (auto v = eval_common(expr, regs, cfa)) return *v;
     EvalStack stack;
     size_t steps = 0;
     for (size_t i = 0; i < expr.size(); ++i) {
@@ -184,8 +210,10 @@ Result<CfiStep> apply_cfi_row(const CfiRow& row, const Regs& callee, unsigned sp
     if (!cfa) return make_error("cannot compute the CFA: " + cfa.error().message);
 
     CfiStep step{Regs(callee.arch()), *cfa, false};
-    for (unsigned reg = 0; reg < kMaxDwarfRegs; ++reg) {
-        const RegRule& rule = row.rule(reg);
+    // Registers past row.regs are undefined (CfiRow::rule): nothing to do.
+    const unsigned nregs = static_cast<unsigned>(std::min<size_t>(row.regs.size(), kMaxDwarfRegs));
+    for (unsigned reg = 0; reg < nregs; ++reg) {
+        const RegRule& rule = row.regs[reg];
         switch (rule.kind) {
         case RegRule::Kind::undefined:
             break;

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "lpsafe/arch.h"
-#include "symbolize.h"
+#include "site_cache.h"
 
 namespace lpsafe {
 namespace {
@@ -71,13 +71,13 @@ std::vector<Finding> check_bottom(const ProcessImage& process, const ThreadState
 namespace {
 constexpr int kMaxTailHops = 3;
 constexpr size_t kMaxTailFunctions = 32;
+}  // namespace
 
-RuleOutcome call_reaches_callee(const ProcessImage& process, uint64_t ret, const Frame& callee) {
+RuleOutcome call_reaches_callee(const ProcessImage& process, uint64_t ret, uint64_t at) {
     const Arch& arch = arch_of(process.arch);
     const auto target = arch.call_target(process, ret);
     if (!target) return RuleOutcome::pass();
     const CodeLocation called = locate(process, *target);
-    const uint64_t at = callee.lookup_address();
     if (called.symbol == nullptr) {
         // The target's extent is unknown (a stripped or .dynsym-only file),
         // but when the callee's is known, the target must lie in it.
@@ -106,23 +106,24 @@ RuleOutcome call_reaches_callee(const ProcessImage& process, uint64_t ret, const
                              hex_address(*target) + ", which does not reach the frame it called, at " +
                              describe_address(process, at));
 }
-}  // namespace
 
 // Not done by any unwinder we know of: a return address must be the address
 // right after a call instruction, or it is not a return address at all.
 std::vector<Finding> check_return_after_call(const ProcessImage& process, const UnwoundStack& stack) {
+    SiteCache cache(process);
+    return check_return_after_call(cache, stack);
+}
+
+std::vector<Finding> check_return_after_call(SiteCache& cache, const UnwoundStack& stack) {
     std::vector<Finding> out;
-    const Arch& arch = arch_of(process.arch);
     for (size_t i = 1; i < stack.frames.size(); ++i) {
         const Frame& f = stack.frames[i];
         if (!f.pc_is_return_address) continue;  // after a signal frame: reported by the unwinder
-        const CodeLocation loc = locate(process, f.lookup_address());
-        const uint64_t size = loc.symbol != nullptr ? loc.symbol->size : 0;
-        const RuleOutcome r = arch.check_call_before(process, f.pc, loc.function_start, size);
+        const RuleOutcome& r = cache.call_before(f.pc);
         add_outcome(out, Check::return_after_call, static_cast<int>(i), r, where(f) + ": ");
         if (r.kind == RuleOutcome::Kind::pass) {
             add_outcome(out, Check::return_after_call, static_cast<int>(i),
-                        call_reaches_callee(process, f.pc, stack.frames[i - 1]), where(f) + ": ");
+                        cache.call_reaches(f.pc, stack.frames[i - 1].lookup_address()), where(f) + ": ");
         }
     }
     return out;
@@ -154,12 +155,17 @@ std::vector<Finding> check_stack_bounds(const ProcessImage& process, const Threa
 
 // __kernel_text_address() in the kernel walkers: a pc must be code.
 std::vector<Finding> check_executable(const ProcessImage& process, const UnwoundStack& stack) {
+    SiteCache cache(process);
+    return check_executable(cache, stack);
+}
+
+std::vector<Finding> check_executable(SiteCache& cache, const UnwoundStack& stack) {
     std::vector<Finding> out;
     for (size_t i = 0; i < stack.frames.size(); ++i) {
         const Frame& f = stack.frames[i];
-        const Module* m = process.modules.find(f.lookup_address());
+        const Module* m = cache.location(f.lookup_address()).module;
         if (m != nullptr && !m->status.usable()) continue;  // reported by check_modules
-        if (!process.is_executable(f.lookup_address())) {
+        if (!cache.executable(f.lookup_address())) {
             out.push_back({Check::executable, static_cast<int>(i), "pc " + hex_address(f.pc) + " is not in executable memory"});
         }
     }
@@ -169,9 +175,14 @@ std::vector<Finding> check_executable(const ProcessImage& process, const Unwound
 // A frame in a file that is missing or differs from what the process ran
 // cannot be checked (its CFI, symbols and code would be someone else's).
 std::vector<Finding> check_modules(const ProcessImage& process, const UnwoundStack& stack) {
+    SiteCache cache(process);
+    return check_modules(cache, stack);
+}
+
+std::vector<Finding> check_modules(SiteCache& cache, const UnwoundStack& stack) {
     std::vector<Finding> out;
     for (size_t i = 0; i < stack.frames.size(); ++i) {
-        const Module* m = process.modules.find(stack.frames[i].lookup_address());
+        const Module* m = cache.location(stack.frames[i].lookup_address()).module;
         if (m == nullptr) {
             out.push_back({Check::module, static_cast<int>(i),
                            "pc " + hex_address(stack.frames[i].pc) + " is in no file-backed module (anonymous code)"});
@@ -183,26 +194,46 @@ std::vector<Finding> check_modules(const ProcessImage& process, const UnwoundSta
 }
 
 std::vector<Finding> check_repeated_frames(const UnwoundStack& stack) {
+    // Sorted (pc, sp, index) triples put repeats next to each other: one
+    // allocation per stack instead of a tree node per frame.
+    struct Key {
+        uint64_t pc, sp;
+        size_t index;
+        auto operator<=>(const Key&) const = default;
+    };
+    std::vector<Key> keys;
+    keys.reserve(stack.frames.size());
+    for (size_t i = 0; i < stack.frames.size(); ++i) keys.push_back({stack.frames[i].pc, stack.frames[i].sp, i});
+    std::sort(keys.begin(), keys.end());
+    std::vector<size_t> repeats;  // every occurrence after the first
+    for (size_t k = 1; k < keys.size(); ++k) {
+        if (keys[k].pc == keys[k - 1].pc && keys[k].sp == keys[k - 1].sp) repeats.push_back(keys[k].index);
+    }
+    std::sort(repeats.begin(), repeats.end());
     std::vector<Finding> out;
-    std::set<std::pair<uint64_t, uint64_t>> seen;
-    for (size_t i = 0; i < stack.frames.size(); ++i) {
-        const Frame& f = stack.frames[i];
-        if (!seen.insert({f.pc, f.sp}).second) {
-            out.push_back({Check::repeated_frame, static_cast<int>(i), "frame " + hex_address(f.pc) + " repeats: a loop"});
-        }
+    for (size_t i : repeats) {
+        out.push_back({Check::repeated_frame, static_cast<int>(i), "frame " + hex_address(stack.frames[i].pc) + " repeats: a loop"});
     }
     return out;
 }
 
 std::vector<Finding> check_all(const ProcessImage& process, const ThreadState& thread, const UnwoundStack& stack) {
+    SiteCache cache(process);
+    return check_all(cache, thread, stack);
+}
+
+std::vector<Finding> check_all(SiteCache& cache, const ThreadState& thread, const UnwoundStack& stack) {
+    const ProcessImage& process = cache.process();
     std::vector<Finding> all = stack.findings;
-    auto append = [&all](std::vector<Finding> more) { all.insert(all.end(), more.begin(), more.end()); };
+    auto append = [&all](std::vector<Finding> more) {
+        all.insert(all.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    };
     append(check_top(process, thread, stack));
     append(check_bottom(process, thread, stack));
-    append(check_return_after_call(process, stack));
+    append(check_return_after_call(cache, stack));
     append(check_stack_bounds(process, thread, stack));
-    append(check_executable(process, stack));
-    append(check_modules(process, stack));
+    append(check_executable(cache, stack));
+    append(check_modules(cache, stack));
     append(check_repeated_frames(stack));
     std::stable_sort(all.begin(), all.end(), [](const Finding& a, const Finding& b) { return a.frame < b.frame; });
     // The unwinder and check_modules may both report the same module problem.

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "site_cache.h"
+
 namespace lpsafe {
 
 CodeLocation locate(const ProcessImage& process, uint64_t addr) {
@@ -13,8 +15,9 @@ CodeLocation locate(const ProcessImage& process, uint64_t addr) {
     return loc;
 }
 
-void symbolize(const ProcessImage& process, Frame& frame) {
-    const CodeLocation loc = locate(process, frame.lookup_address());
+namespace {
+
+void name_frame(const CodeLocation& loc, Frame& frame) {
     frame.object = loc.module != nullptr ? loc.module->name : std::string();
     if (loc.symbol != nullptr) {
         frame.function = loc.symbol->name;
@@ -24,6 +27,12 @@ void symbolize(const ProcessImage& process, Frame& frame) {
         frame.offset = loc.module != nullptr ? frame.pc - loc.module->start : 0;
     }
 }
+
+}  // namespace
+
+void symbolize(const ProcessImage& process, Frame& frame) { name_frame(locate(process, frame.lookup_address()), frame); }
+
+void symbolize(SiteCache& cache, Frame& frame) { name_frame(cache.location(frame.lookup_address()), frame); }
 
 std::string hex_address(uint64_t addr) {
     char buf[24];

@@ -4,10 +4,11 @@
 // step is taken only when the function provably set up a frame pointer.
 // The loop never trusts what it cannot verify: it stops and says why.
 #include <algorithm>
+#include <array>
 
 #include "lpsafe/arch.h"
 #include "lpsafe/unwind.h"
-#include "symbolize.h"
+#include "site_cache.h"
 
 namespace lpsafe {
 namespace {
@@ -17,7 +18,6 @@ struct Step {
     Kind kind = Kind::failed;
     uint64_t pc = 0;
     uint64_t cfa = 0;
-    Regs caller;
     UnwindMethod method = UnwindMethod::cfi;
     bool caller_pc_exact = false;  // the frame was a signal trampoline
     bool cross_checked = false;
@@ -25,76 +25,74 @@ struct Step {
 
 class Walker {
 public:
-    Walker(const ProcessImage& process, const UnwindOptions& options, UnwoundStack& out)
-        : process_(process), arch_(arch_of(process.arch)), options_(options), out_(out) {}
+    Walker(SiteCache& cache, const UnwindOptions& options, UnwoundStack& out)
+        : cache_(cache), process_(cache.process()), arch_(arch_of(process_.arch)), options_(options), out_(out) {}
 
-    Step step(const Frame& frame, const Regs& regs, int index);
+    // The caller's registers go to `caller` (not into Step: a register file
+    // is 350 bytes, and the loop would copy it several times per frame).
+    Step step(const Frame& frame, const Regs& regs, int index, Regs& caller);
 
 private:
     Step fail(Check check, int index, std::string detail) {
         out_.findings.push_back({check, index, std::move(detail)});
         return Step{};
     }
-    Step step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index);
-    Step step_fp(const Frame& frame, const Regs& regs, const Module& module, int index);
-    struct Prologue {
-        const Symbol* symbol = nullptr;  // null when no symbol covers the frame
-        RuleOutcome outcome;
-    };
-    Prologue check_prologue(const Frame& frame) const;
+    Step step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index, Regs& caller);
+    Step step_fp(const Frame& frame, const Regs& regs, const Module& module, int index, Regs& caller);
     bool frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const;
-    bool cross_check(const Regs& regs, const Step& cfi, int index);
+    bool cross_check(const Regs& regs, const Step& cfi, const Regs& caller, int index);
 
+    SiteCache& cache_;
     const ProcessImage& process_;
     const Arch& arch_;
     const UnwindOptions& options_;
     UnwoundStack& out_;
 };
 
-Step Walker::step(const Frame& frame, const Regs& regs, int index) {
+Step Walker::step(const Frame& frame, const Regs& regs, int index, Regs& caller) {
     const uint64_t addr = frame.lookup_address();
-    const Module* module = process_.modules.find(addr);
+    const Module* module = cache_.location(addr).module;
     if (module == nullptr) {
         return fail(Check::unwind, index, "pc " + hex_address(frame.pc) + " is in no known module");
     }
     if (!module->status.usable() || !module->image) {
         return fail(Check::module, index, "cannot unwind through " + module->path + ": " + module->status.detail);
     }
-    const CfiLookup lookup = module->image->cfi_at(addr - module->bias);
+    const CfiLookup& lookup = cache_.cfi(addr);
     switch (lookup.status) {
     case CfiLookup::Status::found:
-        return step_cfi(frame, regs, lookup.row, index);
+        return step_cfi(frame, regs, lookup.row, index, caller);
     case CfiLookup::Status::no_entry:
     case CfiLookup::Status::no_tables:
-        return step_fp(frame, regs, *module, index);
+        return step_fp(frame, regs, *module, index, caller);
     case CfiLookup::Status::error:
         break;
     }
     return fail(Check::unwind, index, "malformed CFI in " + module->name + ": " + lookup.detail);
 }
 
-Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index) {
+Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index, Regs& caller) {
     auto applied = apply_cfi_row(row, regs, arch_.sp_reg, *process_.memory);
     if (!applied) return fail(Check::unwind, index, "CFI step failed at " + hex_address(frame.pc) + ": " + applied.error().message);
     Step s;
     s.cfa = applied->cfa;
-    s.caller = std::move(applied->caller);
+    caller = applied->caller;
     s.method = UnwindMethod::cfi;
     if (applied->return_address_undefined) {
         s.kind = Step::Kind::outermost;
         return s;
     }
-    auto ra = s.caller.get(row.ra_column);
+    auto ra = caller.get(row.ra_column);
     if (!ra) return fail(Check::unwind, index, "the CFI does not recover the return address");
     s.pc = *ra;
-    s.caller.set(arch_.pc_reg, *ra);
+    caller.set(arch_.pc_reg, *ra);
     s.caller_pc_exact = row.signal_frame;
     s.kind = Step::Kind::next;
     if (row.signal_frame) {
         out_.findings.push_back({Check::signal_frame, index + 1,
                                  "the caller was interrupted by a signal, not stopped at a call"});
     }
-    if (options_.cross_check && frame_pointer_applies(frame, row, index)) s.cross_checked = cross_check(regs, s, index);
+    if (options_.cross_check && frame_pointer_applies(frame, row, index)) s.cross_checked = cross_check(regs, s, caller, index);
     return s;
 }
 
@@ -105,25 +103,17 @@ Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, i
 // prologue or epilogue; there only the CFI's own word (CFA = fp + 16) counts.
 bool Walker::frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const {
     if (index == 0 || !frame.pc_is_return_address) return arch_.cfi_row_is_fp_frame(row);
-    return check_prologue(frame).outcome.kind == RuleOutcome::Kind::pass;
+    return cache_.fp_prologue(frame.lookup_address()).outcome.kind == RuleOutcome::Kind::pass;
 }
 
-// Does the frame's function set up a frame pointer before the frame's pc?
-// Shared by the cross-check and the CFI-less frame-pointer step.
-Walker::Prologue Walker::check_prologue(const Frame& frame) const {
-    const CodeLocation loc = locate(process_, frame.lookup_address());
-    if (loc.symbol == nullptr) return {nullptr, RuleOutcome::cannot("no symbol covers the frame")};
-    return {loc.symbol, arch_.check_fp_prologue(process_, loc.function_start, loc.symbol->size, frame.lookup_address())};
-}
-
-bool Walker::cross_check(const Regs& regs, const Step& cfi, int index) {
+bool Walker::cross_check(const Regs& regs, const Step& cfi, const Regs& caller, int index) {
     auto fp = regs.get(arch_.fp_reg);
     if (!fp) {
         out_.findings.push_back({Check::cross_check, index, "the frame pointer is unknown where a frame-pointer frame is expected"});
         return false;
     }
     auto fps = arch_.fp_step(*process_.memory, *fp);
-    const auto caller_fp = cfi.caller.get(arch_.fp_reg);
+    const auto caller_fp = caller.get(arch_.fp_reg);
     if (fps && fps->pc == cfi.pc && fps->cfa == cfi.cfa && caller_fp && *caller_fp == fps->caller_fp) return true;
     std::string detail = "CFI: return " + hex_address(cfi.pc) + ", cfa " + hex_address(cfi.cfa) + "; frame pointer: ";
     detail += fps ? "return " + hex_address(fps->pc) + ", cfa " + hex_address(fps->cfa) : fps.error().message;
@@ -131,12 +121,13 @@ bool Walker::cross_check(const Regs& regs, const Step& cfi, int index) {
     return false;
 }
 
-Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module, int index) {
+Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module, int index, Regs& caller) {
     // The innermost frame can be anywhere in its function, prologue and
     // epilogue included, where the frame pointer is not yet (or no longer)
     // this function's: only CFI can describe it.
     if (index == 0) return fail(Check::unwind, index, "no CFI for the innermost frame in " + module.name);
-    const Prologue prologue = check_prologue(frame);
+    // Does the frame's function set up a frame pointer before the frame's pc?
+    const SiteCache::Prologue& prologue = cache_.fp_prologue(frame.lookup_address());
     const Symbol* sym = prologue.symbol;
     if (sym == nullptr) {
         return fail(Check::unwind, index, "no CFI and no symbol at " + hex_address(frame.pc) + " in " + module.name +
@@ -156,16 +147,22 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     s.cfa = fps->cfa;
     // A frame-pointer step recovers only pc, sp and fp; every other register
     // stays unknown so that no later rule silently uses a stale value.
-    s.caller = Regs(regs.arch());
-    s.caller.set(arch_.pc_reg, fps->pc);
-    s.caller.set(arch_.sp_reg, fps->cfa);
-    s.caller.set(arch_.fp_reg, fps->caller_fp);
+    caller = Regs(regs.arch());
+    caller.set(arch_.pc_reg, fps->pc);
+    caller.set(arch_.sp_reg, fps->cfa);
+    caller.set(arch_.fp_reg, fps->caller_fp);
     return s;
 }
 
 }  // namespace
 
 UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& thread, const UnwindOptions& options) {
+    SiteCache cache(process);
+    return unwind_thread(cache, thread, options);
+}
+
+UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const UnwindOptions& options) {
+    const ProcessImage& process = cache.process();
     UnwoundStack out;
     const Arch& arch = arch_of(process.arch);
     auto pc = thread.regs.get(arch.pc_reg);
@@ -175,18 +172,24 @@ UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& threa
         out.findings.push_back({Check::unwind, -1, out.end.detail});
         return out;
     }
+    // Most stacks are a few dozen frames: one allocation instead of growing
+    // (and moving every frame's strings) five times.
+    out.frames.reserve(std::min(options.max_frames, 32u));
     Frame first;
     first.pc = *pc;
     first.sp = *sp;
     first.method = UnwindMethod::initial;
-    symbolize(process, first);
+    symbolize(cache, first);
     out.frames.push_back(first);
 
-    Walker walker(process, options, out);
-    Regs regs = thread.regs;
+    Walker walker(cache, options, out);
+    // Two register files in turn: the callee's and the caller's being filled.
+    std::array<Regs, 2> files{thread.regs, Regs(thread.regs.arch())};
+    Regs* regs = &files[0];
+    Regs* caller = &files[1];
     for (;;) {
         const int index = static_cast<int>(out.frames.size()) - 1;
-        Step s = walker.step(out.frames.back(), regs, index);
+        Step s = walker.step(out.frames.back(), *regs, index, *caller);
         if (s.kind == Step::Kind::failed) {
             out.end = {StackEnd::Kind::failed, out.findings.empty() ? "unwind failed" : out.findings.back().detail};
             break;
@@ -211,7 +214,7 @@ UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& threa
         next.sp = s.cfa;
         next.method = s.method;
         next.pc_is_return_address = !s.caller_pc_exact;
-        symbolize(process, next);
+        symbolize(cache, next);
         const uint64_t prev_sp = out.frames.back().sp;
         out.frames.push_back(next);
         const int next_index = index + 1;
@@ -229,7 +232,7 @@ UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& threa
             out.end = {StackEnd::Kind::failed, out.findings.back().detail};
             break;
         }
-        regs = std::move(s.caller);
+        std::swap(regs, caller);
     }
     return out;
 }

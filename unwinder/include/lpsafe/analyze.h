@@ -15,6 +15,10 @@ namespace lpsafe {
 
 struct CheckOptions {
     UnwindOptions unwind;
+    // check_process: threads checked in parallel by this many workers, at
+    // most one per thread (0: one per CPU, fewer for small processes). The
+    // result is the same for any value.
+    unsigned workers = 0;
 };
 
 struct Summary {
