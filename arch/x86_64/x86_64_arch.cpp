@@ -4,6 +4,7 @@
 #include "lpsafe/arch.h"
 #include "x86_64_code.h"
 #include "x86_64_frame_pointer.h"
+#include "x86_64_kernel.h"
 #include "x86_64_regs.h"
 
 namespace lpsafe {
@@ -23,6 +24,7 @@ const Arch kX86_64Arch = {
     .fp_step = x86_64::fp_step,
     .check_fp_prologue = x86_64::check_fp_prologue,
     .cfi_row_is_fp_frame = x86_64::cfi_row_is_fp_frame,
+    .kernel_stack_ends = x86_64::kernel_stack_ends,
 };
 
 }  // namespace lpsafe

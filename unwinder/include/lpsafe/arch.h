@@ -34,6 +34,13 @@ struct FpStep {
     uint64_t caller_fp = 0;  // the caller's frame pointer
 };
 
+// A function that really ends a kernel task's stack as /proc lists it (the
+// outermost entry): where the kernel's reliable unwinder also stops.
+struct KernelStackEnd {
+    std::string_view function;
+    std::string_view why;  // the kernel behaviour that makes it an end
+};
+
 struct Arch {
     ArchId id;
     std::string_view name;
@@ -67,6 +74,9 @@ struct Arch {
     // Does this CFI row describe a frame-pointer frame (so that an independent
     // frame-pointer step applies and must agree)?
     bool (*cfi_row_is_fp_frame)(const CfiRow& row);
+
+    // Kernel stacks (/proc/<pid>/task/<tid>/stack): the known outermost entries.
+    std::span<const KernelStackEnd> (*kernel_stack_ends)();
 };
 
 const Arch& arch_of(ArchId id);
