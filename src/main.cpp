@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "kernel_cli.h"
 #include "lpsafe/analyze.h"
 #include "readers/core_file.h"
 #include "report/report.h"
@@ -25,10 +26,11 @@ struct Args {
     bool json = false;
     unsigned max_frames = 128;
     bool no_cross_check = false;
+    lpsafe::cli::KernelArgs kernel;
 };
 
 void add_input_options(CLI::App& cmd, Args& a) {
-    cmd.add_option("--core", a.core, "ELF core dump (gcore or kernel)")->required()->check(CLI::ExistingFile);
+    cmd.add_option("--core", a.core, "ELF core dump (gcore or kernel)")->check(CLI::ExistingFile);
     cmd.add_option("--exe", a.exe, "the main executable, when the path recorded in the core is wrong");
     cmd.add_option("--sysroot", a.sysroot, "prefix for every file the core names");
     cmd.add_option("--max-frames", a.max_frames, "depth limit; deeper stacks are unreliable")
@@ -53,6 +55,8 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     if (mode == lpsafe::report::Mode::check && patch.empty()) {
         return fail("no functions to check: give --func [OBJECT:]FUNCTION or --patch-file FILE");
     }
+    if (a.kernel.kernel) return lpsafe::cli::run_kernel(a.kernel, patch, a.json, mode);
+    if (a.core.empty()) return fail("give --core FILE, or --kernel for the running kernel");
     auto process = lpsafe::readers::read_core(a.core, {a.exe, a.sysroot});
     if (!process) return fail(process.error().message);
 
@@ -85,8 +89,12 @@ int main(int argc, char** argv) {
     check->add_option("--patch-file", a.patch_files, "file with one [OBJECT:]FUNCTION per line, # comments")
         ->check(CLI::ExistingFile);
 
+    lpsafe::cli::add_kernel_options(*check, a.kernel, true);
+
     auto* stack = app.add_subcommand("stack", "print every thread's checked frames");
     add_input_options(*stack, a);
+    lpsafe::cli::add_kernel_options(*stack, a.kernel, false);
+    auto* record = lpsafe::cli::add_record_command(app, a.kernel);
 
     try {
         app.parse(argc, argv);
@@ -95,6 +103,7 @@ int main(int argc, char** argv) {
         return code == 0 ? 0 : kExitError;
     }
     try {
+        if (record->parsed()) return lpsafe::cli::run_record(a.kernel);
         return run(a, check->parsed() ? lpsafe::report::Mode::check : lpsafe::report::Mode::stack);
     } catch (const std::exception& e) {
         return fail(e.what());

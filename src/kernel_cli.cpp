@@ -1,0 +1,169 @@
+#include "kernel_cli.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "lpsafe/analyze.h"
+#include "lpsafe/kernel_stack.h"
+#include "readers/kernel_scan.h"
+
+namespace lpsafe::cli {
+namespace {
+
+constexpr int kExitError = 3;
+
+int fail(const std::string& message) {
+    std::fprintf(stderr, "lpsafe: error: %s\n", message.c_str());
+    return kExitError;
+}
+
+struct Loaded {
+    readers::KernelInput input;
+    std::string source;
+};
+
+Result<Loaded> load(const KernelArgs& k) {
+    std::unique_ptr<readers::ProcSource> source;
+    if (k.proc_root.empty()) {
+        source = readers::open_live_proc();
+    } else {
+        auto opened = readers::open_proc_root(k.proc_root);
+        if (!opened) return opened.error();
+        source = std::move(*opened);
+    }
+    auto capture = readers::capture_kernel(*source);
+    if (!capture) return capture.error();
+    auto input = readers::to_kernel_input(*capture);
+    if (!input) return input.error();
+    return Loaded{std::move(*input), capture->source};
+}
+
+// lpsafe's own threads are listed as running, but do not count toward the
+// exit status: the kernel switches the checking task itself at its next exit
+// to user space, so it can never be the task that stalls a transition.
+Summary counted(const ProcessReport& r) {
+    Summary s;
+    for (const TaskVerdict& t : r.tasks) {
+        if (t.verdict == VerdictKind::running && t.reason.starts_with("lpsafe's own")) continue;
+        s.add(t.verdict);
+    }
+    return s;
+}
+
+Result<ProcessReport> check_once(const KernelArgs& k, const PatchSet& patch, std::optional<KernelImage>& image) {
+    auto loaded = load(k);
+    if (!loaded) return loaded.error();
+    const Kallsyms& kallsyms = loaded->input.kallsyms;
+    if (!k.vmlinux.empty() && !image) {
+        auto elf = ElfImage::open(k.vmlinux);
+        if (!elf) return elf.error();
+        auto made = make_kernel_image(*elf, kallsyms, loaded->input.build_id);
+        if (!made) return made.error();
+        image = std::move(*made);
+    }
+    KernelCheckOptions options;
+    options.image = image ? &*image : nullptr;
+    options.strict = k.strict;
+    return check_kernel(loaded->input.tasks, kallsyms, patch, options);
+}
+
+void print(const ProcessReport& r, bool json, report::Mode mode) {
+    std::span<const ProcessReport> reports(&r, 1);
+    if (json) {
+        std::cout << report::to_json(reports, mode).dump(2) << "\n";
+    } else if (mode == report::Mode::check) {
+        std::cout << report::render_kernel_text(r);
+    } else {
+        std::cout << report::render_text(reports, mode);
+    }
+}
+
+// --watch: like the kernel's own retry (klp_try_complete_transition() is
+// rescheduled every second), re-check until nothing blocks or time is up.
+int watch(const KernelArgs& k, const PatchSet& patch, bool json) {
+    const bool tty = ::isatty(STDOUT_FILENO) != 0;
+    const auto start = std::chrono::steady_clock::now();
+    std::optional<KernelImage> image;
+    for (int round = 1;; ++round) {
+        auto r = check_once(k, patch, image);
+        if (!r) return fail(r.error().message);
+        const Summary s = counted(*r);
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const bool done = s.blocked == 0 && s.unreliable == 0;
+        if (done || (k.timeout > 0 && elapsed >= k.timeout)) {
+            if (tty && !json) std::cout << "\r\033[K";
+            print(*r, json, report::Mode::check);
+            return exit_status(s);
+        }
+        if (tty && !json) {
+            std::cout << fmt::format("\r\033[K[{:.0f}s] round {}: {} blocked, {} unreliable", elapsed, round, s.blocked,
+                                     s.unreliable)
+                      << std::flush;
+        } else if (!json) {
+            std::cout << fmt::format("[{:.0f}s] still blocking: {} blocked, {} unreliable\n", elapsed, s.blocked,
+                                     s.unreliable);
+            for (const TaskVerdict& t : r->tasks) {
+                if (t.verdict == VerdictKind::blocked) {
+                    std::cout << fmt::format("  {} {} ({}) in {}\n", t.pid, t.tid, t.comm, t.blocked_by.front().function);
+                }
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+}
+
+}  // namespace
+
+void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking) {
+    cmd.add_flag("--kernel", k.kernel, "check kernel stacks of every task (/proc) instead of a core");
+    cmd.add_option("--proc-root", k.proc_root, "read a captured /proc tree or capture archive instead of /proc")
+        ->check(CLI::ExistingPath);
+    cmd.add_option("--vmlinux", k.vmlinux, "kernel image: enables return-after-call on kernel stacks")
+        ->check(CLI::ExistingFile);
+    cmd.add_flag("--strict", k.strict, "a skipped check makes the verdict unreliable");
+    if (checking) {
+        cmd.add_flag("--watch", k.watch, "re-check every second until nothing blocks (kernel only)");
+        cmd.add_option("--timeout", k.timeout, "give up --watch after this many seconds")->check(CLI::PositiveNumber);
+    }
+}
+
+CLI::App* add_record_command(CLI::App& app, KernelArgs& k) {
+    auto* record = app.add_subcommand("record", "capture /proc kernel stacks for later replay (--proc-root)");
+    record->add_flag("--kernel", k.kernel, "record the kernel's view (required; the only kind today)")->required();
+    record->add_option("-o,--output", k.output, "output: an existing or new DIR, or a FILE archive")->required();
+    return record;
+}
+
+int run_kernel(const KernelArgs& k, const PatchSet& patch, bool json, report::Mode mode) {
+    if (k.watch) {
+        if (!k.proc_root.empty()) return fail("--watch re-reads the live /proc; it cannot watch a capture");
+        return watch(k, patch, json);
+    }
+    std::optional<KernelImage> image;
+    auto r = check_once(k, patch, image);
+    if (!r) return fail(r.error().message);
+    print(*r, json, mode);
+    return exit_status(counted(*r));
+}
+
+int run_record(const KernelArgs& k) {
+    auto source = readers::open_live_proc();
+    auto capture = readers::capture_kernel(*source);
+    if (!capture) return fail(capture.error().message);
+    const auto files = readers::capture_files(*capture, std::string("lpsafe ") + LPSAFE_VERSION);
+    std::error_code ec;
+    const bool as_dir = k.output.ends_with("/") || std::filesystem::is_directory(k.output, ec);
+    auto st = as_dir ? readers::write_capture_dir(k.output, files) : readers::write_capture_archive(k.output, files);
+    if (!st) return fail(st.error().message);
+    std::fprintf(stderr, "lpsafe: recorded %zu tasks to %s\n", capture->tasks.size(), k.output.c_str());
+    return 0;
+}
+
+}  // namespace lpsafe::cli
