@@ -137,7 +137,10 @@ void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking) {
 CLI::App* add_record_command(CLI::App& app, KernelArgs& k) {
     auto* record = app.add_subcommand("record", "capture /proc kernel stacks for later replay (--proc-root)");
     record->add_flag("--kernel", k.kernel, "record the kernel's view (required; the only kind today)")->required();
-    record->add_option("-o,--output", k.output, "output: an existing or new DIR, or a FILE archive")->required();
+    record->add_option("-o,--output", k.output, "output: an existing DIR (or one ending in /), else a FILE archive")
+        ->required();
+    record->add_option("--proc-root", k.proc_root, "re-record a capture (e.g. a DIR tree into one archive)")
+        ->check(CLI::ExistingPath);
     return record;
 }
 
@@ -154,7 +157,14 @@ int run_kernel(const KernelArgs& k, const PatchSet& patch, bool json, report::Mo
 }
 
 int run_record(const KernelArgs& k) {
-    auto source = readers::open_live_proc();
+    std::unique_ptr<readers::ProcSource> source;
+    if (k.proc_root.empty()) {
+        source = readers::open_live_proc();
+    } else {  // re-record a capture, e.g. a directory tree into one archive
+        auto opened = readers::open_proc_root(k.proc_root);
+        if (!opened) return fail(opened.error().message);
+        source = std::move(*opened);
+    }
     auto capture = readers::capture_kernel(*source);
     if (!capture) return fail(capture.error().message);
     const auto files = readers::capture_files(*capture, std::string("lpsafe ") + LPSAFE_VERSION);
