@@ -9,6 +9,9 @@
 #include <charconv>
 #include <cstring>
 #include <optional>
+#include <algorithm>
+#include <atomic>
+#include <thread>
 
 namespace lpsafe::readers {
 namespace {
@@ -57,42 +60,78 @@ std::string starttime_of(const FileRead& stat) {
     return f ? f->starttime : std::string{};
 }
 
-RawTask read_task(const ProcSource& source, int pid, int tid) {
-    RawTask t{pid, tid, {}, {}, {}, {}};
-    const std::string base = std::to_string(pid) + "/task/" + std::to_string(tid) + "/";
-    t.stat = source.read(base + "stat");
-    if (!t.stat.ok()) return t;
-    t.wchan = source.read(base + "wchan");
-    t.stack = source.read(base + "stack");
-    if (source.live()) {
-        // A tid reused by a new thread between the reads has a new start time.
-        const std::string before = starttime_of(t.stat);
-        if (before.empty() || starttime_of(source.read(base + "stat")) != before) {
-            t.gone_reason = "exited, or its tid was reused, while it was read";
-        }
-    }
-    return t;
-}
+// One process of a batch: held from before its task list is read until
+// after the last of its tasks' files.
+struct HeldProcess {
+    std::unique_ptr<ProcessHold> hold;
+    std::string lead_start;  // starttime of the leader when the hold was taken
+    size_t first = 0, end = 0;  // its tasks in the output
+};
 
-void capture_process(const ProcSource& source, int pid, std::vector<RawTask>& out) {
+std::optional<HeldProcess> hold_process(const ProcSource& source, int pid, std::vector<RawTask>& out) {
     int error = 0;
-    const auto hold = source.hold(pid, error);
-    if (source.live() && !hold) return;  // exited before the scan reached it: nothing to report
-    const std::string lead_before = source.live() ? starttime_of(source.read(std::to_string(pid) + "/stat")) : "";
+    HeldProcess p;
+    p.hold = source.hold(pid, error);
+    if (source.live() && !p.hold) return std::nullopt;  // exited before the scan reached it: nothing to report
+    if (p.hold) p.lead_start = starttime_of(source.read(std::to_string(pid) + "/stat"));
+    p.first = out.size();
     auto tids = source.list(std::to_string(pid) + "/task");
-    const size_t first = out.size();
     if (!tids) {
         out.push_back(RawTask{pid, pid, {{}, ESRCH}, {}, {}, "its task list could not be read: exited?"});
+    } else {
+        for (const std::string& name : *tids) {
+            if (auto tid = as_pid(name)) out.push_back(RawTask{pid, *tid, {}, {}, {}, {}});
+        }
+    }
+    p.end = out.size();
+    return p;
+}
+
+void confirm_process(const ProcSource& source, const HeldProcess& p, std::vector<RawTask>& out) {
+    if (!p.hold || p.first == p.end) return;
+    const std::string pid = std::to_string(out[p.first].pid);
+    if (p.hold->still_same() && !p.lead_start.empty() && starttime_of(source.read(pid + "/stat")) == p.lead_start) {
         return;
     }
-    for (const std::string& name : *tids) {
-        if (auto tid = as_pid(name)) out.push_back(read_task(source, pid, *tid));
+    for (size_t i = p.first; i < p.end; ++i) {
+        out[i].gone_reason = "the process exited or its pid was reused during the scan";
     }
-    if (!hold) return;
-    const bool same = hold->still_same() && !lead_before.empty() &&
-                      starttime_of(source.read(std::to_string(pid) + "/stat")) == lead_before;
-    if (same) return;
-    for (size_t i = first; i < out.size(); ++i) out[i].gone_reason = "the process exited or its pid was reused during the scan";
+}
+
+// Reads tasks [first, end) of `out` with a few threads: the kernel side of
+// /proc (stack walks, symbol lookups) is the cost, and it scales with cores.
+void read_tasks(const ProcSource& source, std::vector<RawTask>& out, size_t first) {
+    std::atomic<size_t> next{first};
+    constexpr size_t kChunk = 64;
+    const auto work = [&] {
+        for (size_t b; (b = next.fetch_add(kChunk)) < out.size();) {
+            for (size_t i = b; i < std::min(b + kChunk, out.size()); ++i) {
+                if (!out[i].gone_reason.empty()) continue;
+                TaskFiles f = source.read_task(out[i].pid, out[i].tid);
+                out[i].stat = std::move(f.stat);
+                out[i].wchan = std::move(f.wchan);
+                out[i].stack = std::move(f.stack);
+            }
+        }
+    };
+    const size_t tasks = out.size() - first;
+    const unsigned workers = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 4, tasks / kChunk + 1});
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < workers; ++i) threads.emplace_back(work);
+    work();
+    for (auto& t : threads) t.join();
+}
+
+// Processes are held in batches so that the pidfds stay well under the
+// usual 1024 open-file limit.
+void capture_batch(const ProcSource& source, std::span<const int> pids, std::vector<RawTask>& out) {
+    std::vector<HeldProcess> held;
+    const size_t first = out.size();
+    for (int pid : pids) {
+        if (auto p = hold_process(source, pid, out)) held.push_back(std::move(*p));
+    }
+    read_tasks(source, out, first);
+    for (const HeldProcess& p : held) confirm_process(source, p, out);
 }
 
 int reader_pid_from_info(const FileRead& info) {
@@ -162,8 +201,13 @@ Result<KernelCapture> capture_kernel(const ProcSource& source) {
     c.reader_pid = source.live() ? static_cast<int>(::getpid()) : reader_pid_from_info(c.info);
     auto pids = source.list("");
     if (!pids) return pids.error();
+    std::vector<int> numeric;
     for (const std::string& name : *pids) {
-        if (auto pid = as_pid(name)) capture_process(source, *pid, c.tasks);
+        if (auto pid = as_pid(name)) numeric.push_back(*pid);
+    }
+    constexpr size_t kBatch = 256;
+    for (size_t i = 0; i < numeric.size(); i += kBatch) {
+        capture_batch(source, std::span(numeric).subspan(i, std::min(kBatch, numeric.size() - i)), c.tasks);
     }
     return c;
 }

@@ -121,6 +121,21 @@ public:
         return std::make_unique<PidfdHold>(fd);
     }
 
+    TaskFiles read_task(int pid, int tid) const override {
+        if (!live_) return ProcSource::read_task(pid, tid);
+        const std::string dir = std::to_string(pid) + "/task/" + std::to_string(tid);
+        const int fd = ::openat(root_, dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return {{{}, errno}, {}, {}};
+        TaskFiles t;
+        t.stat = read_at(fd, "stat");
+        if (t.stat.ok()) {
+            t.wchan = read_at(fd, "wchan");
+            t.stack = read_at(fd, "stack");
+        }
+        ::close(fd);
+        return t;
+    }
+
     bool live() const override { return live_; }
     std::string describe() const override { return live_ ? "/proc" : path_; }
 
@@ -131,6 +146,16 @@ private:
 };
 
 }  // namespace
+
+TaskFiles ProcSource::read_task(int pid, int tid) const {
+    const std::string base = std::to_string(pid) + "/task/" + std::to_string(tid) + "/";
+    TaskFiles t;
+    t.stat = read(base + "stat");
+    if (!t.stat.ok()) return t;
+    t.wchan = read(base + "wchan");
+    t.stack = read(base + "stack");
+    return t;
+}
 
 std::unique_ptr<ProcessHold> ProcSource::hold(int, int& error) const {
     error = 0;

@@ -19,6 +19,11 @@ struct FileRead {
     bool ok() const { return error == 0; }
 };
 
+// The three files of one task that a kernel check reads.
+struct TaskFiles {
+    FileRead stat, wchan, stack;
+};
+
 // A process held while it is read (live /proc: a pidfd). `still_same()` says
 // whether the process the pid named when the hold was taken is still alive,
 // so data read in between belongs to it and to no other process.
@@ -35,6 +40,11 @@ public:
     virtual FileRead read(const std::string& path) const = 0;
     // Entry names of a directory ("" is the root), without "." and "..".
     virtual Result<std::vector<std::string>> list(const std::string& dir) const = 0;
+    // <pid>/task/<tid>/{stat,wchan,stack}. The live source opens all three
+    // through one descriptor of the task's directory: a /proc directory is
+    // bound to its task (struct pid), not to the number, so the files
+    // cannot come from two tasks even if the tid is reused meanwhile.
+    virtual TaskFiles read_task(int pid, int tid) const;
     // Capture metadata (lpsafe-capture/<name>), or for the live system the
     // file it stands for ("sys-kernel-notes" is /sys/kernel/notes).
     virtual FileRead read_meta(const std::string& name) const = 0;
