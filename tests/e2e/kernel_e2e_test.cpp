@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -102,6 +103,19 @@ TEST_F(LiveKernel, StrictMakesTheSkippedCheckUnreliable) {
     const json j = check_json("--strict --func vmlinux:vfs_write", status);
     EXPECT_EQ(tasks_of(j, helpers_[0]->pid()).begin()->second["verdict"], "unreliable");
     EXPECT_NE(status, 0);
+}
+
+// An image that is not the running kernel (here: any other ELF) must not
+// vouch for return addresses: /sys/kernel/notes names the running build-id.
+TEST_F(LiveKernel, AnImageOfAnotherKernelMakesVerdictsUnreliable) {
+    const char* image = std::getenv("LPSAFE_KIMAGE");
+    if (image == nullptr || stack_read_error(helpers_[0]->pid()) != 0) GTEST_SKIP() << "no image or stacks";
+    if (access("/sys/kernel/notes", R_OK) != 0) GTEST_SKIP() << "/sys/kernel/notes unreadable: no build-id to compare";
+    int status = 0;
+    const json j = check_json(std::string("--vmlinux ") + image + " --func vmlinux:vfs_write", status);
+    const json& t = tasks_of(j, helpers_[0]->pid()).begin()->second;
+    EXPECT_EQ(t["verdict"], "unreliable");
+    EXPECT_NE(t["failed_checks"][0]["detail"].get<std::string>().find("build-id"), std::string::npos) << t.dump(2);
 }
 
 TEST_F(LiveKernel, ThreadsOfOneProcessAreEachChecked) {
