@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@ int start_threads() {
     if (bin == nullptr) return -1;
     const int pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (std::freopen("/dev/null", "w", stdout) == nullptr) _exit(127);
         execl(bin, bin, "threads", std::to_string(kThreads).c_str(), nullptr);
         _exit(127);

@@ -1,6 +1,7 @@
 #include "kernel_helpers.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +50,7 @@ ParkedHelper::ParkedHelper(const std::string& mode) {
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
         if (freopen("/dev/null", "w", stdout) == nullptr) _exit(127);
         execv(argv[0], argv.data());
         _exit(127);
