@@ -80,6 +80,7 @@ int run(const Args& a, lpsafe::report::Mode mode) {
 
 int main(int argc, char** argv) {
     CLI::App app{"lpsafe: is it safe to live-patch these threads? Checked, auditable stack verdicts."};
+    app.set_version_flag("--version", std::string("lpsafe ") + LPSAFE_VERSION);
     app.require_subcommand(1);
     Args a;
 

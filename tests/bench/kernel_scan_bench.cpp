@@ -74,7 +74,7 @@ void BM_WholeSystemKernelScan(benchmark::State& state) {
     state.counters["tasks"] = static_cast<double>(tasks);
     state.counters["blocked"] = static_cast<double>(blocked);
 }
-BENCHMARK(BM_WholeSystemKernelScan)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
+BENCHMARK(BM_WholeSystemKernelScan)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()->MinTime(3);
 
 // The parts: reading /proc only, and parsing kallsyms only.
 void BM_ReadProcOnly(benchmark::State& state) {
@@ -84,7 +84,7 @@ void BM_ReadProcOnly(benchmark::State& state) {
         benchmark::DoNotOptimize(capture);
     }
 }
-BENCHMARK(BM_ReadProcOnly)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
+BENCHMARK(BM_ReadProcOnly)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()->MinTime(3);
 
 void BM_ParseKallsyms(benchmark::State& state) {
     auto source = lpsafe::readers::open_live_proc();
