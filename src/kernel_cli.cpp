@@ -29,6 +29,19 @@ struct Loaded {
     std::string source;
 };
 
+// Where distributions put the image of kernel RELEASE (debug packages, the
+// kernel's build tree). An image found here is still checked against the
+// running build-id, so a stale file cannot vouch for another kernel.
+std::string default_vmlinux(const std::string& release) {
+    if (release.empty()) return {};
+    for (const std::string& path : {"/usr/lib/debug/boot/vmlinux-" + release, "/boot/vmlinux-" + release,
+                                    "/usr/lib/debug/lib/modules/" + release + "/vmlinux",
+                                    "/lib/modules/" + release + "/build/vmlinux"}) {
+        if (::access(path.c_str(), R_OK) == 0) return path;
+    }
+    return {};
+}
+
 Result<Loaded> load(const KernelArgs& k) {
     std::unique_ptr<readers::ProcSource> source;
     if (k.proc_root.empty()) {
@@ -61,8 +74,9 @@ Result<ProcessReport> check_once(const KernelArgs& k, const PatchSet& patch, std
     auto loaded = load(k);
     if (!loaded) return loaded.error();
     const Kallsyms& kallsyms = loaded->input.kallsyms;
-    if (!k.vmlinux.empty() && !image) {
-        auto elf = ElfImage::open(k.vmlinux);
+    const std::string vmlinux = k.vmlinux.empty() ? default_vmlinux(loaded->input.release) : k.vmlinux;
+    if (!vmlinux.empty() && !image) {
+        auto elf = ElfImage::open(vmlinux);
         if (!elf) return elf.error();
         auto made = make_kernel_image(*elf, kallsyms, loaded->input.build_id);
         if (!made) return made.error();
