@@ -42,16 +42,16 @@ std::string default_vmlinux(const std::string& release) {
     return {};
 }
 
+// The live /proc, or the capture named by --proc-root.
+Result<std::unique_ptr<readers::ProcSource>> open_source(const KernelArgs& k) {
+    if (k.proc_root.empty()) return readers::open_live_proc();
+    return readers::open_proc_root(k.proc_root);
+}
+
 Result<Loaded> load(const KernelArgs& k) {
-    std::unique_ptr<readers::ProcSource> source;
-    if (k.proc_root.empty()) {
-        source = readers::open_live_proc();
-    } else {
-        auto opened = readers::open_proc_root(k.proc_root);
-        if (!opened) return opened.error();
-        source = std::move(*opened);
-    }
-    auto capture = readers::capture_kernel(*source);
+    auto source = open_source(k);
+    if (!source) return source.error();
+    auto capture = readers::capture_kernel(**source);
     if (!capture) return capture.error();
     auto input = readers::to_kernel_input(*capture);
     if (!input) return input.error();
@@ -171,15 +171,9 @@ int run_kernel(const KernelArgs& k, const PatchSet& patch, bool json, report::Mo
 }
 
 int run_record(const KernelArgs& k) {
-    std::unique_ptr<readers::ProcSource> source;
-    if (k.proc_root.empty()) {
-        source = readers::open_live_proc();
-    } else {  // re-record a capture, e.g. a directory tree into one archive
-        auto opened = readers::open_proc_root(k.proc_root);
-        if (!opened) return fail(opened.error().message);
-        source = std::move(*opened);
-    }
-    auto capture = readers::capture_kernel(*source);
+    auto source = open_source(k);  // --proc-root: re-record a capture, e.g. a tree into one archive
+    if (!source) return fail(source.error().message);
+    auto capture = readers::capture_kernel(**source);
     if (!capture) return fail(capture.error().message);
     const auto files = readers::capture_files(*capture, std::string("lpsafe ") + LPSAFE_VERSION);
     std::error_code ec;
