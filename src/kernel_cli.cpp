@@ -158,6 +158,14 @@ CLI::App* add_record_command(CLI::App& app, KernelArgs& k) {
     return record;
 }
 
+std::string kernel_only_option(const KernelArgs& k) {
+    if (!k.proc_root.empty()) return "--proc-root";
+    if (!k.vmlinux.empty()) return "--vmlinux";
+    if (k.strict) return "--strict";
+    if (k.watch) return "--watch";
+    return {};
+}
+
 int run_kernel(const KernelArgs& k, const PatchSet& patch, bool json, report::Mode mode) {
     if (k.watch) {
         if (!k.proc_root.empty()) return fail("--watch re-reads the live /proc; it cannot watch a capture");

@@ -25,6 +25,9 @@ struct KernelArgs {
 void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking);
 CLI::App* add_record_command(CLI::App& app, KernelArgs& k);
 
+// The first kernel-only option given ("--vmlinux"), or "" when none.
+std::string kernel_only_option(const KernelArgs& k);
+
 int run_kernel(const KernelArgs& k, const PatchSet& patch, bool json, report::Mode mode);
 int run_record(const KernelArgs& k);
 

@@ -55,7 +55,11 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     if (mode == lpsafe::report::Mode::check && patch.empty()) {
         return fail("no functions to check: give --func [OBJECT:]FUNCTION or --patch-file FILE");
     }
+    if (a.kernel.kernel && !a.core.empty()) return fail("give either --core or --kernel, not both");
     if (a.kernel.kernel) return lpsafe::cli::run_kernel(a.kernel, patch, a.json, mode);
+    if (const std::string opt = lpsafe::cli::kernel_only_option(a.kernel); !opt.empty()) {
+        return fail(opt + " applies to kernel stacks only: add --kernel");
+    }
     if (a.core.empty()) return fail("give --core FILE, or --kernel for the running kernel");
     auto process = lpsafe::readers::read_core(a.core, {a.exe, a.sysroot});
     if (!process) return fail(process.error().message);

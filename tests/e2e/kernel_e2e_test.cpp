@@ -234,6 +234,21 @@ TEST(KernelFixtures, TruncatedArchiveIsAnError) {
     EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
 }
 
+TEST(KernelUsage, KernelOptionsAndCoresDoNotMix) {
+    const CommandResult both = run_command(lpsafe_bin() + " check --kernel --core /bin/true --func schedule");
+    EXPECT_EQ(both.exit_status, 3);
+    EXPECT_NE(both.err.find("not both"), std::string::npos) << both.err;
+    const CommandResult stray = run_command(lpsafe_bin() + " check --core /bin/true --strict --func schedule");
+    EXPECT_EQ(stray.exit_status, 3);
+    EXPECT_NE(stray.err.find("--strict applies to kernel stacks only"), std::string::npos) << stray.err;
+    const CommandResult none = run_command(lpsafe_bin() + " check --kernel");
+    EXPECT_EQ(none.exit_status, 3);
+    const CommandResult watch_capture =
+        run_command(lpsafe_bin() + " check --kernel --watch --proc-root /tmp --func schedule");
+    EXPECT_EQ(watch_capture.exit_status, 3);
+    EXPECT_NE(watch_capture.err.find("--watch"), std::string::npos) << watch_capture.err;
+}
+
 TEST(KernelFixtures, MissingKallsymsIsAnError) {
     const fs::path dir = fs::path(testing::TempDir()) / "empty-proc";
     fs::create_directories(dir / "1/task/1");
