@@ -70,7 +70,13 @@ Summary counted(const ProcessReport& r) {
     return s;
 }
 
-Result<ProcessReport> check_once(const KernelArgs& k, const PatchSet& patch, std::optional<KernelImage>& image) {
+// One round's report and what it was checked against (for the audit trail).
+struct KernelRun {
+    ProcessReport report;
+    std::string source, release, build_id, image;
+};
+
+Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::optional<KernelImage>& image) {
     auto loaded = load(k);
     if (!loaded) return loaded.error();
     const Kallsyms& kallsyms = loaded->input.kallsyms;
@@ -85,14 +91,24 @@ Result<ProcessReport> check_once(const KernelArgs& k, const PatchSet& patch, std
     KernelCheckOptions options;
     options.image = image ? &*image : nullptr;
     options.strict = k.strict;
-    return check_kernel(loaded->input.tasks, kallsyms, patch, options);
+    auto report = check_kernel(loaded->input.tasks, kallsyms, patch, options);
+    if (!report) return report.error();
+    return KernelRun{std::move(*report), loaded->source, loaded->input.release, loaded->input.build_id,
+                     image ? image->path : std::string{}};
 }
 
-void print(const ProcessReport& r, bool json, report::Mode mode) {
+void print(const KernelRun& run, bool json, report::Mode mode) {
+    const ProcessReport& r = run.report;
     std::span<const ProcessReport> reports(&r, 1);
     if (json) {
-        std::cout << report::to_json(reports, mode).dump(2) << "\n";
+        auto j = report::to_json(reports, mode);
+        j["kernel"] = {{"source", run.source}, {"release", run.release}, {"build_id", run.build_id},
+                       {"image", run.image}};
+        std::cout << j.dump(2) << "\n";
     } else if (mode == report::Mode::check) {
+        std::cout << fmt::format("kernel {} (build-id {}) from {}; image: {}\n", run.release,
+                                 run.build_id.empty() ? "unknown" : run.build_id, run.source,
+                                 run.image.empty() ? "none" : run.image);
         std::cout << report::render_kernel_text(r);
     } else {
         std::cout << report::render_text(reports, mode);
@@ -108,7 +124,7 @@ int watch(const KernelArgs& k, const PatchSet& patch, bool json) {
     for (int round = 1;; ++round) {
         auto r = check_once(k, patch, image);
         if (!r) return fail(r.error().message);
-        const Summary s = counted(*r);
+        const Summary s = counted(r->report);
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const bool done = s.blocked == 0 && s.unreliable == 0;
         if (done || (k.timeout > 0 && elapsed >= k.timeout)) {
@@ -123,7 +139,7 @@ int watch(const KernelArgs& k, const PatchSet& patch, bool json) {
         } else if (!json) {
             std::cout << fmt::format("[{:.0f}s] still blocking: {} blocked, {} unreliable\n", elapsed, s.blocked,
                                      s.unreliable);
-            for (const TaskVerdict& t : r->tasks) {
+            for (const TaskVerdict& t : r->report.tasks) {
                 if (t.verdict == VerdictKind::blocked) {
                     std::cout << fmt::format("  {} {} ({}) in {}\n", t.pid, t.tid, t.comm, t.blocked_by.front().function);
                 }
@@ -175,7 +191,7 @@ int run_kernel(const KernelArgs& k, const PatchSet& patch, bool json, report::Mo
     auto r = check_once(k, patch, image);
     if (!r) return fail(r.error().message);
     print(*r, json, mode);
-    return exit_status(counted(*r));
+    return exit_status(counted(r->report));
 }
 
 int run_record(const KernelArgs& k) {

@@ -216,6 +216,8 @@ TEST(KernelFixtures, ReplayGivesTheExpectedVerdictForEveryTask) {
                                  t["blocked_by"][0]["function"].get<std::string>();
             lines.emplace_back(t["pid"], t["tid"], v);
         }
+        EXPECT_EQ(j["kernel"]["release"], fs::path(capture).stem().string());
+        EXPECT_EQ(j["kernel"]["build_id"].get<std::string>().size(), 40u);
         std::sort(lines.begin(), lines.end());
         for (const auto& [pid, tid, v] : lines) got << pid << " " << tid << " " << v << "\n";
         const std::string expect = fs::path(capture).replace_extension(".expect").string();
