@@ -68,7 +68,7 @@ std::string render_kernel_text(const ProcessReport& r) {
     render_blocked(out, r);
     render_kind(out, r, VerdictKind::unreliable, "unreliable: these stacks cannot be trusted");
     render_kind(out, r, VerdictKind::unreadable, "unreadable: the check is incomplete");
-    render_kind(out, r, VerdictKind::running, "running: switched by the kernel when they next leave the kernel");
+    render_kind(out, r, VerdictKind::running, "running: not judged while runnable (the kernel switches them at their next switch point)");
     std::map<std::string, size_t> skipped;
     for (const TaskVerdict& t : r.tasks) {
         for (const SkippedCheck& x : t.skipped) ++skipped[fmt::format("{}: {}", check_name(x.check), x.reason)];
