@@ -168,7 +168,7 @@ TEST_F(LiveKernel, WatchFollowsTheBlockingTaskUntilItIsGone) {
         helpers_[0]->kill_and_reap();
     });
     const CommandResult r =
-        run_command(lpsafe_bin() + " check --kernel --watch --timeout 4 --func vmlinux:" + helpers_[0]->top_function());
+        run_command(lpsafe_bin() + " check --kernel --watch --timeout 6 --func vmlinux:" + helpers_[0]->top_function());
     killer.join();
     EXPECT_NE(r.exit_status, 3) << r.err;
     const std::string listed = "  " + std::to_string(pid) + " " + std::to_string(pid) + " (kparked)";
