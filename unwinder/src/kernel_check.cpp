@@ -104,7 +104,8 @@ void check_listed_bottom(const Arch& arch, Listed& l, size_t entries, StackEnd& 
         l.findings.push_back({Check::bottom, idx, end.detail});
         return;
     }
-    const auto ends = arch.kernel_stack_ends();
+    // An arch row without kernel stack ends knows none: every bottom fails (fail closed).
+    const auto ends = arch.kernel_stack_ends != nullptr ? arch.kernel_stack_ends() : std::span<const KernelStackEnd>{};
     const bool known = last.object == "vmlinux" && std::any_of(ends.begin(), ends.end(), [&](const KernelStackEnd& e) {
                            return e.function == last.function;
                        });
