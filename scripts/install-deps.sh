@@ -12,6 +12,8 @@ PACKAGES=(
     zlib1g-dev
     # command and output
     libcli11-dev nlohmann-json3-dev libfmt-dev
+    # kernel capture archives (src/readers/kernel_archive.cpp)
+    zlib1g-dev
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev
     # fixtures (real cores) and the peers we compare against

@@ -3,10 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <array>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <iostream>
 
+#include "kernel_cli.h"
 #include "lpsafe/analyze.h"
 #include "readers/core_file.h"
 #include "readers/klp_module.h"
@@ -40,6 +43,7 @@ struct Args {
     unsigned max_frames = 128;
     bool no_cross_check = false;
     bool cross_check_libunwind = false;
+    lpsafe::cli::KernelArgs kernel;
 };
 
 void add_input_options(CLI::App& cmd, Args& a) {
@@ -88,7 +92,9 @@ int for_each_process(const Args& a, const ProcessSink& sink) {
         if (!process) return fail(process.error().message);
         return sink(*process);
     }
-    if (a.pids.empty() && !a.all_user) return fail("no input: give --core FILE, --snapshot FILE, --pid PID or --all-user");
+    if (a.pids.empty() && !a.all_user) {
+        return fail("no input: give --core FILE, --snapshot FILE, --pid PID, --all-user, or --kernel");
+    }
     const std::vector<int> pids = a.all_user ? lpsafe::readers::user_processes() : a.pids;
     for (int pid : pids) {
         lpsafe::readers::LiveOptions live;
@@ -112,7 +118,28 @@ int for_each_process(const Args& a, const ProcessSink& sink) {
     return 0;
 }
 
+bool has_process_input(const Args& a) {
+    return !a.core.empty() || !a.snapshot.empty() || !a.pids.empty() || a.all_user;
+}
+
+// A kernel capture archive is the kernel's snapshot: `--snapshot` accepts it
+// too and hands it to the kernel reader.
+bool is_kernel_capture(const std::string& path) {
+    std::array<std::byte, 8> head{};
+    std::ifstream in(path, std::ios::binary);
+    in.read(reinterpret_cast<char*>(head.data()), head.size());
+    return in.gcount() == static_cast<std::streamsize>(head.size()) &&
+           lpsafe::readers::snapshot_kind(head) == lpsafe::readers::SnapshotKind::kernel;
+}
+
 int record(const Args& a) {
+    if (a.kernel.kernel) {
+        if (has_process_input(a)) return fail("give either --kernel or a process input (--core, --snapshot, --pid) to record, not both");
+        lpsafe::cli::KernelArgs k = a.kernel;
+        k.output = a.output;
+        return lpsafe::cli::run_record(k);
+    }
+    if (!a.kernel.proc_root.empty()) return fail("--proc-root applies to kernel stacks only: add --kernel");
     if (a.all_user || a.pids.size() > 1) return fail("record writes one process: give one --pid, --core or --snapshot");
     return for_each_process(a, [&](const lpsafe::ProcessImage& process) {
         lpsafe::readers::RecordOptions options;
@@ -154,6 +181,20 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     if (!patch) return fail(patch.error().message);
     if (mode == lpsafe::report::Mode::check && patch->empty()) {
         return fail("no functions to check: give --func [OBJECT:]FUNCTION, --patch-file FILE or --klp-module FILE.ko");
+    }
+    if (!a.snapshot.empty() && !a.kernel.kernel && is_kernel_capture(a.snapshot)) {
+        Args k = a;
+        k.kernel.kernel = true;
+        k.kernel.proc_root = a.snapshot;
+        k.snapshot.clear();
+        return run(k, mode);
+    }
+    if (a.kernel.kernel) {
+        if (has_process_input(a)) return fail("--kernel checks kernel stacks: give either --kernel or a process input (--core, --snapshot, --pid), not both");
+        return lpsafe::cli::run_kernel(a.kernel, *patch, a.json, mode);
+    }
+    if (const std::string opt = lpsafe::cli::kernel_only_option(a.kernel); !opt.empty()) {
+        return fail(opt + " applies to kernel stacks only: add --kernel");
     }
     const lpsafe::CheckOptions options = check_options(a);
     std::vector<lpsafe::ProcessReport> reports;
@@ -201,6 +242,7 @@ int run_klp_info(const std::string& path, bool json) {
 
 int main(int argc, char** argv) {
     CLI::App app{"lpsafe: is it safe to live-patch these threads? Checked, auditable stack verdicts."};
+    app.set_version_flag("--version", std::string("lpsafe ") + LPSAFE_VERSION);
     app.require_subcommand(1);
     Args a;
 
@@ -213,9 +255,12 @@ int main(int argc, char** argv) {
     check->add_option("--klp-module", a.klp_modules, "livepatch module whose klp_funcs are the patch (repeatable)")
         ->check(CLI::ExistingFile);
 
+    lpsafe::cli::add_kernel_options(*check, a.kernel, true);
+
     auto* stack = app.add_subcommand("stack", "print every thread's checked frames");
     add_input_options(*stack, a);
     stack->add_flag("--json", a.json, "machine-readable output (docs/json-format.md)");
+    lpsafe::cli::add_kernel_options(*stack, a.kernel, false);
 
     auto* rec = app.add_subcommand("record", "record a process as a snapshot file that replays without its binaries");
     add_input_options(*rec, a);
@@ -224,6 +269,7 @@ int main(int argc, char** argv) {
     rec->add_option("--symbols", a.symbols, "all: every function symbol of the modules frames run through; "
                                             "frames: only those containing a frame (smaller)")
         ->check(CLI::IsMember({"all", "frames"}));
+    lpsafe::cli::add_kernel_record_options(*rec, a.kernel);
 
     auto* klp_info = app.add_subcommand("klp-info", "list the functions a livepatch module (.ko) replaces");
     std::string klp_file;

@@ -4,6 +4,7 @@
 #include "lpsafe/arch.h"
 #include "x86_64_code.h"
 #include "x86_64_frame_pointer.h"
+#include "x86_64_kernel.h"
 #include "x86_64_regs.h"
 
 namespace lpsafe {
@@ -28,6 +29,7 @@ const Arch kX86_64Arch = {
     .user_regs_size = x86_64::kUserRegsWords * sizeof(uint64_t),
     .parse_user_regs = x86_64::parse_user_regs,
     .red_zone = 128,  // System V psABI 3.2.2
+    .kernel_stack_ends = x86_64::kernel_stack_ends,
 };
 
 }  // namespace lpsafe

@@ -12,13 +12,16 @@
 #include "lpsafe/process.h"
 #include "lpsafe/result.h"
 
+#include "readers/kernel_archive.h"
+
 namespace lpsafe::readers::snapshot {
 
 // "LPSAFE" + kind + 0x1a (stops `type`ing a binary file on a terminal).
 inline constexpr char kUserMagic[8] = {'L', 'P', 'S', 'A', 'F', 'E', 'U', '\x1a'};
 // Reserved for kernel captures (/proc stacks + kallsyms extract): a reader of
 // user snapshots refuses them with a message naming the kernel reader.
-inline constexpr char kKernelMagic[8] = {'L', 'P', 'S', 'A', 'F', 'E', 'K', '\x1a'};
+// Kernel captures (kernel_archive.h) are the kernel's snapshots; one magic for both.
+inline constexpr const auto& kKernelMagic = kCaptureMagic;
 inline constexpr uint16_t kVersionMajor = 1;  // incompatible changes
 inline constexpr uint16_t kVersionMinor = 0;  // additions readers may skip
 inline constexpr size_t kHeaderSize = 24;

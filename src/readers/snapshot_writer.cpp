@@ -86,6 +86,7 @@ struct Capture {
     std::vector<Range> data;                              // what process memory returned
     std::map<const Module*, std::vector<Range>> code;     // file bytes read_code fell back to (file addresses)
     std::map<const Module*, std::vector<uint64_t>> lookups;  // file addresses of frames (touched modules)
+    std::map<const Module*, std::vector<uint64_t>> read_at;  // file addresses of every read (symbol hints)
 };
 
 // Runs the checks once through a RecordingMemory and sorts what they read
@@ -111,6 +112,7 @@ Capture capture_reads(const ProcessImage& process, const CheckOptions& options) 
         if (const auto pc = t.regs.get(arch.pc_reg); pc && *pc >= kCodeAroundPc)
             reads.push_back({*pc - kCodeAroundPc, 2 * kCodeAroundPc});
     for (const Range& r : reads) {
+        if (const Module* at = process.modules.find(r.addr)) c.read_at[at].push_back(r.addr - at->bias);
         std::vector<std::byte> buf(r.size);
         const size_t n = process.memory ? process.memory->read(r.addr, buf) : 0;
         c.data.push_back({r.addr, n});
@@ -149,15 +151,23 @@ void capture_stacks(const ProcessImage& process, const RecordOptions& options, S
 // The symbols that contain one of `lookups` (every one, not just the one
 // symbol_at picks, so that a patch naming an alias or an overlapping symbol
 // still finds the frame).
-std::vector<Symbol> symbols_containing(const ElfImage& image, const std::vector<uint64_t>& lookups) {
+// The symbols a replay looks up: those holding a frame, and those holding
+// an address a check read (a call's target, a function swept for tail
+// calls): a check that reads code at an address also asks which function
+// it is in.
+std::vector<Symbol> symbols_containing(const ElfImage& image, const std::vector<uint64_t>& lookups,
+                                       const std::vector<uint64_t>& read_at) {
     std::vector<Symbol> out;
+    const auto holds = [](const Symbol& s, const std::vector<uint64_t>& at) {
+        return std::any_of(at.begin(), at.end(), [&](uint64_t a) { return s.contains(a); });
+    };
     for (const Symbol& s : image.symbols())
-        if (std::any_of(lookups.begin(), lookups.end(), [&](uint64_t a) { return s.contains(a); })) out.push_back(s);
+        if (holds(s, lookups) || holds(s, read_at)) out.push_back(s);
     return out;
 }
 
 ImageRecord image_record(const Module& m, const std::vector<Range>* code, const std::vector<uint64_t>* lookups,
-                         bool all_symbols, Status& status) {
+                         const std::vector<uint64_t>& read_at, bool all_symbols, Status& status) {
     ImageRecord im;
     const ElfImage& image = *m.image;
     im.machine = image.machine();
@@ -175,7 +185,7 @@ ImageRecord image_record(const Module& m, const std::vector<Range>* code, const 
         return im;
     }
     im.sections = std::move(*sections);
-    im.symbols = all_symbols ? image.symbols() : symbols_containing(image, *lookups);
+    im.symbols = all_symbols ? image.symbols() : symbols_containing(image, *lookups, read_at);
     if (code != nullptr)
         im.code = copy_ranges(*code, [&](uint64_t at, std::span<std::byte> out) { return image.read(at, out); });
     return im;
@@ -193,8 +203,9 @@ ModuleRecord module_record(const Module& m, const Capture& c, bool all_symbols, 
     if (r.has_image) {
         static const std::vector<uint64_t> kNoLookups;
         const std::vector<uint64_t>* used = lookups != c.lookups.end() ? &lookups->second : &kNoLookups;
-        r.image = image_record(m, code != c.code.end() ? &code->second : nullptr, touched ? used : nullptr, all_symbols,
-                               status);
+        const auto read_at = c.read_at.find(&m);
+        r.image = image_record(m, code != c.code.end() ? &code->second : nullptr, touched ? used : nullptr,
+                               read_at != c.read_at.end() ? read_at->second : kNoLookups, all_symbols, status);
     }
     return r;
 }

@@ -52,7 +52,9 @@ json task_json(const TaskVerdict& t, Mode mode) {
     if (!t.reason.empty()) j["reason"] = t.reason;
     if (!skipped.empty()) j["skipped_checks"] = std::move(skipped);
     if (t.stop_ns != 0) j["stop_ns"] = t.stop_ns;
-    j["reliable"] = t.findings.empty();
+    // Only a stack that was read and judged can be reliable (not one that
+    // is running, gone or unreadable).
+    j["reliable"] = t.findings.empty() && t.reason.empty();
     j["failed_checks"] = std::move(failed);
     j["end"] = t.end.detail;
     j["frames"] = std::move(frames);

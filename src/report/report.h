@@ -20,6 +20,10 @@ nlohmann::json to_json(std::span<const ProcessReport> reports, Mode mode);
 // not safe. `stack`: every task's frames, each with its method and findings.
 std::string render_text(std::span<const ProcessReport> reports, Mode mode);
 
+// A whole-system kernel check (one report): blocked tasks grouped by the
+// function that blocks them, then unreliable, unreadable and running tasks.
+std::string render_kernel_text(const ProcessReport& report);
+
 Summary total(std::span<const ProcessReport> reports);
 
 // Live capture: how long threads were stopped, over every task with a stop time.

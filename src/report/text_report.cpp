@@ -121,8 +121,10 @@ std::string render_text(std::span<const ProcessReport> reports, Mode mode) {
     if (mode == Mode::stack) {
         for (const ProcessReport& r : reports) {
             for (const TaskVerdict& t : r.tasks) {
-                out += fmt::format("PID {} TID {} ({}): {}\n", t.pid, t.tid, t.comm,
-                                   t.findings.empty() ? "reliable" : "UNRELIABLE");
+                // A task that was not judged (running, gone, unreadable) says why.
+                const std::string label = !t.reason.empty() ? fmt::format("{}: {}", verdict_name(t.verdict), t.reason)
+                                          : t.findings.empty() ? "reliable" : "UNRELIABLE";
+                out += fmt::format("PID {} TID {} ({}): {}\n", t.pid, t.tid, t.comm, label);
                 render_frames(out, t);
             }
         }

@@ -36,6 +36,13 @@ struct FpStep {
     uint64_t caller_fp = 0;  // the caller's frame pointer
 };
 
+// A function that really ends a kernel task's stack as /proc lists it (the
+// outermost entry): where the kernel's reliable unwinder also stops.
+struct KernelStackEnd {
+    std::string_view function;
+    std::string_view why;  // the kernel behaviour that makes it an end
+};
+
 struct Arch {
     ArchId id;
     std::string_view name;
@@ -85,6 +92,8 @@ struct Arch {
     // Bytes below sp that leaf code may use without moving sp (the ABI's red
     // zone); a stack copy starts this far below sp.
     uint64_t red_zone;
+    // Kernel stacks (/proc/<pid>/task/<tid>/stack): the known outermost entries.
+    std::span<const KernelStackEnd> (*kernel_stack_ends)();
 };
 
 const Arch& arch_of(ArchId id);

@@ -1,0 +1,38 @@
+// Where an x86_64 kernel task's stack really ends, as the kernel's own
+// unwinder (arch/x86/kernel/unwind_orc.c) ends it: at the user-mode pt_regs
+// of an entry from user space, or at the UNWIND_HINT_END_OF_STACK of a
+// kernel thread. Each name was seen at the bottom of real /proc stacks
+// (fixtures/kernel/, 6.18) or is the same entry path's sibling, as noted.
+#include "x86_64_kernel.h"
+
+namespace lpsafe::x86_64 {
+namespace {
+
+constexpr KernelStackEnd kEnds[] = {
+    {"entry_SYSCALL_64_after_hwframe",
+     "64-bit system call from user space (arch/x86/entry/entry_64.S); user pt_regs follow. Seen: every task "
+     "sleeping in a syscall"},
+    {"ret_from_fork_asm",
+     "kernel thread or new task: UNWIND_HINT_END_OF_STACK, \"stack unwinds of kernel threads terminate in a "
+     "known good state\" (entry_64.S, 2e7e5bbb1c3c). Seen: every kthread on 6.18"},
+    {"ret_from_fork",
+     "the same end on kernels before the 6.5 ret_from_fork_asm split (C ret_from_fork was the asm entry)"},
+    {"asm_common_interrupt",
+     "device interrupt taken in user mode: user pt_regs follow (an interrupt of kernel code would list the "
+     "interrupted kernel frames below it). Seen: tasks preempted in user space"},
+    {"asm_sysvec_reschedule_ipi",
+     "reschedule IPI taken in user mode (idtentry_sysvec); as asm_common_interrupt. Seen on 6.18"},
+    {"asm_sysvec_apic_timer_interrupt",
+     "timer interrupt taken in user mode; the same idtentry path as the reschedule IPI"},
+    {"asm_sysvec_call_function_single", "IPI taken in user mode; the same idtentry path"},
+    {"asm_exc_page_fault", "page fault from user mode (idtentry); user pt_regs follow"},
+    {"entry_SYSCALL_compat_after_hwframe", "32-bit syscall instruction from a compat task; user pt_regs follow"},
+    {"entry_SYSENTER_compat_after_hwframe", "32-bit sysenter from a compat task; user pt_regs follow"},
+    {"entry_INT80_compat", "int $0x80 from a compat task; user pt_regs follow"},
+};
+
+}  // namespace
+
+std::span<const KernelStackEnd> kernel_stack_ends() { return kEnds; }
+
+}  // namespace lpsafe::x86_64

@@ -1,0 +1,207 @@
+#include "kernel_cli.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "lpsafe/analyze.h"
+#include "lpsafe/kernel_stack.h"
+#include "readers/kernel_scan.h"
+
+namespace lpsafe::cli {
+namespace {
+
+constexpr int kExitError = 3;
+
+int fail(const std::string& message) {
+    std::fprintf(stderr, "lpsafe: error: %s\n", message.c_str());
+    return kExitError;
+}
+
+struct Loaded {
+    readers::KernelInput input;
+    std::string source;
+};
+
+// Where distributions put the image of kernel RELEASE (debug packages, the
+// kernel's build tree). An image found here is still checked against the
+// running build-id, so a stale file cannot vouch for another kernel.
+std::string default_vmlinux(const std::string& release) {
+    if (release.empty()) return {};
+    for (const std::string& path : {"/usr/lib/debug/boot/vmlinux-" + release, "/boot/vmlinux-" + release,
+                                    "/usr/lib/debug/lib/modules/" + release + "/vmlinux",
+                                    "/lib/modules/" + release + "/build/vmlinux"}) {
+        if (::access(path.c_str(), R_OK) == 0) return path;
+    }
+    return {};
+}
+
+// The live /proc, or the capture named by --proc-root.
+Result<std::unique_ptr<readers::ProcSource>> open_source(const KernelArgs& k) {
+    if (k.proc_root.empty()) return readers::open_live_proc();
+    return readers::open_proc_root(k.proc_root);
+}
+
+Result<Loaded> load(const KernelArgs& k) {
+    auto source = open_source(k);
+    if (!source) return source.error();
+    auto capture = readers::capture_kernel(**source);
+    if (!capture) return capture.error();
+    auto input = readers::to_kernel_input(*capture);
+    if (!input) return input.error();
+    return Loaded{std::move(*input), capture->source};
+}
+
+// lpsafe's own threads are listed as running, but do not count toward the
+// exit status: the kernel switches the checking task itself at its next exit
+// to user space, so it can never be the task that stalls a transition.
+Summary counted(const ProcessReport& r) {
+    Summary s;
+    for (const TaskVerdict& t : r.tasks) {
+        if (t.verdict == VerdictKind::running && t.reason.starts_with("lpsafe's own")) continue;
+        s.add(t.verdict);
+    }
+    return s;
+}
+
+// One round's report and what it was checked against (for the audit trail).
+struct KernelRun {
+    ProcessReport report;
+    std::string source, release, build_id, image;
+};
+
+Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::optional<KernelImage>& image) {
+    auto loaded = load(k);
+    if (!loaded) return loaded.error();
+    const Kallsyms& kallsyms = loaded->input.kallsyms;
+    const std::string vmlinux = k.vmlinux.empty() ? default_vmlinux(loaded->input.release) : k.vmlinux;
+    if (!vmlinux.empty() && !image) {
+        auto elf = ElfImage::open(vmlinux);
+        if (!elf) return elf.error();
+        auto made = make_kernel_image(*elf, kallsyms, loaded->input.build_id);
+        if (!made) return made.error();
+        image = std::move(*made);
+    }
+    KernelCheckOptions options;
+    options.image = image ? &*image : nullptr;
+    options.strict = k.strict;
+    auto report = check_kernel(loaded->input.tasks, kallsyms, patch, options);
+    if (!report) return report.error();
+    return KernelRun{std::move(*report), loaded->source, loaded->input.release, loaded->input.build_id,
+                     image ? image->path : std::string{}};
+}
+
+void print(const KernelRun& run, bool json, report::Mode mode) {
+    const ProcessReport& r = run.report;
+    std::span<const ProcessReport> reports(&r, 1);
+    if (json) {
+        auto j = report::to_json(reports, mode);
+        j["kernel"] = {{"source", run.source}, {"release", run.release}, {"build_id", run.build_id},
+                       {"image", run.image}};
+        std::cout << j.dump(2) << "\n";
+    } else if (mode == report::Mode::check) {
+        std::cout << fmt::format("kernel {} (build-id {}) from {}; image: {}\n", run.release,
+                                 run.build_id.empty() ? "unknown" : run.build_id, run.source,
+                                 run.image.empty() ? "none" : run.image);
+        std::cout << report::render_kernel_text(r);
+    } else {
+        std::cout << report::render_text(reports, mode);
+    }
+}
+
+// --watch: like the kernel's own retry (klp_try_complete_transition() is
+// rescheduled every second), re-check until nothing blocks or time is up.
+int watch(const KernelArgs& k, const PatchSet& patch, bool json) {
+    const bool tty = ::isatty(STDOUT_FILENO) != 0;
+    const auto start = std::chrono::steady_clock::now();
+    std::optional<KernelImage> image;
+    for (int round = 1;; ++round) {
+        auto r = check_once(k, patch, image);
+        if (!r) return fail(r.error().message);
+        const Summary s = counted(r->report);
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const bool done = s.blocked == 0 && s.unreliable == 0;
+        if (done || (k.timeout > 0 && elapsed >= k.timeout)) {
+            if (tty && !json) std::cout << "\r\033[K";
+            print(*r, json, report::Mode::check);
+            return exit_status(s);
+        }
+        if (tty && !json) {
+            std::cout << fmt::format("\r\033[K[{:.0f}s] round {}: {} blocked, {} unreliable", elapsed, round, s.blocked,
+                                     s.unreliable)
+                      << std::flush;
+        } else if (!json) {
+            std::cout << fmt::format("[{:.0f}s] still blocking: {} blocked, {} unreliable\n", elapsed, s.blocked,
+                                     s.unreliable);
+            for (const TaskVerdict& t : r->report.tasks) {
+                if (t.verdict == VerdictKind::blocked) {
+                    std::cout << fmt::format("  {} {} ({}) in {}\n", t.pid, t.tid, t.comm, t.blocked_by.front().function);
+                }
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+}
+
+}  // namespace
+
+void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking) {
+    cmd.add_flag("--kernel", k.kernel, "check kernel stacks of every task (/proc) instead of a core");
+    cmd.add_option("--proc-root", k.proc_root, "read a captured /proc tree or capture archive instead of /proc")
+        ->check(CLI::ExistingPath);
+    cmd.add_option("--vmlinux", k.vmlinux, "kernel image: enables return-after-call on kernel stacks")
+        ->check(CLI::ExistingFile);
+    cmd.add_flag("--strict", k.strict, "a skipped check makes the verdict unreliable");
+    if (checking) {
+        cmd.add_flag("--watch", k.watch, "re-check every second until nothing blocks (kernel only)");
+        cmd.add_option("--timeout", k.timeout, "give up --watch after this many seconds")->check(CLI::PositiveNumber);
+    }
+}
+
+void add_kernel_record_options(CLI::App& record, KernelArgs& k) {
+    record.add_flag("--kernel", k.kernel, "record the kernel's view of every task (/proc) as a capture archive");
+    record.add_option("--proc-root", k.proc_root, "with --kernel: re-record a capture (e.g. a DIR tree into one archive)")
+        ->check(CLI::ExistingPath);
+}
+
+std::string kernel_only_option(const KernelArgs& k) {
+    if (!k.proc_root.empty()) return "--proc-root";
+    if (!k.vmlinux.empty()) return "--vmlinux";
+    if (k.strict) return "--strict";
+    if (k.watch) return "--watch";
+    return {};
+}
+
+int run_kernel(const KernelArgs& k, const PatchSet& patch, bool json, report::Mode mode) {
+    if (k.watch) {
+        if (!k.proc_root.empty()) return fail("--watch re-reads the live /proc; it cannot watch a capture");
+        return watch(k, patch, json);
+    }
+    std::optional<KernelImage> image;
+    auto r = check_once(k, patch, image);
+    if (!r) return fail(r.error().message);
+    print(*r, json, mode);
+    return exit_status(counted(r->report));
+}
+
+int run_record(const KernelArgs& k) {
+    auto source = open_source(k);  // --proc-root: re-record a capture, e.g. a tree into one archive
+    if (!source) return fail(source.error().message);
+    auto capture = readers::capture_kernel(**source);
+    if (!capture) return fail(capture.error().message);
+    const auto files = readers::capture_files(*capture, std::string("lpsafe ") + LPSAFE_VERSION);
+    std::error_code ec;
+    const bool as_dir = k.output.ends_with("/") || std::filesystem::is_directory(k.output, ec);
+    auto st = as_dir ? readers::write_capture_dir(k.output, files) : readers::write_capture_archive(k.output, files);
+    if (!st) return fail(st.error().message);
+    std::fprintf(stderr, "lpsafe: recorded %zu tasks to %s\n", capture->tasks.size(), k.output.c_str());
+    return 0;
+}
+
+}  // namespace lpsafe::cli

@@ -1,0 +1,35 @@
+// The kernel side of the lpsafe command: `check --kernel`, `stack --kernel`
+// and `record --kernel`. Parsing and rendering only; the work is in
+// src/readers (kernel_scan) and the engine (lpsafe/kernel_stack.h).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "lpsafe/patch_set.h"
+#include "report/report.h"
+
+namespace lpsafe::cli {
+
+struct KernelArgs {
+    bool kernel = false;
+    std::string proc_root;
+    std::string vmlinux;
+    std::string output;
+    bool strict = false;
+    bool watch = false;
+    double timeout = 0;
+};
+
+void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking);
+// `record --kernel [--proc-root P]`; -o is the record command's own option.
+void add_kernel_record_options(CLI::App& record, KernelArgs& k);
+
+// The first kernel-only option given ("--vmlinux"), or "" when none.
+std::string kernel_only_option(const KernelArgs& k);
+
+int run_kernel(const KernelArgs& k, const PatchSet& patch, bool json, report::Mode mode);
+int run_record(const KernelArgs& k);
+
+}  // namespace lpsafe::cli

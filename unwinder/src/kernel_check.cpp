@@ -1,0 +1,240 @@
+// Checks of /proc kernel stacks (docs/verdict-rules.md, "/proc kernel
+// stacks"). The kernel listed the frames; lpsafe decides whether the listing
+// can be trusted as the stack livepatch's reliable walker would see.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "lpsafe/arch.h"
+#include "lpsafe/kernel_stack.h"
+
+namespace lpsafe {
+namespace {
+
+std::string object_of(std::string_view module) { return std::string(module.empty() ? "vmlinux" : module); }
+
+// The kallsyms symbol an entry names: same name, module and size (the size
+// %pB printed is the kernel's own kallsyms size), and an offset inside it.
+const KernelSymbol* resolve_entry(const ListedEntry& e, const Kallsyms& kallsyms, std::string& why) {
+    const auto named = kallsyms.named(e.function, e.module);
+    if (named.empty()) {
+        why = fmt::format("{} is not in kallsyms ({})", e.function, object_of(e.module));
+        return nullptr;
+    }
+    std::vector<const KernelSymbol*> fit;
+    for (const KernelSymbol* s : named) {
+        // A return address may equal the size: a call to a noreturn function
+        // at the very end (%pB looks up address - 1).
+        if (s->size == e.size && e.offset > 0 && e.offset <= s->size) fit.push_back(s);
+    }
+    if (fit.size() == 1) return fit.front();
+    why = fit.empty() ? fmt::format("{}+{:#x}/{:#x} disagrees with kallsyms (size {:#x}): wrong symbol table?",
+                                    e.function, e.offset, e.size, named.front()->size)
+                      : fmt::format("{}/{:#x} names {} kallsyms symbols of that size", e.function, e.size, fit.size());
+    return nullptr;
+}
+
+struct Listed {
+    std::vector<Frame> frames;
+    std::vector<const KernelSymbol*> symbols;  // null where unresolved
+    std::vector<Finding> findings;
+};
+
+Listed list_frames(const std::vector<ListedEntry>& entries, const Kallsyms& kallsyms) {
+    Listed out;
+    for (size_t i = 0; i < entries.size(); ++i) {
+        const ListedEntry& e = entries[i];
+        Frame f;
+        f.method = UnwindMethod::listed;
+        f.pc_is_return_address = true;  // sched frames are dropped: every entry is a return address
+        f.object = object_of(e.module);
+        const KernelSymbol* sym = nullptr;
+        std::string why;
+        if (e.function.empty()) {
+            f.pc = e.raw_address;
+            f.object.clear();
+            why = fmt::format("{:#x} is not kernel text the kernel could name", e.raw_address);
+            out.findings.push_back({Check::executable, static_cast<int>(i), why});
+        } else if ((sym = resolve_entry(e, kallsyms, why)) == nullptr) {
+            f.function = e.function;
+            f.offset = e.offset;
+            out.findings.push_back({Check::executable, static_cast<int>(i), why});
+        } else {
+            f.pc = sym->addr + e.offset;
+            f.function = e.function;
+            f.offset = e.offset;
+        }
+        out.frames.push_back(std::move(f));
+        out.symbols.push_back(sym);
+    }
+    return out;
+}
+
+// top: kernel/stacktrace.c stack_trace_save_tsk() drops in_sched_functions()
+// addresses for other tasks, so the first listed entry is where the task
+// called into the scheduler; proc_pid_wchan() names the same function
+// (get_wchan() skips the same scheduler frames).
+void check_listed_top(const KernelTask& task, const Kallsyms& kallsyms, Listed& l) {
+    if (l.frames.empty()) {
+        l.findings.push_back({Check::top, -1, "the kernel listed no frames for a sleeping task (its walker failed)"});
+        return;
+    }
+    const Frame& top = l.frames.front();
+    if (l.symbols.front() != nullptr && kallsyms.in_sched_functions(top.lookup_address())) {
+        l.findings.push_back({Check::top, 0,
+                              top.function + " is scheduler/lock text, which /proc never lists for another task"});
+    }
+    if (task.wchan && *task.wchan != top.function) {
+        l.findings.push_back({Check::top, 0,
+                              fmt::format("wchan says {} but the stack starts at {}: the task moved between reads",
+                                          *task.wchan, top.function)});
+    }
+}
+
+// bottom: a real end of a task stack for the architecture, and not cut off
+// at the file's depth limit.
+void check_listed_bottom(const Arch& arch, Listed& l, size_t entries, StackEnd& end) {
+    if (l.frames.empty()) return;
+    const Frame& last = l.frames.back();
+    const int idx = static_cast<int>(l.frames.size() - 1);
+    end.kind = StackEnd::Kind::failed;
+    if (entries >= kProcStackDepth) {
+        end.kind = StackEnd::Kind::depth_limit;
+        end.detail = fmt::format("listing truncated at {} entries (fs/proc/base.c MAX_STACK_TRACE_DEPTH)", entries);
+        l.findings.push_back({Check::bottom, idx, end.detail});
+        return;
+    }
+    // An arch row without kernel stack ends knows none: every bottom fails (fail closed).
+    const auto ends = arch.kernel_stack_ends != nullptr ? arch.kernel_stack_ends() : std::span<const KernelStackEnd>{};
+    const bool known = last.object == "vmlinux" && std::any_of(ends.begin(), ends.end(), [&](const KernelStackEnd& e) {
+                           return e.function == last.function;
+                       });
+    if (known) {
+        end.kind = StackEnd::Kind::outermost;
+        end.detail = "kernel stack end " + last.function;
+        return;
+    }
+    end.detail = "ends at " + (last.function.empty() ? std::string("an unnamed address") : last.function);
+    l.findings.push_back({Check::bottom, idx, end.detail + ", which is not a known end of a task stack"});
+}
+
+void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Listed& l,
+                        std::vector<SkippedCheck>& skipped) {
+    if (options.image == nullptr) {
+        skipped.push_back({Check::return_after_call, "no kernel image (give --vmlinux FILE)"});
+        return;
+    }
+    if (!options.image->mismatch.empty()) {
+        l.findings.push_back({Check::return_after_call, -1, options.image->mismatch});
+        return;
+    }
+    bool module_skipped = false;
+    for (size_t i = 0; i < l.frames.size(); ++i) {
+        const KernelSymbol* sym = l.symbols[i];
+        if (sym == nullptr) continue;  // already a finding
+        if (!sym->module.empty()) {
+            if (!module_skipped) skipped.push_back({Check::return_after_call, "frames in module " + std::string(sym->module)});
+            module_skipped = true;
+            continue;
+        }
+        const RuleOutcome r = arch.check_call_before(options.image->process, l.frames[i].pc, sym->addr, sym->size);
+        if (r.kind != RuleOutcome::Kind::pass) {
+            l.findings.push_back({Check::return_after_call, static_cast<int>(i), r.detail});
+        }
+    }
+}
+
+// A task with no stack to judge: why not, or nullopt to go on.
+std::optional<std::pair<VerdictKind, std::string>> no_judgement(const KernelTask& task) {
+    if (task.status != CaptureStatus::captured) {
+        return std::pair{task.status == CaptureStatus::gone ? VerdictKind::gone : VerdictKind::unreadable,
+                         task.status_reason};
+    }
+    if (task.is_reader) return std::pair{VerdictKind::running, std::string("lpsafe's own thread, running while it reads")};
+    if (task.state == "R") {
+        return std::pair{VerdictKind::running, std::string("runnable (state R): its stack changes while it is read")};
+    }
+    if (task.state == "Z" || task.state == "X") return std::pair{VerdictKind::gone, std::string("exited (zombie)")};
+    return std::nullopt;
+}
+
+bool sleeping_state(std::string_view s) { return s == "S" || s == "D" || s == "I" || s == "T" || s == "t"; }
+
+}  // namespace
+
+TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,
+                              const KernelCheckOptions& options) {
+    TaskVerdict v;
+    v.pid = task.pid;
+    v.tid = task.tid;
+    v.comm = task.comm;
+    v.state = task.state;
+    if (auto none = no_judgement(task)) {
+        v.verdict = none->first;
+        v.reason = none->second;
+        return v;
+    }
+    const Arch& arch = arch_of(options.arch);
+    auto entries = parse_stack_text(task.stack);
+    Listed l;
+    if (!entries) {
+        l.findings.push_back({Check::unwind, -1, "stack file: " + entries.error().message});
+    } else {
+        l = list_frames(*entries, kallsyms);
+        if (!sleeping_state(task.state)) {
+            l.findings.push_back({Check::top, -1, "task state '" + task.state + "' is not a sleeping state"});
+        }
+        check_listed_top(task, kallsyms, l);
+        check_listed_bottom(arch, l, entries->size(), v.end);
+        check_listed_calls(arch, options, l, v.skipped);
+    }
+    if (options.strict) {
+        for (const SkippedCheck& s : v.skipped) l.findings.push_back({s.check, -1, "skipped (--strict): " + s.reason});
+    }
+    std::stable_sort(l.findings.begin(), l.findings.end(),
+                     [](const Finding& a, const Finding& b) { return a.frame < b.frame; });
+    v.blocked_by = find_patched_frames(l.frames, patch);
+    v.verdict = decide(l.findings, v.blocked_by);
+    v.findings = std::move(l.findings);
+    v.frames = std::move(l.frames);
+    return v;
+}
+
+Result<ResolvedPatchSet> resolve_kernel_patch_set(const PatchSet& set, const Kallsyms& kallsyms) {
+    ResolvedPatchSet out;
+    for (const PatchTarget& t : set.targets()) {
+        if (!t.object.empty() && !kallsyms.has_module(t.object)) {
+            out.not_loaded.push_back(t.spec());
+            continue;
+        }
+        auto syms = t.object.empty() ? kallsyms.named_anywhere(t.function) : kallsyms.named(t.function, t.object);
+        std::erase_if(syms, [](const KernelSymbol* s) { return !s->is_text(); });
+        if (syms.empty()) {
+            return make_error("function " + t.function + " not found in kallsyms (" +
+                              (t.object.empty() ? std::string("vmlinux or any loaded module") : t.object) + ")");
+        }
+        for (const KernelSymbol* s : syms) {
+            if (s->size == 0) return make_error(t.spec() + ": the last kallsyms symbol has no size");
+            out.ranges.push_back({s->addr, s->addr + s->size, object_of(s->module), t.function});
+        }
+    }
+    return out;
+}
+
+Result<ProcessReport> check_kernel(const std::vector<KernelTask>& tasks, const Kallsyms& kallsyms,
+                                   const PatchSet& patch, const KernelCheckOptions& options) {
+    auto resolved = resolve_kernel_patch_set(patch, kallsyms);
+    if (!resolved) return resolved.error();
+    ProcessReport report;
+    report.comm = "kernel";
+    report.patch = std::move(*resolved);
+    report.tasks.reserve(tasks.size());
+    for (const KernelTask& t : tasks) {
+        TaskVerdict v = check_kernel_task(t, kallsyms, report.patch, options);
+        report.summary.add(v.verdict);
+        report.tasks.push_back(std::move(v));
+    }
+    return report;
+}
+
+}  // namespace lpsafe

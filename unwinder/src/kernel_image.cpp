@@ -1,0 +1,75 @@
+// The kernel image (vmlinux) as a ProcessImage relocated by the KASLR offset,
+// so return-after-call reuses the arch's check_call_before() on kernel code.
+#include <elf.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "lpsafe/arch.h"
+#include "lpsafe/kernel_stack.h"
+
+namespace lpsafe {
+namespace {
+
+// _text of the image: its symbol when the image has symbols, else the start
+// of the first executable segment (where the kernel's linker script puts it).
+std::optional<uint64_t> image_text(const ElfImage& image) {
+    for (const Symbol* s : image.symbols_named("_text")) return s->start;
+    std::optional<uint64_t> lowest;
+    for (const ElfSegment& seg : image.segments()) {
+        if ((seg.flags & PF_X) != 0 && (!lowest || seg.vaddr < *lowest)) lowest = seg.vaddr;
+    }
+    return lowest;
+}
+
+}  // namespace
+
+Result<KernelImage> make_kernel_image(std::shared_ptr<ElfImage> vmlinux, const Kallsyms& kallsyms,
+                                      std::string_view running_build_id) {
+    if (!vmlinux) return make_error("no kernel image");
+    const std::string path = vmlinux->path();
+    const Arch* arch = arch_for_elf_machine(vmlinux->machine());
+    if (arch == nullptr) return make_error(path + ": not a kernel image for a supported architecture");
+    const auto runtime_text = kallsyms.text_start();
+    if (!runtime_text) return make_error("kallsyms has no _text: cannot relocate " + path);
+    const auto link_text = image_text(*vmlinux);
+    if (!link_text) return make_error(path + ": no executable segment");
+
+    KernelImage k;
+    k.path = path;
+    k.kaslr_offset = static_cast<int64_t>(*runtime_text - *link_text);
+    if (!running_build_id.empty() && vmlinux->build_id() != running_build_id) {
+        k.mismatch = fmt::format("{} has build-id {} but the running kernel has {}", path,
+                                 vmlinux->build_id().empty() ? "(none)" : vmlinux->build_id(), running_build_id);
+    }
+    const uint64_t bias = *runtime_text - *link_text;
+    Module m;
+    m.path = path;
+    m.name = "vmlinux";
+    m.bias = bias;
+    m.start = UINT64_MAX;
+    for (const ElfSegment& seg : vmlinux->segments()) {
+        Mapping map;
+        map.start = seg.vaddr + bias;
+        map.end = map.start + seg.memsz;
+        map.file_offset = seg.offset;
+        map.path = path;
+        map.readable = (seg.flags & PF_R) != 0;
+        map.writable = (seg.flags & PF_W) != 0;
+        map.executable = (seg.flags & PF_X) != 0;
+        k.process.mappings.push_back(map);
+        m.start = std::min(m.start, map.start);
+        m.end = std::max(m.end, map.end);
+    }
+    if (k.process.mappings.empty()) return make_error(path + ": no loadable segments");
+    std::sort(k.process.mappings.begin(), k.process.mappings.end(),
+              [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+    m.image = std::move(vmlinux);
+    k.process.arch = arch->id;
+    k.process.comm = "kernel";
+    k.process.modules.add(std::move(m));
+    return k;
+}
+
+}  // namespace lpsafe
