@@ -108,6 +108,10 @@ private:
 // CRC-32 (zlib's) of the stored body: a flipped bit
 // anywhere (a symbol name, a saved register) would otherwise replay as a
 // plausible, different stack.
-uint32_t crc32(std::span<const std::byte> bytes);
+uint32_t crc32(std::span<const std::byte> bytes, uint32_t crc = 0);
+// The header's CRC-32 field: of the whole file (at least kHeaderSize bytes)
+// except that field (docs/snapshot-format.md).
+inline constexpr size_t kCrcOffset = 16;
+uint32_t file_crc32(std::span<const std::byte> file);
 
 }  // namespace lpsafe::readers::snapshot

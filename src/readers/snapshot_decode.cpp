@@ -244,7 +244,7 @@ Result<SnapshotData> decode(std::span<const std::byte> file, const DecodeOptions
         return make_error("snapshot format version " + std::to_string(major) + "." + std::to_string(minor) +
                           " is not supported (this lpsafe reads version " + std::to_string(kVersionMajor) + ".x)");
     const auto body = file.subspan(kHeaderSize);
-    if (options.verify_checksum && crc32(body) != crc)
+    if (options.verify_checksum && file_crc32(file) != crc)
         return make_error("checksum mismatch: the snapshot is truncated or corrupt");
     if ((flags & ~kFlagDeflate) != 0) return make_error("unknown header flags " + std::to_string(flags));
     std::vector<std::byte> inflated;

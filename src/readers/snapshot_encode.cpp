@@ -134,15 +134,26 @@ std::vector<std::byte> encode(const SnapshotData& d, const EncodeOptions& option
     out.u16(kVersionMajor);
     out.u16(kVersionMinor);
     out.u32(options.compress ? kFlagDeflate : 0);
-    out.u32(crc32(body));  // of the body as stored
-    out.u32(0);            // reserved
+    out.u32(0);  // CRC-32, below
+    out.u32(0);  // reserved
     out.bytes(body);
-    return std::move(out.data());
+    std::vector<std::byte> file = std::move(out.data());
+    const uint32_t crc = file_crc32(file);
+    for (size_t i = 0; i < 4; ++i) file[kCrcOffset + i] = static_cast<std::byte>(crc >> (8 * i));
+    return file;
 }
 
 
-uint32_t crc32(std::span<const std::byte> bytes) {
-    return static_cast<uint32_t>(::crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
+uint32_t crc32(std::span<const std::byte> bytes, uint32_t crc) {
+    return static_cast<uint32_t>(::crc32_z(crc, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
+}
+
+// Every byte but the CRC field itself: a flipped version or flag byte is
+// corruption too, not a newer format.
+uint32_t file_crc32(std::span<const std::byte> file) {
+    uint32_t crc = crc32(file.first(kCrcOffset));
+    crc = crc32(file.subspan(kCrcOffset + 4, kHeaderSize - kCrcOffset - 4), crc);
+    return crc32(file.subspan(kHeaderSize), crc);
 }
 
 }  // namespace lpsafe::readers::snapshot

@@ -128,6 +128,13 @@ TEST_F(MalformedSnapshot, FlippedBytesAreAnErrorOrTheSameStacks) {
               << " unreliable threads, " << unchecked.trusted_same << " trusted threads with the original frames, "
               << unchecked.trusted_different << " different\n";
     EXPECT_EQ(strict_errors, kFlips) << "the checksum must catch every flipped byte";
+    // The header too: a flipped minor version or flag is corruption, not a
+    // newer format (the CRC covers every byte but its own field).
+    for (size_t at = 0; at < 24; ++at) {
+        std::vector<std::byte> packed = packed_;
+        packed[at] ^= std::byte{0x01};
+        EXPECT_FALSE(readers::read_snapshot_bytes(packed).ok()) << "header byte " << at;
+    }
     EXPECT_EQ(unchecked.trusted_different, 0);
 }
 
