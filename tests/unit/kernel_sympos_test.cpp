@@ -24,7 +24,7 @@ ffffffff81566ee0 t __pfx_cpumask_show
 ffffffff816a8fc0 t type_show
 ffffffff816a9040 t __pfx_nr_filters_show
 ffffffff817876b0 t cmdline_proc_show
-ffffffff817876f0 t __pfx_cmdline_proc_open
+ffffffff81787700 t __pfx_c_next
 ffffffff81d1d740 t type_show
 ffffffff81d1d7a0 t __pfx_uartclk_show
 ffffffff81d61390 t type_show
