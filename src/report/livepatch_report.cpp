@@ -83,6 +83,11 @@ std::string render_livepatch_text(const readers::LivepatchStatus& status,
     for (const readers::TaskPatchState& s : states) by_state[state_name(s)].push_back(&s);
     for (const auto& [name, list] : by_state) {
         out += fmt::format("\npatch_state {} ({} task{}):\n", name, list.size(), list.size() == 1 ? "" : "s");
+        // Outside a transition every task is idle (-1): one line, not the whole system.
+        if (name == "idle" && !status.in_transition()) {
+            out += "  no transition in progress\n";
+            continue;
+        }
         for (const readers::TaskPatchState* s : list) {
             const auto it = tasks.find({s->pid, s->tid});
             const std::string comm = it == tasks.end() ? "" : it->second->comm;

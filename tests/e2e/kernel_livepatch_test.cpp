@@ -136,6 +136,20 @@ TEST_F(CapturedLivepatch, NoTreeMeansNoLivepatchSupport) {
     EXPECT_EQ(text.out.find("livepatch:"), std::string::npos) << text.out;
 }
 
+TEST_F(CapturedLivepatch, OutsideATransitionIdleTasksAreCounted) {
+    const std::string lp = "lpsafe-capture/sys-kernel-livepatch/klp_vmlinux/";
+    file(lp + "enabled", "1\n");
+    file(lp + "transition", "0\n");
+    dir(lp + "vmlinux/cmdline_proc_show,1");
+    file("2/task/2/patch_state", "-1\n");
+    file("3/task/3/patch_state", "-1\n");
+    const auto text = run_command(lpsafe_bin() + " check --kernel --proc-root " + tree() + " --func vmlinux:kthread");
+    EXPECT_NE(text.out.find("\nlivepatch: 1 patch loaded\n  klp_vmlinux: enabled\n    vmlinux: cmdline_proc_show,1\n"
+                            "\npatch_state idle (2 tasks):\n  no transition in progress\n"),
+              std::string::npos)
+        << text.out;
+}
+
 TEST_F(CapturedLivepatch, AMalformedTreeIsAnError) {
     file("lpsafe-capture/sys-kernel-livepatch/broken/enabled", "yes\n");
     const auto r = run_command(lpsafe_bin() + " check --kernel --proc-root " + tree() + " --func vmlinux:kthread");
