@@ -13,6 +13,7 @@
 #include "lpsafe/analyze.h"
 #include "lpsafe/kernel_stack.h"
 #include "readers/kernel_scan.h"
+#include "report/livepatch_report.h"
 
 namespace lpsafe::cli {
 namespace {
@@ -74,6 +75,8 @@ Summary counted(const ProcessReport& r) {
 struct KernelRun {
     ProcessReport report;
     std::string source, release, build_id, image;
+    readers::LivepatchStatus livepatch;
+    std::vector<readers::TaskPatchState> patch_states;
 };
 
 Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::optional<KernelImage>& image) {
@@ -93,8 +96,13 @@ Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::op
     options.strict = k.strict;
     auto report = check_kernel(loaded->input.tasks, kallsyms, patch, options);
     if (!report) return report.error();
-    return KernelRun{std::move(*report), loaded->source, loaded->input.release, loaded->input.build_id,
-                     image ? image->path : std::string{}};
+    return KernelRun{std::move(*report),
+                     loaded->source,
+                     loaded->input.release,
+                     loaded->input.build_id,
+                     image ? image->path : std::string{},
+                     std::move(loaded->input.livepatch),
+                     std::move(loaded->input.patch_states)};
 }
 
 void print(const KernelRun& run, bool json, report::Mode mode) {
@@ -103,13 +111,15 @@ void print(const KernelRun& run, bool json, report::Mode mode) {
     if (json) {
         auto j = report::to_json(reports, mode);
         j["kernel"] = {{"source", run.source}, {"release", run.release}, {"build_id", run.build_id},
-                       {"image", run.image}};
+                       {"image", run.image}, {"livepatch", report::livepatch_to_json(run.livepatch)}};
+        report::add_patch_states(j["tasks"], run.patch_states);
         std::cout << j.dump(2) << "\n";
     } else if (mode == report::Mode::check) {
         std::cout << fmt::format("kernel {} (build-id {}) from {}; image: {}\n", run.release,
                                  run.build_id.empty() ? "unknown" : run.build_id, run.source,
                                  run.image.empty() ? "none" : run.image);
         std::cout << report::render_kernel_text(r);
+        std::cout << report::render_livepatch_text(run.livepatch, run.patch_states, r);
     } else {
         std::cout << report::render_text(reports, mode);
     }

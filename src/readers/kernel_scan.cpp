@@ -100,7 +100,7 @@ void confirm_process(const ProcSource& source, const HeldProcess& p, std::vector
 
 // Reads tasks [first, end) of `out` with a few threads: the kernel side of
 // /proc (stack walks, symbol lookups) is the cost, and it scales with cores.
-void read_tasks(const ProcSource& source, std::vector<RawTask>& out, size_t first) {
+void read_tasks(const ProcSource& source, std::vector<RawTask>& out, size_t first, bool patch_state) {
     std::atomic<size_t> next{first};
     constexpr size_t kChunk = 64;
     const auto work = [&] {
@@ -111,6 +111,10 @@ void read_tasks(const ProcSource& source, std::vector<RawTask>& out, size_t firs
                 out[i].stat = std::move(f.stat);
                 out[i].wchan = std::move(f.wchan);
                 out[i].stack = std::move(f.stack);
+                if (patch_state) {
+                    out[i].patch_state = source.read(std::to_string(out[i].pid) + "/task/" + std::to_string(out[i].tid) +
+                                                     "/patch_state");
+                }
             }
         }
     };
@@ -124,13 +128,13 @@ void read_tasks(const ProcSource& source, std::vector<RawTask>& out, size_t firs
 
 // Processes are held in batches so that the pidfds stay well under the
 // usual 1024 open-file limit.
-void capture_batch(const ProcSource& source, std::span<const int> pids, std::vector<RawTask>& out) {
+void capture_batch(const ProcSource& source, std::span<const int> pids, std::vector<RawTask>& out, bool patch_state) {
     std::vector<HeldProcess> held;
     const size_t first = out.size();
     for (int pid : pids) {
         if (auto p = hold_process(source, pid, out)) held.push_back(std::move(*p));
     }
-    read_tasks(source, out, first);
+    read_tasks(source, out, first, patch_state);
     for (const HeldProcess& p : held) confirm_process(source, p, out);
 }
 
@@ -186,6 +190,51 @@ KernelTask to_task(const RawTask& raw, int reader_pid) {
     return t;
 }
 
+constexpr const char* kLivepatchDir = "lpsafe-capture/sys-kernel-livepatch";
+
+std::string join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
+
+// Every file under `dir` (patch / object / function: three levels in the
+// sysfs ABI), each empty directory as a marker file so that an archive,
+// which stores only files, keeps the function directories.
+void collect_tree(const ProcSource& tree, const std::string& dir, const std::string& rel, int depth,
+                  std::vector<CaptureFile>& out) {
+    auto names = tree.list(dir);
+    if (!names) return;
+    if (names->empty()) out.push_back({join(rel, ".lpsafe-dir"), {}});
+    for (const std::string& n : *names) {
+        if (n == ".lpsafe-dir") continue;
+        if (depth < 4 && tree.list(join(dir, n))) {
+            collect_tree(tree, join(dir, n), join(rel, n), depth + 1, out);
+        } else {
+            out.push_back({join(rel, n), tree.read(join(dir, n))});
+        }
+    }
+}
+
+// /sys/kernel/livepatch on the live system, its copy in a capture.
+void capture_livepatch(const ProcSource& source, KernelCapture& c) {
+    std::unique_ptr<ProcSource> sys;
+    const ProcSource* tree = &source;
+    std::string dir = kLivepatchDir;
+    if (source.live()) {
+        auto opened = open_proc_root("/sys/kernel/livepatch");
+        if (!opened) return;  // no CONFIG_LIVEPATCH
+        sys = std::move(*opened);
+        tree = sys.get();
+        dir = "";
+    }
+    if (!tree->list(dir)) return;
+    c.livepatch_files.emplace();
+    collect_tree(*tree, dir, "", 0, *c.livepatch_files);
+    auto status = read_livepatch(*tree, dir);
+    if (status) {
+        c.livepatch = std::move(*status);
+    } else {
+        c.livepatch_error = status.error().message;
+    }
+}
+
 }  // namespace
 
 Result<KernelCapture> capture_kernel(const ProcSource& source) {
@@ -199,6 +248,7 @@ Result<KernelCapture> capture_kernel(const ProcSource& source) {
     c.release = source.read("sys/kernel/osrelease");
     c.info = source.read_meta("info");
     c.reader_pid = source.live() ? static_cast<int>(::getpid()) : reader_pid_from_info(c.info);
+    capture_livepatch(source, c);
     auto pids = source.list("");
     if (!pids) return pids.error();
     std::vector<int> numeric;
@@ -207,7 +257,8 @@ Result<KernelCapture> capture_kernel(const ProcSource& source) {
     }
     constexpr size_t kBatch = 256;
     for (size_t i = 0; i < numeric.size(); i += kBatch) {
-        capture_batch(source, std::span(numeric).subspan(i, std::min(kBatch, numeric.size() - i)), c.tasks);
+        capture_batch(source, std::span(numeric).subspan(i, std::min(kBatch, numeric.size() - i)), c.tasks,
+                      c.livepatch_files.has_value());
     }
     return c;
 }
@@ -229,6 +280,10 @@ std::vector<CaptureFile> capture_files(const KernelCapture& c, const std::string
         files.push_back({base + "stat", t.stat});
         files.push_back({base + "wchan", t.wchan});
         files.push_back({base + "stack", t.stack});
+        if (t.patch_state.error != ENOENT) files.push_back({base + "patch_state", t.patch_state});
+    }
+    if (c.livepatch_files) {
+        for (const CaptureFile& f : *c.livepatch_files) files.push_back({std::string(kLivepatchDir) + "/" + f.path, f.content});
     }
     return files;
 }
@@ -242,6 +297,14 @@ Result<KernelInput> to_kernel_input(const KernelCapture& c) {
     in.release = trimmed(c.release.data);
     in.tasks.reserve(c.tasks.size());
     for (const RawTask& t : c.tasks) in.tasks.push_back(to_task(t, c.reader_pid));
+    if (!c.livepatch_error.empty()) return make_error(c.source + ": " + c.livepatch_error);
+    in.livepatch = c.livepatch;
+    for (const RawTask& t : c.tasks) {
+        // ESRCH: the task exited between its stack and its patch_state.
+        if (t.patch_state.error == ENOENT || t.patch_state.error == ESRCH || !t.gone_reason.empty()) continue;
+        const std::string file = std::to_string(t.pid) + "/task/" + std::to_string(t.tid) + "/patch_state";
+        in.patch_states.push_back(parse_patch_state(t.pid, t.tid, t.patch_state, file));
+    }
     return in;
 }
 

@@ -4,6 +4,8 @@
 // files said); to_kernel_input() turns it into the engine's KernelTasks.
 #pragma once
 
+#include <cerrno>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "lpsafe/kernel_stack.h"
 #include "lpsafe/result.h"
 #include "readers/kernel_archive.h"
+#include "readers/livepatch_sysfs.h"
 #include "readers/proc_source.h"
 
 namespace lpsafe::readers {
@@ -21,6 +24,7 @@ struct RawTask {
     int tid = 0;
     FileRead stat, wchan, stack;
     std::string gone_reason;  // set when the task exited or its pid was reused while being read
+    FileRead patch_state{{}, ENOENT};  // read only where the kernel has livepatch (ENOENT otherwise)
 };
 
 struct KernelCapture {
@@ -31,6 +35,12 @@ struct KernelCapture {
     FileRead info;         // lpsafe-capture/info of a recorded capture
     int reader_pid = 0;    // the reading lpsafe process (its threads are running)
     std::vector<RawTask> tasks;
+    // /sys/kernel/livepatch as read (captures: lpsafe-capture/sys-kernel-livepatch):
+    // its files, paths relative to it, an empty directory kept as
+    // "<dir>/.lpsafe-dir"; absent when the kernel has no livepatch support.
+    std::optional<std::vector<CaptureFile>> livepatch_files;
+    LivepatchStatus livepatch;   // parsed from them
+    std::string livepatch_error;  // why they could not be parsed
 };
 
 Result<KernelCapture> capture_kernel(const ProcSource& source);
@@ -43,6 +53,8 @@ struct KernelInput {
     std::vector<KernelTask> tasks;
     std::string build_id;  // of the running (or recorded) kernel; empty when unknown
     std::string release;
+    LivepatchStatus livepatch;
+    std::vector<TaskPatchState> patch_states;  // tasks whose patch_state was read (or refused)
 };
 
 Result<KernelInput> to_kernel_input(const KernelCapture& capture);

@@ -49,16 +49,87 @@ std::optional<T> parse_number(std::string_view s) {
     return v;
 }
 
-Result<bool> read_bool(const fs::path& p) {
-    auto s = read_attr(p);
-    if (!s) return s.error();
-    if (*s == "0") return false;
-    if (*s == "1") return true;
-    return make_error(p.string() + ": expected 0 or 1, found '" + *s + "'");
+std::string join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
+
+// A sysfs attribute through a ProcSource (the live /sys, a capture tree or
+// archive): the same text, or the errno that refused it.
+Result<std::string> tree_attr(const ProcSource& tree, const std::string& path) {
+    FileRead r = tree.read(path);
+    if (!r.ok()) return make_error("cannot read " + tree.describe() + "/" + path + ": " + std::strerror(r.error));
+    return trim(std::move(r.data));
 }
 
-// Subdirectories of `dir`, sorted by name (readdir order is arbitrary).
-std::vector<fs::path> subdirs(const fs::path& dir) {
+Result<std::optional<bool>> tree_bool(const ProcSource& tree, const std::string& path) {
+    FileRead r = tree.read(path);
+    if (r.error == ENOENT) return std::optional<bool>{};  // an attribute this kernel version does not have
+    if (!r.ok()) return make_error("cannot read " + tree.describe() + "/" + path + ": " + std::strerror(r.error));
+    const std::string v = trim(std::move(r.data));
+    if (v == "0" || v == "1") return std::optional<bool>{v == "1"};
+    return make_error(tree.describe() + "/" + path + ": expected 0 or 1, found '" + v + "'");
+}
+
+// Subdirectories of `dir`, sorted (a capture lists them sorted already; the
+// live readdir order is arbitrary). A name is a directory when it can be
+// listed: attributes are files, and an archive keeps directories as paths.
+std::vector<std::string> subdirs(const ProcSource& tree, const std::string& dir) {
+    std::vector<std::string> out;
+    if (auto names = tree.list(dir)) {
+        for (const std::string& n : *names) {
+            if (tree.list(join(dir, n))) out.push_back(n);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+Result<LivepatchObject> read_object(const ProcSource& tree, const std::string& dir, const std::string& name) {
+    LivepatchObject obj{name, std::nullopt, {}};
+    auto patched = tree_bool(tree, join(dir, "patched"));
+    if (!patched) return patched.error();
+    obj.patched = *patched;
+    for (const std::string& f : subdirs(tree, dir)) {
+        const auto comma = f.rfind(',');
+        const auto sympos = comma == std::string::npos ? std::nullopt
+                                                       : parse_number<uint64_t>(std::string_view(f).substr(comma + 1));
+        if (!sympos || comma == 0) {
+            return make_error(tree.describe() + "/" + join(dir, f) + ": expected a <function,sympos> directory");
+        }
+        obj.funcs.push_back({f.substr(0, comma), *sympos});
+    }
+    return obj;
+}
+
+Result<LoadedPatch> read_patch(const ProcSource& tree, const std::string& dir, const std::string& name) {
+    LoadedPatch p;
+    p.name = name;
+    auto enabled = tree_bool(tree, join(dir, "enabled"));
+    if (!enabled) return enabled.error();
+    if (!*enabled) return make_error(tree.describe() + "/" + join(dir, "enabled") + ": missing");
+    p.enabled = **enabled;
+    auto transition = tree_bool(tree, join(dir, "transition"));
+    if (!transition) return transition.error();
+    p.transition = transition->value_or(false);
+    auto replace = tree_bool(tree, join(dir, "replace"));
+    if (!replace) return replace.error();
+    p.replace = *replace;
+    if (tree.read(join(dir, "stack_order")).error != ENOENT) {
+        auto s = tree_attr(tree, join(dir, "stack_order"));
+        if (!s) return s.error();
+        p.stack_order = parse_number<uint64_t>(*s);
+        if (!p.stack_order) return make_error(tree.describe() + "/" + join(dir, "stack_order") + ": not a number: '" + *s + "'");
+    }
+    for (const std::string& o : subdirs(tree, dir)) {
+        auto obj = read_object(tree, join(dir, o), o);
+        if (!obj) return obj.error();
+        p.objects.push_back(std::move(*obj));
+    }
+    return p;
+}
+
+std::optional<int> numeric_name(const fs::path& p) { return parse_number<int>(p.filename().string()); }
+
+// Subdirectories of a real directory, sorted by name.
+std::vector<fs::path> dirs_in(const fs::path& dir) {
     std::vector<fs::path> out;
     // The non-throwing increment: a /proc task directory can vanish mid-scan.
     std::error_code ec;
@@ -69,56 +140,6 @@ std::vector<fs::path> subdirs(const fs::path& dir) {
     std::sort(out.begin(), out.end());
     return out;
 }
-
-Result<LivepatchObject> read_object(const fs::path& dir) {
-    LivepatchObject obj{dir.filename().string(), std::nullopt, {}};
-    if (fs::exists(dir / "patched")) {
-        auto b = read_bool(dir / "patched");
-        if (!b) return b.error();
-        obj.patched = *b;
-    }
-    for (const fs::path& f : subdirs(dir)) {
-        const std::string name = f.filename().string();
-        const auto comma = name.rfind(',');
-        const auto sympos = comma == std::string::npos ? std::nullopt
-                                                       : parse_number<uint64_t>(std::string_view(name).substr(comma + 1));
-        if (!sympos || comma == 0) return make_error(f.string() + ": expected a <function,sympos> directory");
-        obj.funcs.push_back({name.substr(0, comma), *sympos});
-    }
-    return obj;
-}
-
-Result<LoadedPatch> read_patch(const fs::path& dir) {
-    LoadedPatch p;
-    p.name = dir.filename().string();
-    auto enabled = read_bool(dir / "enabled");
-    if (!enabled) return enabled.error();
-    p.enabled = *enabled;
-    if (fs::exists(dir / "transition")) {
-        auto t = read_bool(dir / "transition");
-        if (!t) return t.error();
-        p.transition = *t;
-    }
-    if (fs::exists(dir / "replace")) {
-        auto r = read_bool(dir / "replace");
-        if (!r) return r.error();
-        p.replace = *r;
-    }
-    if (fs::exists(dir / "stack_order")) {
-        auto s = read_attr(dir / "stack_order");
-        if (!s) return s.error();
-        p.stack_order = parse_number<uint64_t>(*s);
-        if (!p.stack_order) return make_error((dir / "stack_order").string() + ": not a number: '" + *s + "'");
-    }
-    for (const fs::path& o : subdirs(dir)) {
-        auto obj = read_object(o);
-        if (!obj) return obj.error();
-        p.objects.push_back(std::move(*obj));
-    }
-    return p;
-}
-
-std::optional<int> numeric_name(const fs::path& p) { return parse_number<int>(p.filename().string()); }
 
 }  // namespace
 
@@ -135,18 +156,39 @@ const char* patch_state_name(PatchState s) {
     return "?";
 }
 
-Result<LivepatchStatus> read_livepatch_sysfs(const std::string& root) {
-    const fs::path dir = fs::path(root) / "sys/kernel/livepatch";
+Result<LivepatchStatus> read_livepatch(const ProcSource& tree, const std::string& dir) {
     LivepatchStatus status;
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) return status;
+    if (!tree.list(dir)) return status;
     status.available = true;
-    for (const fs::path& p : subdirs(dir)) {
-        auto patch = read_patch(p);
+    for (const std::string& name : subdirs(tree, dir)) {
+        auto patch = read_patch(tree, join(dir, name), name);
         if (!patch) return patch.error();
         status.patches.push_back(std::move(*patch));
     }
     return status;
+}
+
+Result<LivepatchStatus> read_livepatch_sysfs(const std::string& root) {
+    const fs::path dir = fs::path(root) / "sys/kernel/livepatch";
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return LivepatchStatus{};
+    auto tree = open_proc_root(dir.string());
+    if (!tree) return tree.error();
+    return read_livepatch(**tree, "");
+}
+
+TaskPatchState parse_patch_state(int pid, int tid, const FileRead& file, const std::string& where) {
+    TaskPatchState t{pid, tid, std::nullopt, {}};
+    const std::string text = trim(file.data);
+    const auto v = file.ok() ? parse_number<int>(text) : std::nullopt;
+    if (!file.ok()) {
+        t.unreadable = "cannot read " + where + ": " + std::strerror(file.error);
+    } else if (!v || *v < -1 || *v > 1) {
+        t.unreadable = where + ": unexpected value '" + text + "'";
+    } else {
+        t.state = static_cast<PatchState>(*v);
+    }
+    return t;
 }
 
 Result<std::vector<TaskPatchState>> read_task_patch_states(const std::string& root) {
@@ -154,25 +196,18 @@ Result<std::vector<TaskPatchState>> read_task_patch_states(const std::string& ro
     const fs::path proc = fs::path(root) / "proc";
     std::error_code ec;
     if (!fs::is_directory(proc, ec)) return make_error(proc.string() + " is not a directory");
-    for (const fs::path& pid_dir : subdirs(proc)) {
+    for (const fs::path& pid_dir : dirs_in(proc)) {
         const auto pid = numeric_name(pid_dir);
         if (!pid) continue;
-        for (const fs::path& task_dir : subdirs(pid_dir / "task")) {
+        for (const fs::path& task_dir : dirs_in(pid_dir / "task")) {
             const auto tid = numeric_name(task_dir);
             if (!tid) continue;
+            const fs::path file = task_dir / "patch_state";
             int err = 0;
-            auto text = read_attr(task_dir / "patch_state", &err);
+            auto text = read_attr(file, &err);
             // ENOENT: no CONFIG_LIVEPATCH, or the task exited; ESRCH: exited.
             if (!text && (err == ENOENT || err == ESRCH)) continue;
-            TaskPatchState t{*pid, *tid, std::nullopt, {}};
-            const auto v = text ? parse_number<int>(*text) : std::nullopt;
-            if (!text) {
-                t.unreadable = text.error().message;
-            } else if (!v || *v < -1 || *v > 1) {
-                t.unreadable = (task_dir / "patch_state").string() + ": unexpected value '" + *text + "'";
-            } else {
-                t.state = static_cast<PatchState>(*v);
-            }
+            TaskPatchState t = parse_patch_state(*pid, *tid, text ? FileRead{*text, 0} : FileRead{{}, err}, file.string());
             out.push_back(std::move(t));
         }
     }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lpsafe/result.h"
+#include "readers/proc_source.h"
 
 namespace lpsafe::readers {
 
@@ -53,12 +54,21 @@ struct LivepatchStatus {
 // Loaded patches under `root` ("/" for this machine). A missing directory is
 // not an error (available = false); an unreadable or malformed attribute is.
 Result<LivepatchStatus> read_livepatch_sysfs(const std::string& root = "/");
+// The same from `dir` of any ProcSource: "" of a source opened on
+// /sys/kernel/livepatch, or "lpsafe-capture/sys-kernel-livepatch" of a kernel
+// capture (docs/kernel-capture-format.md). A directory that cannot be listed
+// means no livepatch support (available = false).
+Result<LivepatchStatus> read_livepatch(const ProcSource& tree, const std::string& dir);
 
 // patch_state of every thread under <root>/proc. Tasks that vanish while
 // being read are skipped; one whose patch_state cannot be read (mode 0400:
 // root only) or parsed is listed with the reason. Empty when the kernel has
 // no patch_state files (no CONFIG_LIVEPATCH).
 Result<std::vector<TaskPatchState>> read_task_patch_states(const std::string& root = "/");
+
+// One patch_state file's content (fs/proc/base.c: "%d\n"), or why it
+// could not be read; `where` names the file in the reason.
+TaskPatchState parse_patch_state(int pid, int tid, const FileRead& file, const std::string& where);
 
 const char* patch_state_name(PatchState s);
 

@@ -64,6 +64,7 @@ Result<Kallsyms> Kallsyms::parse(std::string_view original) {
         auto s = parse_line(line, line_no);
         if (!s) return s.error();
         any_address = any_address || s->addr != 0;
+        s->line = static_cast<uint32_t>(k.symbols_.size());
         k.symbols_.push_back(std::move(*s));
     }
     if (k.symbols_.empty()) return make_error("kallsyms is empty");
@@ -150,6 +151,13 @@ std::vector<const KernelSymbol*> Kallsyms::named(std::string_view name, std::str
     if (module == "vmlinux") module = {};
     std::vector<const KernelSymbol*> out = named_anywhere(name);
     std::erase_if(out, [module](const KernelSymbol* s) { return s->module != module; });
+    return out;
+}
+
+std::vector<const KernelSymbol*> Kallsyms::named_in_listing_order(std::string_view name,
+                                                                 std::string_view module) const {
+    std::vector<const KernelSymbol*> out = named(name, module);
+    std::sort(out.begin(), out.end(), [](const KernelSymbol* a, const KernelSymbol* b) { return a->line < b->line; });
     return out;
 }
 

@@ -200,6 +200,49 @@ TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, 
     return v;
 }
 
+namespace {
+
+// kernel/livepatch/core.c klp_find_object_symbol(): the symbols named
+// old_name in one object (vmlinux in kallsyms order, a module in its symtab
+// order; any symbol type counts), then sympos 0 = the name must be unique
+// ("unresolvable ambiguity for symbol"), N = the Nth of them ("symbol
+// position N ... not found" when there are fewer). The kernel refuses to
+// load such a patch, so lpsafe fails rather than guess which one it meant.
+Result<const KernelSymbol*> klp_object_symbol(const PatchTarget& t, const Kallsyms& kallsyms) {
+    const auto syms = kallsyms.named_in_listing_order(t.function, t.object);
+    const std::string where = "'" + t.function + "' in object '" + object_of(t.object) + "'";
+    if (syms.empty()) return make_error("symbol " + where + " not found in kallsyms");
+    const std::string count = std::to_string(syms.size()) + " symbols have that name";
+    if (t.sympos == 0 && syms.size() > 1) {
+        return make_error("unresolvable ambiguity for symbol " + where + ": " + count +
+                          "; name one with " + t.spec() + ",N (sympos 1.." + std::to_string(syms.size()) + ")");
+    }
+    if (t.sympos > syms.size()) {
+        return make_error("symbol position " + std::to_string(t.sympos) + " for symbol " + where + " not found: " +
+                          (syms.size() == 1 ? std::string("1 symbol has that name") : count));
+    }
+    const KernelSymbol* s = syms[t.sympos == 0 ? 0 : t.sympos - 1];
+    if (!s->is_text()) return make_error(t.spec() + ": kallsyms lists it as '" + std::string(1, s->type) + "', not code");
+    return s;
+}
+
+// A target without an object (--func NAME): every text symbol of that name
+// in vmlinux or any module, as for user-space patch sets.
+Result<std::vector<const KernelSymbol*>> target_symbols(const PatchTarget& t, const Kallsyms& kallsyms) {
+    if (!t.object.empty()) {
+        auto one = klp_object_symbol(t, kallsyms);
+        if (!one) return one.error();
+        return std::vector<const KernelSymbol*>{*one};
+    }
+    auto syms = kallsyms.named_anywhere(t.function);
+    std::erase_if(syms, [](const KernelSymbol* s) { return !s->is_text(); });
+    if (syms.empty()) return make_error("function " + t.function + " not found in kallsyms (vmlinux or any loaded module)");
+    if (t.sympos > 0) return make_error(t.spec() + ": a symbol position needs an object (vmlinux:" + t.spec() + ")");
+    return syms;
+}
+
+}  // namespace
+
 Result<ResolvedPatchSet> resolve_kernel_patch_set(const PatchSet& set, const Kallsyms& kallsyms) {
     ResolvedPatchSet out;
     for (const PatchTarget& t : set.targets()) {
@@ -207,13 +250,9 @@ Result<ResolvedPatchSet> resolve_kernel_patch_set(const PatchSet& set, const Kal
             out.not_loaded.push_back(t.spec());
             continue;
         }
-        auto syms = t.object.empty() ? kallsyms.named_anywhere(t.function) : kallsyms.named(t.function, t.object);
-        std::erase_if(syms, [](const KernelSymbol* s) { return !s->is_text(); });
-        if (syms.empty()) {
-            return make_error("function " + t.function + " not found in kallsyms (" +
-                              (t.object.empty() ? std::string("vmlinux or any loaded module") : t.object) + ")");
-        }
-        for (const KernelSymbol* s : syms) {
+        auto syms = target_symbols(t, kallsyms);
+        if (!syms) return syms.error();
+        for (const KernelSymbol* s : *syms) {
             if (s->size == 0) return make_error(t.spec() + ": the last kallsyms symbol has no size");
             out.ranges.push_back({s->addr, s->addr + s->size, object_of(s->module), t.function});
         }

@@ -1,6 +1,7 @@
 #include "lpsafe/patch_set.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -39,6 +40,18 @@ Status PatchSet::add_spec(std::string_view spec) {
         if (t.object.empty()) return make_error("'" + std::string(spec) + "': empty object before ':'");
     } else {
         t.function = std::string(spec);
+    }
+    // "function,N": a livepatch sympos, as PatchTarget::spec() prints it (a
+    // comma not followed by digits only stays part of a C++ name).
+    if (const auto comma = t.function.rfind(','); comma != std::string::npos) {
+        const std::string_view pos = std::string_view(t.function).substr(comma + 1);
+        const auto [p, ec] = std::from_chars(pos.data(), pos.data() + pos.size(), t.sympos);
+        if (ec == std::errc{} && p == pos.data() + pos.size()) {
+            if (t.sympos == 0) return make_error("'" + std::string(spec) + "': symbol positions start at 1");
+            t.function.resize(comma);
+        } else {
+            t.sympos = 0;
+        }
     }
     if (auto st = add_target(std::move(t)); !st) return make_error("'" + std::string(spec) + "': " + st.error().message);
     return Ok{};

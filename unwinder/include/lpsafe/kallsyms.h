@@ -21,6 +21,11 @@ struct KernelSymbol {
     char type = '?';    // nm-style letter: t/T text, d/D data, ...
     std::string_view name;    // views into the table's own copy of the text
     std::string_view module;  // empty for vmlinux
+    // Position in the kallsyms text. Same-name symbols of one object are
+    // numbered in this order by livepatch's sympos (klp_find_object_symbol()
+    // walks vmlinux in kallsyms order and a module in its symtab order, the
+    // order /proc/kallsyms lists them), while `symbols()` is address order.
+    uint32_t line = 0;
     bool is_text() const { return type == 't' || type == 'T' || type == 'w' || type == 'W'; }
     bool contains(uint64_t a) const { return a >= addr && a - addr < size; }
 };
@@ -50,6 +55,8 @@ public:
     std::vector<const KernelSymbol*> named(std::string_view name, std::string_view module) const;
     // In vmlinux or any module.
     std::vector<const KernelSymbol*> named_anywhere(std::string_view name) const;
+    // named(), in the order the kallsyms text lists them (livepatch sympos).
+    std::vector<const KernelSymbol*> named_in_listing_order(std::string_view name, std::string_view module) const;
     std::optional<uint64_t> vmlinux_address(std::string_view name) const;
 
     // _text of the running kernel: the KASLR base against the image's _text.

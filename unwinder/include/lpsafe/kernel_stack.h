@@ -75,7 +75,10 @@ struct KernelCheckOptions {
 
 // Resolves [OBJECT:]FUNCTION against kallsyms; OBJECT is "vmlinux" or a
 // module name. A function found nowhere fails (a typo must not read as safe);
-// a module that is not loaded is listed in `not_loaded`.
+// a module that is not loaded is listed in `not_loaded`. With an OBJECT the
+// target's sympos picks the symbol as livepatch does (klp_find_object_symbol():
+// 0 = the name must be unique in the object, N = its Nth symbol in kallsyms
+// order); an ambiguous or missing position fails, as the kernel refuses it.
 Result<ResolvedPatchSet> resolve_kernel_patch_set(const PatchSet& set, const Kallsyms& kallsyms);
 
 TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,

@@ -17,10 +17,12 @@ struct PatchTarget {
     std::string object;  // empty: any module
     std::string function;
     // Kernel livepatch old_sympos: 0 = the name (the kernel requires it to be
-    // unique; lpsafe checks every match); N > 0 = only the Nth symbol of that
-    // name in the object, in address order (kallsyms order for vmlinux; see
-    // docs/design.md on klp_find_object_symbol()). Shown as "function,N" as in
-    // /sys/kernel/livepatch/<patch>/<object>/<function,sympos>.
+    // unique, and so do kernel checks with an object; user-space checks every
+    // match); N > 0 = only the Nth symbol of that name in the object: kallsyms
+    // order in kernel checks (klp_find_object_symbol()), address order in user
+    // space (docs/design.md). Shown as "function,N" as in
+    // /sys/kernel/livepatch/<patch>/<object>/<function,sympos>; add_spec()
+    // reads that form back.
     uint64_t sympos = 0;
     std::string spec() const {
         const std::string f = sympos == 0 ? function : function + "," + std::to_string(sympos);

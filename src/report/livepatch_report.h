@@ -1,0 +1,23 @@
+// What /sys/kernel/livepatch and the tasks' patch_state said during a kernel
+// check (docs/json-format.md, "kernel.livepatch"; lpsafe.1 "LIVEPATCH").
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lpsafe/analyze.h"
+#include "readers/livepatch_sysfs.h"
+
+namespace lpsafe::report {
+
+nlohmann::json livepatch_to_json(const readers::LivepatchStatus& status);
+// Adds "patch_state" (and "patch_state_error") to the tasks of a report's
+// JSON whose patch_state was read.
+void add_patch_states(nlohmann::json& tasks, const std::vector<readers::TaskPatchState>& states);
+// Loaded patches, then tasks grouped by patch_state; empty without livepatch.
+std::string render_livepatch_text(const readers::LivepatchStatus& status,
+                                  const std::vector<readers::TaskPatchState>& states, const ProcessReport& report);
+
+}  // namespace lpsafe::report
