@@ -158,12 +158,22 @@ Result<std::vector<CaptureFile>> decode_capture_archive(std::span<const std::byt
         return make_error("capture is truncated or has trailing bytes (header says " + std::to_string(stored) +
                           " stored bytes, file has " + std::to_string(bytes.size() - kHeaderSize) + ")");
     }
+    // deflate cannot compress better than 1032:1 (zlib FAQ), so a larger
+    // claim is corruption, refused before the payload buffer is allocated
+    // (a 1.5 KiB file claiming 2 GiB made the reader fill 2 GiB; fuzz_procfs).
+    if (payload_size / 1032 > stored) {
+        return make_error("capture header claims a " + std::to_string(payload_size) + "-byte payload, more than its " +
+                          std::to_string(stored) + " compressed bytes can hold (corrupt header)");
+    }
     std::vector<std::byte> payload(payload_size);
     uLongf got = payload_size;
     const int rc = uncompress(reinterpret_cast<Bytef*>(payload.data()), &got,
                               reinterpret_cast<const Bytef*>(bytes.data() + kHeaderSize), stored);
-    if (rc != Z_OK || got != payload_size) return make_error("capture payload does not decompress (zlib error " +
-                                                             std::to_string(rc) + ")");
+    if (rc != Z_OK) return make_error("capture payload does not decompress (zlib: " + std::string(zError(rc)) + ")");
+    if (got != payload_size) {
+        return make_error("capture payload inflates to " + std::to_string(got) + " bytes, not the " +
+                          std::to_string(payload_size) + " its header says");
+    }
     return parse_records(payload);
 }
 

@@ -223,6 +223,10 @@ Result<std::string> build_id_in_memory(const Memory& memory, uint64_t header_add
     if (!has_elf_magic(ehdr_bytes) || ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
         ehdr.e_phentsize != sizeof(Elf64_Phdr) || ehdr.e_phnum > kMaxPhnum)
         return make_error("process memory at " + hex(header_addr) + " holds no valid 64-bit ELF header");
+    // No program headers, so no PT_NOTE to hold a build-id (and nothing for
+    // the memcpy below: found by fuzz_core_reader under UBSan).
+    if (ehdr.e_phnum == 0)
+        return make_error("the ELF header in process memory at " + hex(header_addr) + " lists no program headers");
 
     std::vector<std::byte> phdr_bytes(ehdr.e_phnum * sizeof(Elf64_Phdr));
     if (memory.read(header_addr + ehdr.e_phoff, phdr_bytes) != phdr_bytes.size())

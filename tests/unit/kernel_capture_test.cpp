@@ -2,6 +2,7 @@
 // be cut or corrupted), captured directory trees with recorded errnos, and
 // the build-id note of /sys/kernel/notes.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -94,6 +95,33 @@ TEST(CaptureArchive, RejectsBadMagicVersionAndCorruption) {
     auto huge = bytes;
     huge[23] = std::byte{0x7f};  // payload size far beyond any system
     EXPECT_FALSE(decode_capture_archive(huge).ok());
+}
+
+long peak_rss_kib() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+// Found by fuzz_procfs: a header claiming a 2 GiB payload made the decoder
+// allocate and zero 2 GiB before zlib could say the stream is far shorter.
+TEST(CaptureArchive, RefusesAPayloadSizeTheCompressedBytesCannotHold) {
+    auto bytes = encode_capture_archive(sample_files());
+    const uint64_t claim = uint64_t{1} << 31;  // the largest size the format allows
+    for (int i = 0; i < 8; ++i) bytes[16 + i] = static_cast<std::byte>(claim >> (8 * i));
+    const long before = peak_rss_kib();
+    auto files = decode_capture_archive(bytes);
+    ASSERT_FALSE(files.ok());
+    EXPECT_NE(files.error().message.find("compressed bytes can hold"), std::string::npos) << files.error().message;
+    EXPECT_LT(peak_rss_kib() - before, 64 * 1024) << "the claimed size was allocated";
+}
+
+TEST(CaptureArchive, SaysWhenThePayloadIsShorterThanItsHeaderSays) {
+    auto bytes = encode_capture_archive(sample_files());
+    bytes[16] = static_cast<std::byte>(static_cast<uint8_t>(bytes[16]) + 1);  // one byte more than was stored
+    auto files = decode_capture_archive(bytes);
+    ASSERT_FALSE(files.ok());
+    EXPECT_NE(files.error().message.find("not the"), std::string::npos) << files.error().message;
 }
 
 TEST(CaptureArchive, RejectsPathsThatEscapeTheTree) {

@@ -177,6 +177,18 @@ TEST(ModuleLoader, GarbageHeaderInMemoryIsUnverified) {
     EXPECT_EQ(mod->status.kind, ModuleStatus::Kind::build_id_unverified) << mod->status.detail;
 }
 
+// Found by fuzz_core_reader: e_phnum 0 passed a null pointer to memcpy.
+TEST(ModuleLoader, HeaderWithoutProgramHeadersIsAnError) {
+    auto header = file_prefix("/bin/true", kPage);
+    header[offsetof(Elf64_Ehdr, e_phnum)] = std::byte{0};
+    header[offsetof(Elf64_Ehdr, e_phnum) + 1] = std::byte{0};
+    BufferMemory memory;
+    memory.add(kBase, header);
+    auto id = build_id_in_memory(memory, kBase);
+    ASSERT_FALSE(id.ok());
+    EXPECT_NE(id.error().message.find("no program headers"), std::string::npos) << id.error().message;
+}
+
 TEST(ModuleLoader, MissingFiles) {
     BufferMemory memory;
     auto lib = mappings_for("/bin/true", kBase, "/usr/lib/libgone.so.1");
