@@ -77,7 +77,8 @@ std::optional<std::vector<HdrEntry>> search_table(const RawSection& hdr) {
     const auto count = load<uint32_t>(b, 8);
     if (!count || *count > (b.size() - kHdrHead) / sizeof(HdrEntry)) return std::nullopt;
     std::vector<HdrEntry> table(*count);
-    std::memcpy(table.data(), b.data() + kHdrHead, table.size() * sizeof(HdrEntry));
+    // An empty table has no storage: memcpy from/to null is undefined even for 0 bytes.
+    if (!table.empty()) std::memcpy(table.data(), b.data() + kHdrHead, table.size() * sizeof(HdrEntry));
     return table;
 }
 
