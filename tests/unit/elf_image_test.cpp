@@ -246,28 +246,7 @@ TEST_F(LibcTest, NoCfiOutsideCode) {
 
 // ---- not ELF, truncated ELF
 
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/lpsafe_elf_testXXXXXX";
-        const char* d = mkdtemp(tmpl);
-        EXPECT_NE(d, nullptr);
-        path_ = d != nullptr ? d : "/tmp";
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    std::string file(const std::string& name, const std::string& content) const {
-        const std::string p = path_ + "/" + name;
-        std::ofstream(p, std::ios::binary) << content;
-        return p;
-    }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using test::TempDir;
 
 TEST(ElfImageErrors, NotElfEmptyDirectoryMissing) {
     TempDir dir;
