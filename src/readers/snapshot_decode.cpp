@@ -3,9 +3,9 @@
 // content makes a trustworthy stack is the engine's job.
 #include <algorithm>
 
-#include <zlib.h>
 
 #include "readers/snapshot_bytes.h"
+#include "readers/zlib_codec.h"
 #include "readers/snapshot_model.h"
 
 namespace lpsafe::readers::snapshot {
@@ -214,16 +214,9 @@ Result<SnapshotData> decode_records(std::span<const std::byte> body, uint16_t mi
 Result<std::vector<std::byte>> inflate(std::span<const std::byte> body) {
     const auto raw_size = load<uint64_t>(body, 0);
     if (!raw_size) return make_error("truncated compressed body");
-    // deflate cannot compress better than 1032:1 (zlib FAQ), so a larger
-    // claim is corruption, refused before allocating.
-    if (*raw_size > kMaxInflated || *raw_size / 1032 > body.size())
-        return make_error("compressed body claims " + std::to_string(*raw_size) + " bytes, more than any snapshot");
-    std::vector<std::byte> out(*raw_size);
-    uLongf size = out.size();
-    const int rc = uncompress(reinterpret_cast<Bytef*>(out.data()), &size,
-                              reinterpret_cast<const Bytef*>(body.data() + 8), body.size() - 8);
-    if (rc != Z_OK || size != out.size()) return make_error("corrupt compressed body (zlib: " + std::string(zError(rc)) + ")");
-    return out;
+    auto raw = zlib_inflate(body.subspan(8), *raw_size, kMaxInflated);
+    if (!raw) return make_error("compressed body " + raw.error().message);
+    return raw;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include "readers/snapshot_bytes.h"
+#include "readers/zlib_codec.h"
 #include "readers/snapshot_model.h"
 
 namespace lpsafe::readers::snapshot {
@@ -100,18 +101,13 @@ void put_mapping(ByteWriter& w, const Mapping& m) {
     w.str(m.path);
 }
 
+// The stream behind its u64 uncompressed size (docs/snapshot-format.md).
 std::vector<std::byte> deflate(std::span<const std::byte> raw) {
-    uLongf size = compressBound(raw.size());
-    std::vector<std::byte> out(8 + size);
+    const std::vector<std::byte> stream = zlib_compress(raw);
+    std::vector<std::byte> out(8);
     const uint64_t raw_size = raw.size();
     std::memcpy(out.data(), &raw_size, 8);
-    if (compress2(reinterpret_cast<Bytef*>(out.data() + 8), &size, reinterpret_cast<const Bytef*>(raw.data()),
-                  raw.size(), Z_BEST_COMPRESSION) != Z_OK) {
-        // Cannot happen with a compressBound-sized buffer; keep the record
-        // stream uncompressed-sized bug loud rather than silent.
-        std::abort();
-    }
-    out.resize(8 + size);
+    out.insert(out.end(), stream.begin(), stream.end());
     return out;
 }
 
