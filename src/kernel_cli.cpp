@@ -12,18 +12,12 @@
 
 #include "lpsafe/analyze.h"
 #include "lpsafe/kernel_stack.h"
+#include "cli_errors.h"
 #include "readers/kernel_scan.h"
 #include "report/livepatch_report.h"
 
 namespace lpsafe::cli {
 namespace {
-
-constexpr int kExitError = 3;
-
-int fail(const std::string& message) {
-    std::fprintf(stderr, "lpsafe: error: %s\n", message.c_str());
-    return kExitError;
-}
 
 struct Loaded {
     readers::KernelInput input;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <iostream>
 
+#include "cli_errors.h"
 #include "kernel_cli.h"
 #include "lpsafe/analyze.h"
 #include "readers/core_file.h"
@@ -21,10 +22,9 @@
 
 namespace {
 
-// Exit statuses (docs/lpsafe.1.md): 0 safe, 1 blocked, 2 unreliable, 4
-// incomplete; usage and input errors are 3 so that scripts never read them as
-// a verdict.
-constexpr int kExitError = 3;
+using lpsafe::cli::fail;
+using lpsafe::cli::kExitError;
+using lpsafe::cli::note;
 
 struct Args {
     std::string core;
@@ -62,13 +62,6 @@ void add_input_options(CLI::App& cmd, Args& a) {
         ->check(CLI::Range(1u, 100000u));
     cmd.add_flag("--no-cross-check", a.no_cross_check, "do not compare CFI with frame-pointer steps");
 }
-
-int fail(const std::string& message) {
-    std::fprintf(stderr, "lpsafe: error: %s\n", message.c_str());
-    return kExitError;
-}
-
-void note(const std::string& message) { std::fprintf(stderr, "lpsafe: note: %s\n", message.c_str()); }
 
 lpsafe::CheckOptions check_options(const Args& a) {
     lpsafe::CheckOptions options;
