@@ -492,7 +492,7 @@ TEST(CallTarget, RegisterCallHasNoFixedTarget) {
 TEST(TailCalls, JumpsLeavingTheFunctionOnly) {
     // jmp +2 (inside: eb 02); nop; nop; jmp +0x100 (e9 00 01 00 00, out); ret
     CodeImage img({0xeb, 0x02, 0x90, 0x90, 0xe9, 0x00, 0x01, 0x00, 0x00, 0xc3});
-    const auto out = tail_calls(img.process, img.at(0), 10);
+    const auto out = tail_calls(img.process, img.at(0), 10).targets;
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0], img.at(9) + 0x100);
 }
