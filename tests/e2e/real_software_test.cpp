@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -159,7 +160,10 @@ protected:
     Inputs capture(const Child& c, const std::string& name) {
         Inputs in;
         in.pid = c.pid();
-        const std::string base = (dir_ / name).string();
+        std::string file = name;
+        for (char& ch : file)
+            if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+        const std::string base = (dir_ / file).string();
         const CommandResult g = run_command("gcore -o " + base + " " + std::to_string(c.pid()));
         in.core = base + "." + std::to_string(c.pid());
         EXPECT_TRUE(fs::exists(in.core)) << "gcore: " << g.err;
@@ -177,8 +181,8 @@ protected:
         const Inputs in = capture(c, name);
         std::map<std::string, std::map<int, json>> by_input;
         for (const auto& [input, arg] : sources(in)) {
-            for (const json& t : lpsafe_json("check " + arg + " --func " + unrelated)["tasks"])
-                by_input[input][t["tid"].get<int>()] = t;
+            const json doc = lpsafe_json("check " + arg + " --func " + unrelated);
+            for (const json& t : doc["tasks"]) by_input[input][t["tid"].get<int>()] = t;
         }
         Tally tally;
         const auto& core = by_input["core"];
@@ -215,7 +219,8 @@ protected:
             funcs += " --func '" + spec + "'";
         ASSERT_FALSE(funcs.empty());
         for (const auto& [input, arg] : sources(in)) {
-            for (const json& t : lpsafe_json("check " + arg + funcs)["tasks"]) {
+            const json doc = lpsafe_json("check " + arg + funcs);
+            for (const json& t : doc["tasks"]) {
                 const int tid = t["tid"];
                 if (!sleeps_in.count(tid)) continue;
                 EXPECT_EQ(t["verdict"], "blocked") << name << " thread " << tid << " from " << input
