@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "fixture_util.h"
+#include "readers/ptrace_capture.h"
 
 namespace lpsafe::e2e {
 namespace {
@@ -290,6 +291,39 @@ TEST_F(RealSoftware, RedisServer) {
                                          "no"},
                                         port),
                  "libc.so.6:abs");
+}
+
+// A lazily bound process keeps its .got.plt writable; live captures read
+// writable memory only from copies, so the capture must have copied the GOT
+// slots (copy_got_slots) or a call through a PLT stub has no target live
+// while it has one in a core. The copy must be the process's own bytes.
+TEST_F(RealSoftware, LiveCaptureHoldsWritableGotSlots) {
+    const Child c = Child::until_ready({program("LPSAFE_RS_POOL_LAZY")});
+    ASSERT_TRUE(c.ok());
+    auto image = readers::capture_process(c.pid());
+    ASSERT_TRUE(image.ok()) << image.error().message;
+    const std::string mem_path = "/proc/" + std::to_string(c.pid()) + "/mem";
+    const int fd = open(mem_path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    size_t writable_slots = 0;
+    for (const Module& m : image->modules.modules()) {
+        if (!m.image || !m.status.usable()) continue;
+        for (const auto& [start, end] : m.image->got_ranges()) {
+            for (uint64_t at = start + m.bias; at < end + m.bias; at += 8) {
+                const Mapping* map = image->mapping_at(at);
+                if (map == nullptr || !map->writable) continue;
+                ++writable_slots;
+                const auto copied = image->memory->read_u64(at);
+                uint64_t real = 0;
+                ASSERT_EQ(pread(fd, &real, sizeof real, static_cast<off_t>(at)), static_cast<ssize_t>(sizeof real));
+                ASSERT_TRUE(copied.has_value()) << m.name << " GOT slot " << std::hex << at << " was not copied";
+                EXPECT_EQ(*copied, real) << m.name << " GOT slot " << std::hex << at;
+            }
+        }
+    }
+    close(fd);
+    // The program's own .got.plt and libstdc++'s (partial RELRO) at least.
+    EXPECT_GT(writable_slots, 10u);
 }
 
 // V8 runs JavaScript as JIT code and builtins without CFI: a thread with
