@@ -20,6 +20,10 @@ PACKAGES=(
     gcc binutils gdb elfutils
     # snapshot replay test: proves no module file is opened
     strace
+    # real-software e2e test (tests/e2e/real_software_test.cpp): Debian's
+    # python3, packaged multi-threaded daemons, a JIT runtime that must stay
+    # unreliable
+    python3 memcached redis-server nodejs
     # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
     clang libclang-rt-14-dev
 )
