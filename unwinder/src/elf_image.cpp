@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <set>
+#include <utility>
 
 #include "elf_cfi.h"
 #include "lpsafe/module.h"
@@ -53,6 +55,7 @@ struct ElfImage::Impl {
     std::string build_id;
     std::vector<ElfSegment> segments;
     std::vector<Symbol> symbols;  // sorted by start, aliases merged
+    bool have_symtab = false;
     std::unique_ptr<ElfCfi> cfi;
 
     ~Impl() {
@@ -112,7 +115,6 @@ void ElfImage::Impl::read_segments_and_notes() {
 
 void ElfImage::Impl::read_sections() {
     Elf_Scn* scn = nullptr;
-    bool have_symtab = false;
     std::vector<std::pair<Elf_Scn*, GElf_Shdr>> dynsyms;
     while ((scn = elf_nextscn(elf, scn)) != nullptr) {
         GElf_Shdr shdr;
@@ -191,7 +193,11 @@ Result<std::shared_ptr<ElfImage>> ElfImage::open(const std::string& path) {
         return make_error(path + " is empty");
     }
     impl->map_size = static_cast<size_t>(st.st_size);
-    void* map = mmap(nullptr, impl->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    // Writable but private (copy-on-write, the file never changes): libelf
+    // writes into the image when libdw decompresses SHF_COMPRESSED sections
+    // (elf_compress), as Debian's debug files have them; a read-only map
+    // made that a SIGSEGV.
+    void* map = mmap(nullptr, impl->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     ::close(fd);
     if (map == MAP_FAILED) return make_error("cannot map " + path + ": " + std::strerror(errno));
     impl->map = map;
@@ -272,6 +278,27 @@ std::vector<const Symbol*> ElfImage::symbols_named(std::string_view name) const 
 }
 
 const std::vector<Symbol>& ElfImage::symbols() const { return impl_->symbols; }
+
+bool ElfImage::has_symtab() const { return impl_->have_symtab; }
+
+size_t ElfImage::add_symbols(const std::vector<Symbol>& more) {
+    // A symbol outside the code this file loads names nothing a frame can be
+    // in, and a wrong extent would mislead the checks that read symbol sizes.
+    const auto in_code = [&](const Symbol& s) {
+        return std::any_of(impl_->segments.begin(), impl_->segments.end(), [&](const ElfSegment& seg) {
+            return (seg.flags & PF_X) != 0 && s.start >= seg.vaddr && s.start - seg.vaddr < seg.memsz &&
+                   s.size <= seg.memsz - (s.start - seg.vaddr);
+        });
+    };
+    std::set<std::pair<uint64_t, std::string>> known;
+    for (const Symbol& k : impl_->symbols) known.emplace(k.start, k.name);
+    const size_t before = impl_->symbols.size();
+    for (const Symbol& s : more)
+        if (in_code(s) && known.emplace(s.start, s.name).second) impl_->symbols.push_back(s);
+    const size_t added = impl_->symbols.size() - before;
+    if (added > 0) impl_->finish_symbols();
+    return added;
+}
 
 std::span<const std::byte> ElfImage::file_bytes() const {
     if (impl_->map != nullptr) return {static_cast<const std::byte*>(impl_->map), impl_->map_size};
