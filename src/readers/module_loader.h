@@ -22,7 +22,7 @@ struct ModuleSearch {
     std::string sysroot;  // prefixed to every path the process names
     // Roots of separate debug file trees; empty: <sysroot>/usr/lib/debug
     // (readers/debug_symbols.h).
-    std::vector<std::string> debug_dirs;
+    std::vector<std::string> debug_dirs = {};
 };
 
 // One Module per loaded ELF file, plus the vDSO when memory holds it.

@@ -122,6 +122,29 @@ TEST(DebugSymbols, FuncNamesAStaticFunctionThroughTheDebugFile) {
     EXPECT_EQ(lib.out["patch"]["functions"][0]["function"], "lib_static_outer");
 }
 
+// A sysroot that mirrors / through symlinks, except that its
+// usr/lib/debug is the fixture's build-id tree: without --debug-dir, the
+// debug root is <sysroot>/usr/lib/debug.
+TEST(DebugSymbols, SysrootsUsrLibDebugIsTheDefaultRoot) {
+    NEED_CASE();
+    TempDir sysroot("dbgsym-sysroot");
+    const fs::path root(sysroot.path());
+    for (const auto& e : fs::directory_iterator("/"))
+        if (e.path().filename() != "usr") fs::create_directory_symlink(e.path(), root / e.path().filename());
+    fs::create_directories(root / "usr/lib");
+    for (const auto& e : fs::directory_iterator("/usr"))
+        if (e.path().filename() != "lib") fs::create_directory_symlink(e.path(), root / "usr" / e.path().filename());
+    for (const auto& e : fs::directory_iterator("/usr/lib"))
+        if (e.path().filename() != "debug") fs::create_symlink(e.path(), root / "usr/lib" / e.path().filename());
+    fs::create_directory_symlink(fs::canonical(c.dir("debug")), root / "usr/lib/debug");
+
+    const JsonRun r = run_lpsafe("stack --core " + c.core + " --sysroot " + sysroot.path());
+    ASSERT_EQ(r.exit_status, 0) << r.err;
+    const auto names = frame_names(r.out, kOwnObjects);
+    EXPECT_EQ(names.at(c.tid_of.at("exe")), kExeChain);
+    EXPECT_EQ(names.at(c.tid_of.at("lib")), kLibChain);
+}
+
 TEST(DebugSymbols, DebuglinkUnderADebugRootIsFollowedWithItsCrcChecked) {
     NEED_CASE();
     const JsonRun r = run_lpsafe("stack " + core_args(c, c.dir("linkroot")));

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <utility>
 
@@ -56,7 +57,15 @@ struct ElfImage::Impl {
     std::vector<ElfSegment> segments;
     std::vector<Symbol> symbols;  // sorted by start, aliases merged
     bool have_symtab = false;
-    std::unique_ptr<ElfCfi> cfi;
+    // Made on first use: libdw's dwarf_begin_elf decompresses every
+    // compressed .debug_* section, which a debug file read only for its
+    // symbols (docs/symbols.md) never needs.
+    mutable std::once_flag cfi_once;
+    mutable std::unique_ptr<ElfCfi> cfi;
+    const ElfCfi* tables() const {
+        std::call_once(cfi_once, [this] { cfi = std::make_unique<ElfCfi>(elf); });
+        return cfi.get();
+    }
 
     ~Impl() {
         cfi.reset();
@@ -82,7 +91,6 @@ Status ElfImage::Impl::load(const char* data, size_t size) {
     read_segments_and_notes();
     read_sections();
     finish_symbols();
-    cfi = std::make_unique<ElfCfi>(elf);
     return Ok{};
 }
 
@@ -222,7 +230,7 @@ bool ElfImage::is_executable_type() const { return impl_->ehdr.e_type == ET_EXEC
 const std::string& ElfImage::soname() const { return impl_->soname; }
 const std::string& ElfImage::build_id() const { return impl_->build_id; }
 const std::vector<ElfSegment>& ElfImage::segments() const { return impl_->segments; }
-bool ElfImage::has_cfi() const { return impl_->cfi && impl_->cfi->present(); }
+bool ElfImage::has_cfi() const { return impl_->tables()->present(); }
 
 size_t ElfImage::read(uint64_t vaddr, std::span<std::byte> out) const {
     size_t done = 0;
@@ -306,8 +314,7 @@ std::span<const std::byte> ElfImage::file_bytes() const {
 }
 
 CfiLookup ElfImage::cfi_at(uint64_t vaddr) const {
-    if (!impl_->cfi) return {CfiLookup::Status::no_tables, {}, "no unwind tables"};
-    return impl_->cfi->lookup(vaddr);
+    return impl_->tables()->lookup(vaddr);
 }
 
 }  // namespace lpsafe
