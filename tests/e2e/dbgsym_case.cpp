@@ -26,11 +26,13 @@ DbgsymCase make_case() {
     const std::string work = c.dir("core");
     fs::remove_all(work);
     fs::create_directories(work);
-    LiveProgram program({c.dir("bin/dbgsym_prog"), work + "/roles"});
+    // Killed by its destructor at exit (and by its own alarm after 60 s).
+    static LiveProgram program({c.dir("bin/dbgsym_prog"), work + "/roles"});
     if (!program.ok()) {
         c.error = "dbgsym_prog did not park: " + program.error();
         return c;
     }
+    c.pid = program.pid();
     for (const auto& [tid, role] : program.roles()) c.tid_of[role] = tid;
     const std::string prefix = work + "/core";
     const CommandResult g = run_command("gcore -o " + prefix + " " + std::to_string(program.pid()));

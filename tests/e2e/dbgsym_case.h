@@ -1,6 +1,7 @@
 // The one core the debug-symbol tests read: fixtures/make-dbgsym.sh's
-// stripped dbgsym_prog and libdbgsym.so, run live until every thread parks,
-// taken with gcore, then killed. Made once per test process.
+// stripped dbgsym_prog and libdbgsym.so, run live until every thread parks
+// and taken with gcore; the process stays parked for the --pid tests and is
+// killed when the test process exits. Made once per test process.
 #pragma once
 
 #include <map>
@@ -15,6 +16,7 @@ struct DbgsymCase {
     std::string fixtures;  // $LPSAFE_DBGSYM: make-dbgsym.sh's OUTDIR
     std::string core;
     std::map<std::string, int> tid_of;  // role (exe, lib, main) -> tid
+    int pid = -1;                       // the program, still running (killed at exit)
     std::string error;                  // why the case could not be made
     std::string dir(const std::string& sub) const { return fixtures + "/" + sub; }
 };

@@ -145,6 +145,18 @@ TEST(DebugSymbols, SysrootsUsrLibDebugIsTheDefaultRoot) {
     EXPECT_EQ(names.at(c.tid_of.at("lib")), kLibChain);
 }
 
+TEST(DebugSymbols, LiveProcessGetsTheSameNamesAndVerdicts) {
+    NEED_CASE();
+    const std::string live = "--pid " + std::to_string(c.pid) + " --debug-dir " + c.dir("debug");
+    const JsonRun stack = run_lpsafe("stack " + live);
+    ASSERT_EQ(stack.exit_status, 0) << stack.err;
+    EXPECT_EQ(frame_names(stack.out, kOwnObjects), frame_names(run_lpsafe("stack " + core_args(c, c.dir("debug"))).out, kOwnObjects));
+    const std::string patch = " --func dbgsym_prog:exe_static_inner";
+    const JsonRun check = run_lpsafe("check " + live + patch);
+    EXPECT_EQ(check.exit_status, 1) << check.err;
+    EXPECT_EQ(verdicts(check.out), verdicts(run_lpsafe("check " + core_args(c, c.dir("debug")) + patch).out));
+}
+
 TEST(DebugSymbols, DebuglinkUnderADebugRootIsFollowedWithItsCrcChecked) {
     NEED_CASE();
     const JsonRun r = run_lpsafe("stack " + core_args(c, c.dir("linkroot")));

@@ -109,8 +109,8 @@ struct Module {
     // path, "MiniDebugInfo", "debuginfod ..."), empty when none; and why a
     // candidate debug file was not used (docs/symbols.md). Names only: no
     // verdict reads these.
-    std::string symbols_from;
-    std::vector<std::string> symbol_notes;
+    std::string symbols_from = {};
+    std::vector<std::string> symbol_notes = {};
 
     bool matches_object(std::string_view object) const;  // file name or soname
     bool contains(uint64_t addr) const { return addr >= start && addr < end; }
