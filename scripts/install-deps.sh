@@ -10,6 +10,9 @@ PACKAGES=(
     libdw-dev libelf-dev libcapstone-dev libunwind-dev
     # snapshot files (deflate)
     zlib1g-dev
+    # symbols for stripped modules (src/readers/debug_symbols.h): MiniDebugInfo
+    # is xz (liblzma), debuginfod through elfutils' client library
+    liblzma-dev libdebuginfod-dev
     # command and output
     libcli11-dev nlohmann-json3-dev libfmt-dev
     # kernel capture archives (src/readers/kernel_archive.cpp)
@@ -18,6 +21,8 @@ PACKAGES=(
     libgtest-dev libgmock-dev libbenchmark-dev
     # fixtures (real cores) and the peers we compare against
     gcc binutils gdb elfutils
+    # debug symbols tests: a real local debuginfod server, xz for MiniDebugInfo
+    debuginfod xz-utils
     # snapshot replay test: proves no module file is opened
     strace
     # real-software e2e test (tests/e2e/real_software_test.cpp): Debian's

@@ -36,6 +36,7 @@ struct Args {
     std::string symbols = "all";
     std::string exe;
     std::string sysroot;
+    std::vector<std::string> debug_dirs;
     std::vector<std::string> funcs;
     std::vector<std::string> patch_files;
     std::vector<std::string> klp_modules;
@@ -58,6 +59,9 @@ void add_input_options(CLI::App& cmd, Args& a) {
     pid->excludes(all);
     cmd.add_option("--exe", a.exe, "the main executable, when the path recorded in the core is wrong")->needs(core);
     cmd.add_option("--sysroot", a.sysroot, "prefix for every file the core (or /proc/<pid>/maps) names");
+    cmd.add_option("--debug-dir", a.debug_dirs,
+                   "root of separate debug files (.build-id/, .gnu_debuglink) searched instead of "
+                   "<sysroot>/usr/lib/debug (repeatable; docs/symbols.md)");
     cmd.add_option("--max-frames", a.max_frames, "depth limit; deeper stacks are unreliable")
         ->check(CLI::Range(1u, 100000u));
     cmd.add_flag("--no-cross-check", a.no_cross_check, "do not compare CFI with frame-pointer steps");
@@ -78,11 +82,19 @@ lpsafe::CheckOptions check_options(const Args& a) {
 // when nothing worse is found), so it never hides the others' verdicts.
 using ProcessSink = std::function<int(const lpsafe::ProcessImage&)>;
 
+// Debug files that were found but refused (wrong build-id or CRC, garbage
+// from a server): names are lost, so say why (docs/symbols.md).
+void note_symbol_sources(const lpsafe::ProcessImage& process) {
+    for (const lpsafe::Module& m : process.modules.modules())
+        for (const std::string& n : m.symbol_notes) note(n);
+}
+
 int for_each_process(const Args& a, const ProcessSink& sink) {
     if (!a.snapshot.empty() || !a.core.empty()) {
-        auto process = a.snapshot.empty() ? lpsafe::readers::read_core(a.core, {a.exe, a.sysroot})
+        auto process = a.snapshot.empty() ? lpsafe::readers::read_core(a.core, {a.exe, a.sysroot, a.debug_dirs})
                                           : lpsafe::readers::read_snapshot(a.snapshot);
         if (!process) return fail(process.error().message);
+        note_symbol_sources(*process);
         return sink(*process);
     }
     if (a.pids.empty() && !a.all_user) {
@@ -92,6 +104,7 @@ int for_each_process(const Args& a, const ProcessSink& sink) {
     for (int pid : pids) {
         lpsafe::readers::LiveOptions live;
         live.search.sysroot = a.sysroot;
+        live.search.debug_dirs = a.debug_dirs;
         auto process = lpsafe::readers::capture_process(pid, live);
         const std::string who = "pid " + std::to_string(pid);
         if (!process) {
@@ -106,6 +119,7 @@ int for_each_process(const Args& a, const ProcessSink& sink) {
             note("skipped " + who + " (" + process->comm + "): " + why);
             continue;
         }
+        note_symbol_sources(*process);
         if (const int st = sink(*process); st != 0) return st;
     }
     return 0;

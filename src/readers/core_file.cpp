@@ -254,7 +254,7 @@ Result<ProcessImage> read_core(const std::string& path, const CoreOptions& optio
     image.threads = std::move(notes.threads);
     image.mappings = std::move(*mappings);
     auto memory = std::make_shared<CoreMemory>(file, std::move(loads->segments));
-    image.modules = load_modules(image.mappings, *memory, notes.auxv, ModuleSearch{options.exe, options.sysroot});
+    image.modules = load_modules(image.mappings, *memory, notes.auxv, ModuleSearch{options.exe, options.sysroot, options.debug_dirs});
     image.memory = std::move(memory);
     return image;
 }

@@ -20,6 +20,7 @@ namespace lpsafe::readers {
 struct CoreOptions {
     std::string exe;      // the main executable, when its path in the core is wrong or absent
     std::string sysroot;  // prefixed to every path the core names
+    std::vector<std::string> debug_dirs = {};  // separate debug file roots (ModuleSearch)
 };
 
 // Fails on anything that is not a readable 64-bit little-endian core of a

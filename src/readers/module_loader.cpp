@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "readers/core_notes.h"
+#include "readers/debug_symbols.h"
 #include "readers/elf_bytes.h"
 
 namespace lpsafe::readers {
@@ -127,7 +128,8 @@ ModuleStatus verify_build_id(const Group& group, const ElfImage& image, const st
     return {Kind::ok, {}};
 }
 
-Module module_for(const Group& group, bool is_exe, const ModuleSearch& search, const Memory& memory, bool& keep) {
+Module module_for(const Group& group, bool is_exe, const ModuleSearch& search, const Memory& memory,
+                  DebugSymbolFinder& debug, bool& keep) {
     using Kind = ModuleStatus::Kind;
     Module mod;
     mod.path = group.path;
@@ -171,6 +173,7 @@ Module module_for(const Group& group, bool is_exe, const ModuleSearch& search, c
     }
     mod.bias = *bias;
     mod.status = verify_build_id(group, **image, file, memory);
+    debug.add_symbols(mod, file);
     return mod;
 }
 
@@ -275,11 +278,12 @@ ModuleMap load_modules(const std::vector<Mapping>& mappings, const Memory& memor
     // The main executable is the file mapped at the entry point; AT_ENTRY is
     // 9 (elf.h names it AT_ENTRY too).
     const auto entry = auxv_value(auxv, AT_ENTRY);
+    DebugSymbolFinder debug({search.debug_dirs, search.sysroot});
     for (const Group& group : group_by_file(mappings)) {
         const bool is_exe = entry && std::any_of(group.maps.begin(), group.maps.end(),
                                                  [&](const Mapping* m) { return m->contains(*entry); });
         bool keep = false;
-        Module mod = module_for(group, is_exe, search, memory, keep);
+        Module mod = module_for(group, is_exe, search, memory, debug, keep);
         if (keep) modules.add(std::move(mod));
     }
     if (const auto vdso = auxv_value(auxv, AT_SYSINFO_EHDR))

@@ -20,6 +20,9 @@ namespace lpsafe::readers {
 struct ModuleSearch {
     std::string exe;      // opened instead of the main executable's path (not prefixed by sysroot)
     std::string sysroot;  // prefixed to every path the process names
+    // Roots of separate debug file trees; empty: <sysroot>/usr/lib/debug
+    // (readers/debug_symbols.h).
+    std::vector<std::string> debug_dirs = {};
 };
 
 // One Module per loaded ELF file, plus the vDSO when memory holds it.
@@ -35,6 +38,9 @@ struct ModuleSearch {
 // A file mapped at several places (dlopen in two namespaces, or mmap of a
 // library as data) yields one Module per place: a new one starts whenever
 // the file offset decreases from one mapping of the file to the next.
+//
+// A usable module whose file has no .symtab gets the function symbols of a
+// verified debug file, MiniDebugInfo or debuginfod (readers/debug_symbols.h).
 ModuleMap load_modules(const std::vector<Mapping>& mappings, const Memory& memory,
                        const std::vector<std::pair<uint64_t, uint64_t>>& auxv, const ModuleSearch& search);
 

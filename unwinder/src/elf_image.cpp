@@ -11,6 +11,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <set>
+#include <utility>
 
 #include "elf_cfi.h"
 #include "fde_index.h"
@@ -55,8 +58,17 @@ struct ElfImage::Impl {
     std::vector<ElfSegment> segments;
     std::vector<std::pair<uint64_t, uint64_t>> got_ranges;
     std::vector<Symbol> symbols;  // sorted by start, aliases merged
-    std::unique_ptr<ElfCfi> cfi;
     std::unique_ptr<FdeIndex> fdes;
+    bool have_symtab = false;
+    // Made on first use: libdw's dwarf_begin_elf decompresses every
+    // compressed .debug_* section, which a debug file read only for its
+    // symbols (docs/symbols.md) never needs.
+    mutable std::once_flag cfi_once;
+    mutable std::unique_ptr<ElfCfi> cfi;
+    const ElfCfi* tables() const {
+        std::call_once(cfi_once, [this] { cfi = std::make_unique<ElfCfi>(elf); });
+        return cfi.get();
+    }
 
     ~Impl() {
         fdes.reset();
@@ -83,7 +95,6 @@ Status ElfImage::Impl::load(const char* data, size_t size) {
     read_segments_and_notes();
     read_sections();
     finish_symbols();
-    cfi = std::make_unique<ElfCfi>(elf);
     fdes = std::make_unique<FdeIndex>(elf);
     return Ok{};
 }
@@ -117,7 +128,6 @@ void ElfImage::Impl::read_segments_and_notes() {
 
 void ElfImage::Impl::read_sections() {
     Elf_Scn* scn = nullptr;
-    bool have_symtab = false;
     std::vector<std::pair<Elf_Scn*, GElf_Shdr>> dynsyms;
     size_t shstrndx = 0;
     const bool names = elf_getshdrstrndx(elf, &shstrndx) == 0;
@@ -203,7 +213,11 @@ Result<std::shared_ptr<ElfImage>> ElfImage::open(const std::string& path) {
         return make_error(path + " is empty");
     }
     impl->map_size = static_cast<size_t>(st.st_size);
-    void* map = mmap(nullptr, impl->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    // Writable but private (copy-on-write, the file never changes): libelf
+    // writes into the image when libdw decompresses SHF_COMPRESSED sections
+    // (elf_compress), as Debian's debug files have them; a read-only map
+    // made that a SIGSEGV.
+    void* map = mmap(nullptr, impl->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     ::close(fd);
     if (map == MAP_FAILED) return make_error("cannot map " + path + ": " + std::strerror(errno));
     impl->map = map;
@@ -229,7 +243,7 @@ const std::string& ElfImage::soname() const { return impl_->soname; }
 const std::string& ElfImage::build_id() const { return impl_->build_id; }
 const std::vector<ElfSegment>& ElfImage::segments() const { return impl_->segments; }
 const std::vector<std::pair<uint64_t, uint64_t>>& ElfImage::got_ranges() const { return impl_->got_ranges; }
-bool ElfImage::has_cfi() const { return impl_->cfi && impl_->cfi->present(); }
+bool ElfImage::has_cfi() const { return impl_->tables()->present(); }
 
 size_t ElfImage::read(uint64_t vaddr, std::span<std::byte> out) const {
     size_t done = 0;
@@ -294,14 +308,34 @@ std::vector<const Symbol*> ElfImage::symbols_named(std::string_view name) const 
 
 const std::vector<Symbol>& ElfImage::symbols() const { return impl_->symbols; }
 
+bool ElfImage::has_symtab() const { return impl_->have_symtab; }
+
+size_t ElfImage::add_symbols(const std::vector<Symbol>& more) {
+    // A symbol outside the code this file loads names nothing a frame can be
+    // in, and a wrong extent would mislead the checks that read symbol sizes.
+    const auto in_code = [&](const Symbol& s) {
+        return std::any_of(impl_->segments.begin(), impl_->segments.end(), [&](const ElfSegment& seg) {
+            return (seg.flags & PF_X) != 0 && s.start >= seg.vaddr && s.start - seg.vaddr < seg.memsz &&
+                   s.size <= seg.memsz - (s.start - seg.vaddr);
+        });
+    };
+    std::set<std::pair<uint64_t, std::string>> known;
+    for (const Symbol& k : impl_->symbols) known.emplace(k.start, k.name);
+    const size_t before = impl_->symbols.size();
+    for (const Symbol& s : more)
+        if (in_code(s) && known.emplace(s.start, s.name).second) impl_->symbols.push_back(s);
+    const size_t added = impl_->symbols.size() - before;
+    if (added > 0) impl_->finish_symbols();
+    return added;
+}
+
 std::span<const std::byte> ElfImage::file_bytes() const {
     if (impl_->map != nullptr) return {static_cast<const std::byte*>(impl_->map), impl_->map_size};
     return impl_->owned;
 }
 
 CfiLookup ElfImage::cfi_at(uint64_t vaddr) const {
-    if (!impl_->cfi) return {CfiLookup::Status::no_tables, {}, "no unwind tables"};
-    return impl_->cfi->lookup(vaddr);
+    return impl_->tables()->lookup(vaddr);
 }
 
 }  // namespace lpsafe

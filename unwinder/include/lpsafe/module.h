@@ -87,6 +87,18 @@ public:
     const std::vector<Symbol>& symbols() const;
     std::span<const std::byte> file_bytes() const;
 
+    // Whether symbols() came from a .symtab (all functions, static ones too)
+    // or only from .dynsym (exported ones): a stripped file.
+    bool has_symtab() const;
+    // Adds function symbols that another ELF file holds for this one (a
+    // separate debug file, the MiniDebugInfo object; docs/symbols.md). The
+    // caller has checked that the other file describes this one (build-id,
+    // CRC); a symbol that does not lie wholly inside one of this file's
+    // executable PT_LOAD segments is still dropped, and one already known
+    // (same start and name) is not repeated. Returns how many were added.
+    // Not thread-safe: call before the image is shared.
+    size_t add_symbols(const std::vector<Symbol>& more);
+
 private:
     struct Impl;
     explicit ElfImage(std::unique_ptr<Impl> impl);
@@ -110,6 +122,12 @@ struct Module {
     uint64_t bias = 0;
     std::shared_ptr<ElfImage> image;  // null when the file could not be used
     ModuleStatus status;
+    // Where function symbols beyond the file's own came from (a debug file's
+    // path, "MiniDebugInfo", "debuginfod ..."), empty when none; and why a
+    // candidate debug file was not used (docs/symbols.md). Names only: no
+    // verdict reads these.
+    std::string symbols_from = {};
+    std::vector<std::string> symbol_notes = {};
 
     bool matches_object(std::string_view object) const;  // file name or soname
     bool contains(uint64_t addr) const { return addr >= start && addr < end; }
