@@ -22,8 +22,11 @@ std::string mib(uint64_t n) { return std::to_string(n >> 20) + " MiB"; }
 // Decoded bytes so far, grown by doubling and never past the limit.
 class Output {
 public:
-    Output(uint64_t max, size_t input_size) : max_(max) {
-        buf_.resize(static_cast<size_t>(std::min<uint64_t>(max_, std::max<uint64_t>(uint64_t{1} << 20, input_size * 4))));
+    // `expected` (0: unknown) sizes the first buffer, so a correct hint
+    // costs one allocation instead of a series of copies.
+    Output(uint64_t max, size_t input_size, uint64_t expected) : max_(max) {
+        const uint64_t guess = expected != 0 ? expected + 4096 : std::max<uint64_t>(uint64_t{1} << 20, input_size * 4);
+        buf_.resize(static_cast<size_t>(std::min<uint64_t>(max_, guess)));
     }
     // Free space after the written bytes, at least `want` of it unless the
     // limit comes first; empty once the limit is reached.
@@ -37,7 +40,7 @@ public:
     size_t size() const { return used_; }
     std::vector<std::byte> take() {
         buf_.resize(used_);
-        buf_.shrink_to_fit();
+        if (buf_.capacity() - used_ > used_ / 8) buf_.shrink_to_fit();  // a copy: only when much is wasted
         return std::move(buf_);
     }
     Error over_limit(Compression c) const {
@@ -61,11 +64,11 @@ Error corrupt(Compression c, const std::string& why, size_t produced) {
                       std::to_string(produced) + " decoded bytes)");
 }
 
-Result<std::vector<std::byte>> gunzip(std::span<const std::byte> in, uint64_t max) {
+Result<std::vector<std::byte>> gunzip(std::span<const std::byte> in, uint64_t max, uint64_t expected) {
     z_stream s{};
     if (inflateInit2(&s, 16 + MAX_WBITS) != Z_OK) return make_error("zlib: cannot start a gzip decoder");
     std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&s, inflateEnd);
-    Output out(max, in.size());
+    Output out(max, in.size(), expected);
     s.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
     s.avail_in = static_cast<uInt>(std::min<size_t>(in.size(), UINT32_MAX));
     for (;;) {
@@ -94,13 +97,13 @@ std::string lzma_message(lzma_ret rc) {
     }
 }
 
-Result<std::vector<std::byte>> unxz(std::span<const std::byte> in, uint64_t max) {
+Result<std::vector<std::byte>> unxz(std::span<const std::byte> in, uint64_t max, uint64_t expected) {
     lzma_stream s = LZMA_STREAM_INIT;
     // One stream (no LZMA_CONCATENATED): what follows it is not ours. The
     // memory limit bounds the dictionary a hostile header could ask for.
     if (lzma_stream_decoder(&s, uint64_t{256} << 20, 0) != LZMA_OK) return make_error("liblzma: cannot start a decoder");
     std::unique_ptr<lzma_stream, void (*)(lzma_stream*)> guard(&s, lzma_end);
-    Output out(max, in.size());
+    Output out(max, in.size(), expected);
     s.next_in = reinterpret_cast<const uint8_t*>(in.data());
     s.avail_in = in.size();
     for (;;) {
@@ -116,10 +119,10 @@ Result<std::vector<std::byte>> unxz(std::span<const std::byte> in, uint64_t max)
     }
 }
 
-Result<std::vector<std::byte>> unzstd(std::span<const std::byte> in, uint64_t max) {
+Result<std::vector<std::byte>> unzstd(std::span<const std::byte> in, uint64_t max, uint64_t expected) {
     std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
     if (!ctx) return make_error("libzstd: cannot start a decoder");
-    Output out(max, in.size());
+    Output out(max, in.size(), expected);
     ZSTD_inBuffer src{in.data(), in.size(), 0};
     for (;;) {
         auto room = out.room();
@@ -134,11 +137,11 @@ Result<std::vector<std::byte>> unzstd(std::span<const std::byte> in, uint64_t ma
     }
 }
 
-Result<std::vector<std::byte>> bunzip2(std::span<const std::byte> in, uint64_t max) {
+Result<std::vector<std::byte>> bunzip2(std::span<const std::byte> in, uint64_t max, uint64_t expected) {
     bz_stream s{};
     if (BZ2_bzDecompressInit(&s, 0, 0) != BZ_OK) return make_error("libbz2: cannot start a decoder");
     std::unique_ptr<bz_stream, int (*)(bz_stream*)> guard(&s, BZ2_bzDecompressEnd);
-    Output out(max, in.size());
+    Output out(max, in.size(), expected);
     s.next_in = reinterpret_cast<char*>(const_cast<std::byte*>(in.data()));
     s.avail_in = static_cast<unsigned>(std::min<size_t>(in.size(), UINT32_MAX));
     for (;;) {
@@ -169,10 +172,10 @@ uint32_t le32(const std::byte* p) {
 // the magic may repeat between blocks (concatenated files). The format has
 // no end marker: the input ends, or (in a bzImage payload) the 4-byte
 // uncompressed size follows, which is checked against what was decoded.
-Result<std::vector<std::byte>> unlz4_legacy(std::span<const std::byte> in, uint64_t max) {
+Result<std::vector<std::byte>> unlz4_legacy(std::span<const std::byte> in, uint64_t max, uint64_t expected) {
     constexpr uint32_t kMagic = 0x184c2102;
     constexpr size_t kBlockMax = size_t{8} << 20;
-    Output out(max, in.size());
+    Output out(max, in.size(), expected);
     size_t at = 4;
     while (at < in.size()) {
         const size_t left = in.size() - at;
@@ -230,14 +233,15 @@ std::optional<Compression> compression_at(std::span<const std::byte> b) {
     return std::nullopt;
 }
 
-Result<std::vector<std::byte>> decompress(Compression c, std::span<const std::byte> in, uint64_t max_out) {
+Result<std::vector<std::byte>> decompress(Compression c, std::span<const std::byte> in, uint64_t max_out,
+                                          uint64_t expected_size) {
     if (compression_at(in) != c) return make_error(std::string(compression_name(c)) + " stream does not start with its magic");
     switch (c) {
-        case Compression::gzip: return gunzip(in, max_out);
-        case Compression::xz: return unxz(in, max_out);
-        case Compression::zstd: return unzstd(in, max_out);
-        case Compression::lz4_legacy: return unlz4_legacy(in, max_out);
-        case Compression::bzip2: return bunzip2(in, max_out);
+        case Compression::gzip: return gunzip(in, max_out, expected_size);
+        case Compression::xz: return unxz(in, max_out, expected_size);
+        case Compression::zstd: return unzstd(in, max_out, expected_size);
+        case Compression::lz4_legacy: return unlz4_legacy(in, max_out, expected_size);
+        case Compression::bzip2: return bunzip2(in, max_out, expected_size);
     }
     return make_error("unknown compression");
 }

@@ -31,7 +31,8 @@ inline constexpr uint64_t kMaxDecompressed = uint64_t{512} << 20;
 
 // Decodes the one stream at the start of `in`. More than `max_out` bytes of
 // output is an error, as is a stream that ends before its end marker.
+// `expected_size` (0: unknown) is only a hint for the first allocation.
 Result<std::vector<std::byte>> decompress(Compression c, std::span<const std::byte> in,
-                                          uint64_t max_out = kMaxDecompressed);
+                                          uint64_t max_out = kMaxDecompressed, uint64_t expected_size = 0);
 
 }  // namespace lpsafe::readers

@@ -49,7 +49,10 @@ Result<UnpackedKernel> from_payload(std::span<const std::byte> payload, uint64_t
         return make_error("bzImage payload starts with no known compression magic (gzip, xz, zstd, lz4, bzip2; "
                           "lzma and lzo are not supported)");
     }
-    auto out = decompress(*c, payload, max_out);
+    // The payload ends with the uncompressed size (size_append): a hint only,
+    // the stream itself says where it ends.
+    const uint64_t expected = load<uint32_t>(payload, payload.size() - 4).value_or(0);
+    auto out = decompress(*c, payload, max_out, expected <= max_out ? expected : 0);
     if (!out) return make_error("bzImage payload: " + out.error().message);
     if (!is_elf(*out)) return make_error("bzImage payload decompresses to something that is not an ELF vmlinux");
     return UnpackedKernel{std::move(*out), fmt::format("bzImage ({} payload)", compression_name(*c))};
