@@ -93,6 +93,7 @@ Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::op
 std::string image_text(const KernelImage* image) {
     if (image == nullptr) return "none (--no-kernel-image)";
     std::string out = image->has_vmlinux() ? image->path + " (" + image->format + ")" : "none: " + image->missing;
+    if (!image->mismatch.empty()) out += "\n  not the checked kernel's: " + image->mismatch;
     for (const KernelModuleCode& m : image->modules) {
         out += fmt::format("\n  module {}: {}", m.name, m.state == KernelModuleCode::State::used ? m.path : m.detail);
     }
