@@ -25,7 +25,10 @@ public:
     // `expected` (0: unknown) sizes the first buffer, so a correct hint
     // costs one allocation instead of a series of copies.
     Output(uint64_t max, size_t input_size, uint64_t expected) : max_(max) {
-        const uint64_t guess = expected != 0 ? expected + 4096 : std::max<uint64_t>(uint64_t{1} << 20, input_size * 4);
+        // A hint is believed up to 32 times the input (a kernel compresses
+        // 4-10 fold): a forged size must not cost a huge zero-filled buffer.
+        const uint64_t hinted = std::min<uint64_t>(expected, uint64_t{32} * input_size);
+        const uint64_t guess = hinted != 0 ? hinted + 4096 : std::max<uint64_t>(uint64_t{64} << 10, input_size * 4);
         buf_.resize(static_cast<size_t>(std::min<uint64_t>(max_, guess)));
     }
     // Free space after the written bytes, at least `want` of it unless the

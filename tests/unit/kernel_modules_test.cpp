@@ -16,7 +16,10 @@
 
 #include "debian_kernel.h"
 #include "lpsafe/kernel_stack.h"
+#include "lpsafe/patch_set.h"
+#include "readers/kernel_archive.h"
 #include "readers/kernel_code.h"
+#include "readers/proc_source.h"
 #include "readers/kernel_modules.h"
 #include "test_support.h"
 
@@ -249,6 +252,77 @@ TEST_F(AfKey, ModuleFilesAreFoundCompressedAndByNormalisedName) {
     EXPECT_EQ(image->module("can_raw")->state, State::unverified);
     EXPECT_EQ(image->module("nosuch")->state, State::not_found);
     EXPECT_FALSE(image->process.mappings.empty());
+}
+
+// A capture whose tasks sleep in af_key, with the loaded module's build-id
+// note as /sys/module/af_key/notes gives it (the file's own note section,
+// copied out by objcopy), checked as `check --kernel --proc-root` does, then
+// recorded into an archive and checked again: the note travels with it.
+TEST_F(AfKey, CapturedModuleFramesAreCheckedWithTheVerifiedModuleFile) {
+    const DebianKernel& k = debian_kernel();
+    TempDir tmp;
+    const std::string root = tmp.path() + "/capture";
+    fs::create_directories(root + "/lpsafe-capture/sys-module-notes");
+    fs::create_directories(root + "/sys/kernel");
+    write_file(root + "/kallsyms", kallsyms_for(ko, "af_key"));
+    write_file(root + "/sys/kernel/osrelease", k.release + "\n");
+    run("objcopy --dump-section .note.gnu.build-id=" + root + "/lpsafe-capture/sys-module-notes/af_key " + ko + " " +
+        tmp.path() + "/copy.ko");
+    const auto dis = disassembly(ko);
+    const auto& [start, insns] = dis.at("check_reqid");
+    ASSERT_TRUE(insns[0].call);
+    const auto size = kallsyms.named("check_reqid", "af_key").front()->size;
+    const std::string stat_tail = " S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 4242 0 0\n";
+    for (const auto& [tid, off] : {std::pair{100, insns[0].addr + insns[0].len - start}, std::pair{101, insns[1].addr + 1 - start}}) {
+        const std::string dir = root + "/" + std::to_string(tid) + "/task/" + std::to_string(tid);
+        fs::create_directories(dir);
+        write_file(dir + "/stat", std::to_string(tid) + " (t)" + stat_tail);
+        write_file(dir + "/wchan", "check_reqid");
+        write_file(dir + "/stack", fmt::format("[<0>] check_reqid+{:#x}/{:#x} [af_key]\n", off, size));
+    }
+    PatchSet patch;
+    ASSERT_TRUE(patch.add_spec("af_key:pfkey_reserved").ok());
+    const auto check = [&](const std::string& from) -> std::pair<KernelImage, ProcessReport> {
+        auto source = readers::open_proc_root(from);
+        EXPECT_TRUE(source.ok());
+        auto capture = readers::capture_kernel(**source);
+        EXPECT_TRUE(capture.ok()) << capture.error().message;
+        auto input = readers::to_kernel_input(*capture);
+        EXPECT_TRUE(input.ok());
+        EXPECT_EQ(input->module_build_ids["af_key"], build_id);
+        readers::KernelCodeOptions options;
+        options.boot_dir = tmp.path();
+        options.modules_dir = k.modules();
+        auto image = readers::load_kernel_code(options, *input, readers::modules_in_stacks(input->tasks));
+        EXPECT_TRUE(image.ok());
+        KernelCheckOptions check_options;
+        check_options.image = &*image;
+        auto report = check_kernel(input->tasks, input->kallsyms, patch, check_options);
+        EXPECT_TRUE(report.ok()) << report.error().message;
+        return {std::move(*image), std::move(*report)};
+    };
+    for (const std::string& from : {root, tmp.path() + "/capture.lpk"}) {
+        if (from.ends_with(".lpk")) {
+            auto source = readers::open_proc_root(root);
+            auto capture = readers::capture_kernel(**source);
+            ASSERT_TRUE(readers::write_capture_archive(from, readers::capture_files(*capture, "test")).ok());
+        }
+        const auto [image, report] = check(from);
+        ASSERT_EQ(image.modules.size(), 1u) << from;
+        EXPECT_EQ(image.modules[0].state, State::used) << image.modules[0].detail;
+        EXPECT_EQ(image.modules[0].path, ko_path("net/key/af_key.ko"));
+        ASSERT_EQ(report.tasks.size(), 2u);
+        for (const TaskVerdict& t : report.tasks) {
+            for (const SkippedCheck& s : t.skipped) EXPECT_NE(s.check, Check::return_after_call) << s.reason;
+            const auto found = ret_findings(t);
+            if (t.tid == 100) {
+                EXPECT_TRUE(found.empty()) << found.front().detail;
+            } else {
+                ASSERT_EQ(found.size(), 1u) << from;
+                EXPECT_NE(found[0].detail.find("inside an instruction"), std::string::npos) << found[0].detail;
+            }
+        }
+    }
 }
 
 TEST(KernelModules, TheWholeDebianTreeIsIndexedByModuleName) {
