@@ -66,14 +66,19 @@ Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::op
     auto loaded = load(k);
     if (!loaded) return loaded.error();
     const Kallsyms& kallsyms = loaded->input.kallsyms;
-    if (!k.no_kernel_image && !image) {
+    if (!k.no_kernel_image) {
         readers::KernelCodeOptions code;
         code.vmlinux = k.vmlinux;
         code.boot_dir = k.boot_dir;
         if (!k.modules_dir.empty()) code.modules_dir = k.modules_dir;
-        auto made = readers::load_kernel_code(code, loaded->input, readers::modules_in_stacks(loaded->input.tasks));
-        if (!made) return made.error();
-        image = std::move(*made);
+        const auto modules = readers::modules_in_stacks(loaded->input.tasks);
+        if (image) {
+            readers::add_module_code(code, loaded->input, modules, *image);  // --watch: the image is read once
+        } else {
+            auto made = readers::load_kernel_code(code, loaded->input, modules);
+            if (!made) return made.error();
+            image = std::move(*made);
+        }
     }
     KernelCheckOptions options;
     options.image = image ? &*image : nullptr;

@@ -50,8 +50,12 @@ Result<KernelImage> load_vmlinux(const KernelCodeOptions& options, const KernelI
 
 }  // namespace
 
+// A release names files: one from a capture must not walk out of the
+// directories searched.
+static bool usable_release(const std::string& r) { return !r.empty() && r != "." && r != ".." && r.find('/') == std::string::npos; }
+
 std::vector<std::string> kernel_image_candidates(const KernelCodeOptions& options, const std::string& release) {
-    if (release.empty() || release.find('/') != std::string::npos) return {};
+    if (!usable_release(release)) return {};
     if (!options.boot_dir.empty()) return {options.boot_dir + "/vmlinux-" + release, options.boot_dir + "/vmlinuz-" + release};
     // Uncompressed images with symbols first (debug packages, the build
     // tree), then the compressed one every installed kernel has.
@@ -75,12 +79,22 @@ std::set<std::string> modules_in_stacks(const std::vector<KernelTask>& tasks) {
 Result<KernelImage> load_kernel_code(const KernelCodeOptions& options, const KernelInput& input,
                                      const std::set<std::string>& modules) {
     auto image = load_vmlinux(options, input);
-    if (!image || modules.empty()) return image;
-    const std::string release_dir = options.modules_dir + "/" + input.release;
-    const bool release_ok = !input.release.empty() && input.release.find('/') == std::string::npos;
-    auto index = release_ok ? index_module_files(release_dir)
-                            : Result<std::map<std::string, std::string>>(make_error("the kernel's release is unknown"));
+    if (image) add_module_code(options, input, modules, *image);
+    return image;
+}
+
+void add_module_code(const KernelCodeOptions& options, const KernelInput& input, const std::set<std::string>& modules,
+                     KernelImage& image) {
+    std::vector<std::string> wanted;
     for (const std::string& m : modules) {
+        if (image.module(m) == nullptr) wanted.push_back(m);
+    }
+    if (wanted.empty()) return;
+    const std::string release_dir = options.modules_dir + "/" + input.release;
+    auto index = usable_release(input.release)
+                     ? index_module_files(release_dir)
+                     : Result<std::map<std::string, std::string>>(make_error("the kernel's release is unknown"));
+    for (const std::string& m : wanted) {
         std::string path, why;
         if (!index) {
             why = index.error().message;
@@ -94,15 +108,13 @@ Result<KernelImage> load_kernel_code(const KernelCodeOptions& options, const Ker
             code.name = m;
             code.state = State::not_found;
             code.detail = why;
-            add_kernel_module(*image, std::move(code), {});
+            add_kernel_module(image, std::move(code), {});
             continue;
         }
         const auto id = input.module_build_ids.find(m);
-        PlacedModule placed = place_module(m, path, id == input.module_build_ids.end() ? "" : id->second,
-                                           input.kallsyms);
-        add_kernel_module(*image, std::move(placed.code), std::move(placed.regions));
+        PlacedModule placed = place_module(m, path, id == input.module_build_ids.end() ? "" : id->second, input.kallsyms);
+        add_kernel_module(image, std::move(placed.code), std::move(placed.regions));
     }
-    return image;
 }
 
 }  // namespace lpsafe::readers

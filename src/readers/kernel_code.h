@@ -39,5 +39,9 @@ std::set<std::string> modules_in_stacks(const std::vector<KernelTask>& tasks);
 // found and verified.
 Result<KernelImage> load_kernel_code(const KernelCodeOptions& options, const KernelInput& input,
                                      const std::set<std::string>& modules);
+// Adds those of `modules` that `image` does not list yet (--watch: a module
+// that shows up in a later round's stacks).
+void add_module_code(const KernelCodeOptions& options, const KernelInput& input, const std::set<std::string>& modules,
+                     KernelImage& image);
 
 }  // namespace lpsafe::readers

@@ -3,6 +3,9 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstring>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -48,6 +51,47 @@ std::map<std::string, std::string> from_modules_dep(const std::string& release_d
 struct Votes {
     std::map<uint64_t, size_t> bases;  // runtime start -> functions agreeing
 };
+
+// Where symbol `sym` of the object runs: its placed section's start plus
+// its value, or, for an undefined symbol, the one kallsyms address of that
+// name (an exported kernel or module function); nullopt when unknown.
+std::optional<uint64_t> runtime_address(const RelSymbol& sym, const Kallsyms& kallsyms,
+                                        const std::map<uint32_t, Votes>& votes) {
+    if (sym.section != 0) {
+        const auto v = votes.find(sym.section);
+        if (v == votes.end() || v->second.bases.size() != 1) return std::nullopt;
+        return v->second.bases.begin()->first + sym.value;
+    }
+    if (sym.name.empty()) return std::nullopt;
+    const auto named = kallsyms.named_anywhere(sym.name);
+    if (named.size() != 1) return std::nullopt;
+    return named.front()->addr;
+}
+
+// Applies the PC-relative relocations of the placed code (S + A - P, as
+// arch/x86/kernel/module.c does), so that a `call rel32` in a module frame
+// names its callee through Arch::call_target as in vmlinux. A relocation
+// whose symbol cannot be resolved leaves its zero bytes: that call then
+// points at the next instruction, never at a wrong function.
+size_t link_calls(const RelObject& obj, const Kallsyms& kallsyms, const std::map<uint32_t, Votes>& votes,
+                  std::vector<CodeRegion>& regions) {
+    size_t linked = 0;
+    for (const RelCodeReloc& r : obj.code_relocations()) {
+        const auto v = votes.find(r.section);
+        if (v == votes.end() || v->second.bases.size() != 1) continue;
+        const uint64_t base = v->second.bases.begin()->first;
+        const auto region = std::find_if(regions.begin(), regions.end(), [&](const CodeRegion& c) { return c.start == base; });
+        if (region == regions.end() || r.offset > region->bytes.size() || region->bytes.size() - r.offset < 4) continue;
+        const auto target = runtime_address(obj.symbols()[r.symbol], kallsyms, votes);
+        if (!target) continue;
+        const int64_t value = static_cast<int64_t>(*target + static_cast<uint64_t>(r.addend) - (base + r.offset));
+        if (value < INT32_MIN || value > INT32_MAX) continue;
+        const auto v32 = static_cast<int32_t>(value);
+        std::memcpy(region->bytes.data() + r.offset, &v32, 4);
+        ++linked;
+    }
+    return linked;
+}
 
 }  // namespace
 
@@ -128,6 +172,7 @@ PlacedModule place_module(const std::string& module, const std::string& path, st
     if (out.regions.empty()) {
         return fail(State::unreadable, path + ": none of its functions is in kallsyms for module " + module);
     }
+    out.code.linked_calls = link_calls(*obj, kallsyms, votes, out.regions);
     std::sort(out.regions.begin(), out.regions.end(), [](const CodeRegion& a, const CodeRegion& b) { return a.start < b.start; });
     for (size_t i = 1; i < out.regions.size(); ++i) {
         const CodeRegion& prev = out.regions[i - 1];

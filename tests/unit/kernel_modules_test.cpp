@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "debian_kernel.h"
+#include "lpsafe/arch.h"
 #include "lpsafe/kernel_stack.h"
 #include "lpsafe/patch_set.h"
 #include "readers/kernel_archive.h"
@@ -44,7 +46,12 @@ std::string kallsyms_for(const std::string& ko, const std::string& module) {
     for (std::string line; std::getline(in, line);) {
         std::istringstream f(line);
         std::string num, value, size, type, bind, vis, ndx, name;
-        if (!(f >> num >> value >> size >> type >> bind >> vis >> ndx >> name) || type != "FUNC") continue;
+        if (!(f >> num >> value >> size >> type >> bind >> vis >> ndx >> name)) continue;
+        if (ndx == "UND") {  // a kernel function the module calls: somewhere in vmlinux
+            lines.emplace_back(0xffffffff81100000 + lines.size() * 0x40, "T " + name);
+            continue;
+        }
+        if (type != "FUNC") continue;
         if (ndx.find_first_not_of("0123456789") != std::string::npos) continue;
         lines.emplace_back(section_base(std::stoul(ndx)) + std::stoull(value, nullptr, 16), "t " + name + "\t[" + module + "]");
     }
@@ -68,6 +75,22 @@ std::map<std::string, unsigned> section_indexes(const std::string& ko) {
     for (std::string line; std::getline(in, line);) {
         std::smatch m;
         if (std::regex_search(line, m, row)) out[m[2]] = static_cast<unsigned>(std::stoul(m[1]));
+    }
+    return out;
+}
+
+// readelf -rW: offsets of R_X86_64_PC32/PLT32 relocations in `section`.
+std::vector<uint64_t> pc_relocations(const std::string& ko, const std::string& section) {
+    std::vector<uint64_t> out;
+    std::istringstream in(run("readelf -rW " + ko));
+    bool inside = false;
+    for (std::string line; std::getline(in, line);) {
+        if (line.starts_with("Relocation section")) inside = line.find("'.rela" + section + "'") != std::string::npos;
+        std::istringstream f(line);
+        std::string off, info, type;
+        if (inside && (f >> off >> info >> type) && (type == "R_X86_64_PLT32" || type == "R_X86_64_PC32")) {
+            out.push_back(std::stoull(off, nullptr, 16));
+        }
     }
     return out;
 }
@@ -145,10 +168,17 @@ TEST_F(AfKey, CodeSectionsArePlacedWhereKallsymsPutsTheirFunctions) {
         EXPECT_EQ(r.start, section_base(index.at(r.section))) << r.section;
         const std::string dump = tmp.path() + "/section";
         run("objcopy --dump-section " + r.section + "=" + dump + " " + ko + " " + tmp.path() + "/copy.ko");
-        const std::string expect = read_file(dump);
-        EXPECT_TRUE(expect.size() == r.bytes.size() && std::equal(r.bytes.begin(), r.bytes.end(),
-                                                                    reinterpret_cast<const std::byte*>(expect.data())))
-            << r.section << " differs from objcopy's copy";
+        std::string expect = read_file(dump);
+        ASSERT_EQ(expect.size(), r.bytes.size()) << r.section;
+        // The PC-relative relocations readelf lists are linked (S + A - P):
+        // those words are the only ones that may differ from the file.
+        size_t linked = 0;
+        for (uint64_t off : pc_relocations(ko, r.section)) {
+            for (int i = 0; i < 4; ++i) expect[off + i] = static_cast<char>(r.bytes[off + i]);
+            ++linked;
+        }
+        EXPECT_TRUE(std::equal(r.bytes.begin(), r.bytes.end(), reinterpret_cast<const std::byte*>(expect.data())))
+            << r.section << " differs from objcopy's copy outside its " << linked << " relocations";
     }
     // Every section holding functions (readelf), and no other.
     std::set<std::string> with_functions;
@@ -190,6 +220,50 @@ TEST_F(AfKey, ReturnAddressesAfterCallsPassAndOthersAreFindings) {
     }
     EXPECT_GE(after_call, 10);
     EXPECT_GE(after_other, 3);
+}
+
+// objdump -dr: every `call` in .text followed by its R_X86_64_PLT32 line
+// ("call ... \n R_X86_64_PLT32 name-0x4"): calls out of the module, to
+// functions kallsyms lists once.
+std::vector<std::pair<uint64_t, std::string>> local_calls(const std::string& ko, const Kallsyms& kallsyms) {
+    std::vector<std::pair<uint64_t, std::string>> out;  // (return address offset in .text, callee)
+    std::istringstream in(run("objdump -dr --insn-width=16 --section=.text " + ko));
+    const std::regex insn(R"(^\s+([0-9a-f]+):\t([0-9a-f ]+)\tcall)");
+    const std::regex reloc(R"(R_X86_64_PLT32\s+([A-Za-z0-9_.]+)-0x4$)");
+    std::optional<uint64_t> pending;
+    for (std::string line; std::getline(in, line);) {
+        std::smatch m;
+        if (std::regex_search(line, m, insn)) {
+            std::istringstream bytes(m[2]);
+            uint64_t n = 0;
+            for (std::string b; bytes >> b;) ++n;
+            pending = std::stoull(m[1], nullptr, 16) + n;
+        } else if (pending && std::regex_search(line, m, reloc)) {
+            if (kallsyms.named_anywhere(m[1].str()).size() == 1) out.emplace_back(*pending, m[1]);
+            pending.reset();
+        } else if (line.find("R_X86_64") == std::string::npos) {
+            pending.reset();
+        }
+    }
+    return out;
+}
+
+TEST_F(AfKey, CallsOutOfTheModuleNameTheirCalleeOnceLinked) {
+    readers::PlacedModule placed = readers::place_module("af_key", ko, build_id, kallsyms);
+    ASSERT_EQ(placed.code.state, State::used) << placed.code.detail;
+    EXPECT_GT(placed.code.linked_calls, 0u);
+    KernelImage image = kernel_image_without_vmlinux(ArchId::x86_64, "none in this test");
+    add_kernel_module(image, std::move(placed.code), std::move(placed.regions));
+    const uint64_t text = section_base(section_indexes(ko).at(".text"));
+    const auto calls = local_calls(ko, kallsyms);
+    ASSERT_GE(calls.size(), 5u);
+    const Arch& arch = arch_of(ArchId::x86_64);
+    for (const auto& [ret, callee] : calls) {
+        if (ret < 6) continue;  // call_target reads 6 bytes before the return address: none before .text
+        const auto target = arch.call_target(image.process, text + ret);
+        ASSERT_TRUE(target.has_value()) << "call before .text+" << ret;
+        EXPECT_EQ(*target, kallsyms.named_anywhere(callee).front()->addr) << callee;
+    }
 }
 
 TEST_F(AfKey, AnotherBuildMakesModuleFramesUnreliableAndAnUnknownOneSkipsThem) {

@@ -81,7 +81,32 @@ KernelImage kernel_image_without_vmlinux(ArchId arch, std::string why) {
     return k;
 }
 
+namespace {
+
+// A region that would overlap code already placed: kallsyms (from a capture,
+// so untrusted) put two objects at one address; neither can be believed.
+std::optional<std::string> overlap(const KernelImage& image, const std::vector<CodeRegion>& regions) {
+    for (const CodeRegion& r : regions) {
+        for (const Mapping& m : image.process.mappings) {
+            if (r.start < m.end && m.start < r.start + r.bytes.size()) {
+                return fmt::format("its {} at {:#x} overlaps {} at {:#x}: kallsyms places two objects at one address",
+                                   r.section, r.start, m.path, m.start);
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 void add_kernel_module(KernelImage& image, KernelModuleCode module, std::vector<CodeRegion> regions) {
+    if (module.state == KernelModuleCode::State::used) {
+        if (auto why = overlap(image, regions)) {
+            module.state = KernelModuleCode::State::unreadable;
+            module.detail = *why;
+            regions.clear();
+        }
+    }
     if (module.state == KernelModuleCode::State::used) {
         if (!image.module_memory) {
             image.module_memory = std::make_shared<BufferMemory>();

@@ -65,6 +65,7 @@ struct KernelModuleCode {
     std::string build_id;
     State state = State::not_found;
     std::string detail;  // why it is not used
+    size_t linked_calls = 0;  // PC-relative relocations applied (call targets known)
 };
 std::string_view module_code_state_name(KernelModuleCode::State s);
 
