@@ -98,7 +98,9 @@ TEST(KernelImageDiscovery, NoImageLeavesTheCheckSkippedWithTheReason) {
 
     const json off = check("--no-kernel-image");
     EXPECT_EQ(off["kernel"]["image_missing"], "disabled (--no-kernel-image)");
-    EXPECT_GT(call_check(off).skipped, 100);
+    const CallCheck c_off = call_check(off);
+    EXPECT_GT(c_off.skipped, 100);
+    EXPECT_EQ(c_off.first_reason, "no kernel image was given (--no-kernel-image)");
 }
 
 TEST(KernelImageDiscovery, VmlinuxOptionTakesACompressedImageAndOverridesTheSearch) {

@@ -140,7 +140,7 @@ std::optional<CallCheckBar> call_check_bar(const KernelImage& image, std::string
 void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Listed& l,
                         std::vector<SkippedCheck>& skipped) {
     if (options.image == nullptr) {
-        skipped.push_back({Check::return_after_call, "no kernel image (give --vmlinux FILE)"});
+        skipped.push_back({Check::return_after_call, "no kernel image was given (--no-kernel-image)"});
         return;
     }
     if (!options.image->mismatch.empty()) {
