@@ -17,6 +17,10 @@ PACKAGES=(
     libcli11-dev nlohmann-json3-dev libfmt-dev
     # kernel capture archives (src/readers/kernel_archive.cpp)
     zlib1g-dev
+    # kernel images and modules (/boot/vmlinuz-R, *.ko.xz): src/readers/decompress.cpp
+    liblzma-dev libzstd-dev liblz4-dev libbz2-dev
+    # the decompression tests recompress a real vmlinux with the kernel's tools
+    xz-utils zstd lz4 bzip2 gzip
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev
     # fixtures (real cores) and the peers we compare against

@@ -17,6 +17,7 @@
 #include "lpsafe/klp_transition.h"
 #include "lpsafe/kernel_stack.h"
 #include "cli_errors.h"
+#include "readers/kernel_code.h"
 #include "readers/klp_module.h"
 #include "readers/kernel_scan.h"
 #include "report/livepatch_report.h"
@@ -28,19 +29,6 @@ struct Loaded {
     readers::KernelInput input;
     std::string source;
 };
-
-// Where distributions put the image of kernel RELEASE (debug packages, the
-// kernel's build tree). An image found here is still checked against the
-// running build-id, so a stale file cannot vouch for another kernel.
-std::string default_vmlinux(const std::string& release) {
-    if (release.empty()) return {};
-    for (const std::string& path : {"/usr/lib/debug/boot/vmlinux-" + release, "/boot/vmlinux-" + release,
-                                    "/usr/lib/debug/lib/modules/" + release + "/vmlinux",
-                                    "/lib/modules/" + release + "/build/vmlinux"}) {
-        if (::access(path.c_str(), R_OK) == 0) return path;
-    }
-    return {};
-}
 
 // The live /proc, or the capture named by --proc-root.
 Result<std::unique_ptr<readers::ProcSource>> open_source(const KernelArgs& k) {
@@ -108,7 +96,8 @@ Result<ResolvedPatchSet> resolve_ranges(const KernelArgs& k, const PatchSet& pat
 // One round's report and what it was checked against (for the audit trail).
 struct KernelRun {
     ProcessReport report;
-    std::string source, release, build_id, image;
+    std::string source, release, build_id;
+    const KernelImage* image = nullptr;  // null: --no-kernel-image
     readers::LivepatchStatus livepatch;
     std::vector<readers::TaskPatchState> patch_states;
     std::vector<std::string> notes;  // e.g. kallsyms lines that were skipped
@@ -126,13 +115,19 @@ Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::op
     auto loaded = load(k);
     if (!loaded) return loaded.error();
     const Kallsyms& kallsyms = loaded->input.kallsyms;
-    const std::string vmlinux = k.vmlinux.empty() ? default_vmlinux(loaded->input.release) : k.vmlinux;
-    if (!vmlinux.empty() && !image) {
-        auto elf = ElfImage::open(vmlinux);
-        if (!elf) return elf.error();
-        auto made = make_kernel_image(*elf, kallsyms, loaded->input.build_id);
-        if (!made) return made.error();
-        image = std::move(*made);
+    if (!k.no_kernel_image) {
+        readers::KernelCodeOptions code;
+        code.vmlinux = k.vmlinux;
+        code.boot_dir = k.boot_dir;
+        if (!k.modules_dir.empty()) code.modules_dir = k.modules_dir;
+        const auto modules = readers::modules_in_stacks(loaded->input.tasks);
+        if (image) {
+            readers::add_module_code(code, loaded->input, modules, *image);  // --watch: the image is read once
+        } else {
+            auto made = readers::load_kernel_code(code, loaded->input, modules);
+            if (!made) return made.error();
+            image = std::move(*made);
+        }
     }
     KernelCheckOptions options;
     options.image = image ? &*image : nullptr;
@@ -144,10 +139,36 @@ Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::op
                      loaded->source,
                      loaded->input.release,
                      loaded->input.build_id,
-                     image ? image->path : std::string{},
+                     image ? &*image : nullptr,
                      std::move(loaded->input.livepatch),
                      std::move(loaded->input.patch_states),
                      kallsyms_notes(kallsyms)};
+}
+
+// What return-after-call read kernel code from, and why not where it did not.
+std::string image_text(const KernelImage* image) {
+    if (image == nullptr) return "none (--no-kernel-image)";
+    std::string out = image->has_vmlinux() ? image->path + " (" + image->format + ")" : "none: " + image->missing;
+    if (!image->mismatch.empty()) out += "\n  not the checked kernel's: " + image->mismatch;
+    for (const KernelModuleCode& m : image->modules) {
+        out += fmt::format("\n  module {}: {}", m.name, m.state == KernelModuleCode::State::used ? m.path : m.detail);
+    }
+    return out;
+}
+
+void add_image_json(nlohmann::json& kernel, const KernelImage* image) {
+    kernel["image"] = image != nullptr ? image->path : std::string{};
+    kernel["image_format"] = image != nullptr ? image->format : std::string{};
+    kernel["image_missing"] = image == nullptr ? std::string("disabled (--no-kernel-image)") : image->missing;
+    kernel["image_mismatch"] = image != nullptr ? image->mismatch : std::string{};
+    auto modules = nlohmann::json::array();
+    if (image != nullptr) {
+        for (const KernelModuleCode& m : image->modules) {
+            modules.push_back({{"name", m.name}, {"path", m.path}, {"build_id", m.build_id},
+                               {"state", module_code_state_name(m.state)}, {"detail", m.detail}});
+        }
+    }
+    kernel["modules"] = modules;
 }
 
 void print(const KernelRun& run, bool json, report::Mode mode) {
@@ -157,14 +178,13 @@ void print(const KernelRun& run, bool json, report::Mode mode) {
     if (json) {
         auto j = report::to_json(reports, mode);
         j["kernel"] = {{"source", run.source}, {"release", run.release}, {"build_id", run.build_id},
-                       {"image", run.image}, {"livepatch", report::livepatch_to_json(run.livepatch)},
-                       {"notes", run.notes}};
+                       {"livepatch", report::livepatch_to_json(run.livepatch)}, {"notes", run.notes}};
+        add_image_json(j["kernel"], run.image);
         report::add_patch_states(j["tasks"], run.patch_states);
         std::cout << j.dump(2) << "\n";
     } else if (mode == report::Mode::check) {
         std::cout << fmt::format("kernel {} (build-id {}) from {}; image: {}\n", run.release,
-                                 run.build_id.empty() ? "unknown" : run.build_id, run.source,
-                                 run.image.empty() ? "none" : run.image);
+                                 run.build_id.empty() ? "unknown" : run.build_id, run.source, image_text(run.image));
         std::cout << report::render_kernel_text(r);
         std::cout << report::render_livepatch_text(run.livepatch, run.patch_states, r);
     } else {
@@ -236,14 +256,20 @@ void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking) {
     cmd.add_flag("--kernel", k.kernel, "check kernel stacks of every task (/proc) instead of a core");
     cmd.add_option("--proc-root", k.proc_root, "read a captured /proc tree or capture archive instead of /proc")
         ->check(CLI::ExistingPath);
-    cmd.add_option("--vmlinux", k.vmlinux, "kernel image: enables return-after-call on kernel stacks")
+    auto* vmlinux = cmd.add_option("--vmlinux", k.vmlinux,
+                   "kernel image (ELF vmlinux or compressed vmlinuz) instead of the running release's /boot/vmlinuz-R")
         ->check(CLI::ExistingFile);
+    cmd.add_option("--boot-dir", k.boot_dir, "look for vmlinux-R / vmlinuz-R in DIR instead of /boot and debug places")
+        ->check(CLI::ExistingDirectory);
+    cmd.add_option("--modules-dir", k.modules_dir, "look for module files in DIR/R instead of /lib/modules/R")
+        ->check(CLI::ExistingDirectory);
+    cmd.add_flag("--no-kernel-image", k.no_kernel_image,
+                 "read no kernel image nor module files: return-after-call is skipped on kernel stacks")
+        ->excludes(vmlinux);
     cmd.add_flag("--strict", k.strict, "a skipped check makes the verdict unreliable");
     if (checking) {
         cmd.add_option("--klp-disable", k.klp_disable,
                        "predict disabling this loaded livepatch (its new functions are checked; kernel only)");
-    }
-    if (checking) {
         cmd.add_flag("--watch", k.watch, "re-check every second until nothing blocks (kernel only)");
         cmd.add_option("--timeout", k.timeout, "give up --watch after this many seconds")->check(CLI::PositiveNumber);
     }
@@ -258,6 +284,9 @@ void add_kernel_record_options(CLI::App& record, KernelArgs& k) {
 std::string kernel_only_option(const KernelArgs& k) {
     if (!k.proc_root.empty()) return "--proc-root";
     if (!k.vmlinux.empty()) return "--vmlinux";
+    if (!k.boot_dir.empty()) return "--boot-dir";
+    if (!k.modules_dir.empty()) return "--modules-dir";
+    if (k.no_kernel_image) return "--no-kernel-image";
     if (k.strict) return "--strict";
     if (k.watch) return "--watch";
     if (!k.klp_disable.empty()) return "--klp-disable";

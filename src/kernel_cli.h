@@ -17,6 +17,9 @@ struct KernelArgs {
     bool kernel = false;
     std::string proc_root;
     std::string vmlinux;
+    std::string boot_dir;     // --boot-dir: where vmlinuz-R is looked for
+    std::string modules_dir;  // --modules-dir: holds R/ with the module files
+    bool no_kernel_image = false;
     std::string output;
     bool strict = false;
     bool watch = false;

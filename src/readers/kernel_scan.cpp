@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -235,6 +236,29 @@ void capture_livepatch(const ProcSource& source, KernelCapture& c) {
     }
 }
 
+// The modules kallsyms lists ("addr t name\t[module]"), each once. Only
+// names the kernel could have made are kept: they become file names.
+std::vector<std::string> kallsyms_modules(std::string_view text) {
+    std::vector<std::string> out;
+    std::string_view last;
+    for (size_t pos = 0; pos < text.size();) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        const std::string_view line = text.substr(pos, end - pos);
+        pos = end + 1;
+        const auto open = line.rfind('[');
+        if (open == std::string_view::npos || !line.ends_with(']')) continue;
+        const std::string_view name = line.substr(open + 1, line.size() - open - 2);
+        if (name == last || name.empty() || name.size() > 64) continue;
+        last = name;
+        if (std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }) &&
+            std::find(out.begin(), out.end(), name) == out.end()) {
+            out.emplace_back(name);
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 Result<KernelCapture> capture_kernel(const ProcSource& source) {
@@ -245,6 +269,10 @@ Result<KernelCapture> capture_kernel(const ProcSource& source) {
         return make_error("cannot read kallsyms from " + c.source + ": " + std::strerror(c.kallsyms.error));
     }
     c.notes = source.read_meta("sys-kernel-notes");
+    for (const std::string& m : kallsyms_modules(c.kallsyms.data)) {
+        FileRead note = source.read_meta("sys-module-notes/" + m);
+        if (note.ok()) c.module_notes.emplace(m, std::move(note.data));
+    }
     c.release = source.read("sys/kernel/osrelease");
     c.info = source.read_meta("info");
     c.reader_pid = source.live() ? static_cast<int>(::getpid()) : reader_pid_from_info(c.info);
@@ -269,6 +297,7 @@ std::vector<CaptureFile> capture_files(const KernelCapture& c, const std::string
                        "\nrelease " + trimmed(c.release.data) + "\nreader_pid " + std::to_string(c.reader_pid) + "\n";
     files.push_back({"lpsafe-capture/info", {info, 0}});
     files.push_back({"lpsafe-capture/sys-kernel-notes", c.notes});
+    for (const auto& [m, note] : c.module_notes) files.push_back({"lpsafe-capture/sys-module-notes/" + m, {note, 0}});
     files.push_back({"sys/kernel/osrelease", c.release});
     files.push_back({"kallsyms", c.kallsyms});
     for (const RawTask& t : c.tasks) {
@@ -295,6 +324,9 @@ Result<KernelInput> to_kernel_input(const KernelCapture& c) {
     in.kallsyms = std::move(*kallsyms);
     in.build_id = c.notes.ok() ? build_id_from_notes(c.notes.data) : std::string{};
     in.release = trimmed(c.release.data);
+    for (const auto& [m, note] : c.module_notes) {
+        if (auto id = build_id_from_notes(note); !id.empty()) in.module_build_ids.emplace(m, std::move(id));
+    }
     in.tasks.reserve(c.tasks.size());
     for (const RawTask& t : c.tasks) in.tasks.push_back(to_task(t, c.reader_pid));
     if (!c.livepatch_error.empty()) return make_error(c.source + ": " + c.livepatch_error);

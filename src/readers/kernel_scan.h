@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cerrno>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,6 +34,9 @@ struct KernelCapture {
     FileRead notes;        // /sys/kernel/notes (ELF notes; the GNU build-id)
     FileRead release;      // sys/kernel/osrelease (uname -r)
     FileRead info;         // lpsafe-capture/info of a recorded capture
+    // Each loaded module's build-id note (/sys/module/M/notes/.note.gnu.build-id;
+    // captures: lpsafe-capture/sys-module-notes/M), for those that have one.
+    std::map<std::string, std::string> module_notes;
     int reader_pid = 0;    // the reading lpsafe process (its threads are running)
     std::vector<RawTask> tasks;
     // /sys/kernel/livepatch as read (captures: lpsafe-capture/sys-kernel-livepatch):
@@ -53,6 +57,7 @@ struct KernelInput {
     std::vector<KernelTask> tasks;
     std::string build_id;  // of the running (or recorded) kernel; empty when unknown
     std::string release;
+    std::map<std::string, std::string> module_build_ids;  // module -> lower-case hex, when known
     LivepatchStatus livepatch;
     std::vector<TaskPatchState> patch_states;  // tasks whose patch_state was read (or refused)
 };

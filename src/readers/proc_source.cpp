@@ -113,6 +113,10 @@ public:
     FileRead read_meta(const std::string& name) const override {
         if (!live_) return read("lpsafe-capture/" + name);
         if (name == "sys-kernel-notes") return read_at(AT_FDCWD, "/sys/kernel/notes");
+        // kernel/module/sysfs.c add_notes_attrs(): one file per SHT_NOTE section.
+        if (name.starts_with("sys-module-notes/")) {
+            return read_at(AT_FDCWD, ("/sys/module/" + name.substr(17) + "/notes/.note.gnu.build-id").c_str());
+        }
         return {{}, ENOENT};
     }
 

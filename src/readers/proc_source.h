@@ -46,7 +46,8 @@ public:
     // cannot come from two tasks even if the tid is reused meanwhile.
     virtual TaskFiles read_task(int pid, int tid) const;
     // Capture metadata (lpsafe-capture/<name>), or for the live system the
-    // file it stands for ("sys-kernel-notes" is /sys/kernel/notes).
+    // file it stands for ("sys-kernel-notes" is /sys/kernel/notes,
+    // "sys-module-notes/M" /sys/module/M/notes/.note.gnu.build-id).
     virtual FileRead read_meta(const std::string& name) const = 0;
     // Live only: holds `pid`; null for captures (their data cannot change),
     // or when the process is already gone (errno in `error`).

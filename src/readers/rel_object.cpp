@@ -119,9 +119,16 @@ private:
         for (size_t k = 0; k < n; ++k) {
             GElf_Rela rela;
             if (gelf_getrela(data, static_cast<int>(k), &rela) == nullptr) continue;
-            if (GELF_R_TYPE(rela.r_info) != *abs64) continue;
             const size_t sym_index = GELF_R_SYM(rela.r_info);
             if (sym_index >= obj_.symbols_.size()) continue;
+            const uint32_t type = static_cast<uint32_t>(GELF_R_TYPE(rela.r_info));
+            if (obj_.machine_ == EM_X86_64 && (type == R_X86_64_PC32 || type == R_X86_64_PLT32) &&
+                obj_.sections_[shdr.sh_info].is_code()) {
+                obj_.code_relocs_.push_back({static_cast<uint32_t>(shdr.sh_info), rela.r_offset,
+                                             static_cast<uint32_t>(sym_index), rela.r_addend});
+                continue;
+            }
+            if (type != *abs64) continue;
             const RelSymbol& sym = obj_.symbols_[sym_index];
             RelPointer p{sym.section, sym.value + static_cast<uint64_t>(rela.r_addend), sym.name};
             if (sym.section == 0) p.offset = static_cast<uint64_t>(rela.r_addend);

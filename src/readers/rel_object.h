@@ -44,6 +44,17 @@ struct RelPointer {
     std::string symbol;
 };
 
+// A PC-relative 32-bit relocation in code (x86-64 R_X86_64_PC32 and
+// R_X86_64_PLT32: S + A - P, the displacement of `call rel32`), so the code
+// can be placed and linked as the module loader does (kernel/module/main.c
+// apply_relocations() -> arch/x86/kernel/module.c).
+struct RelCodeReloc {
+    uint32_t section = 0;  // the code section patched
+    uint64_t offset = 0;
+    uint32_t symbol = 0;  // index into symbols()
+    int64_t addend = 0;
+};
+
 class RelObject {
 public:
     RelObject() = default;
@@ -76,6 +87,7 @@ public:
     // Does `p` (may be null) point into allocated data / into code?
     bool points_to_data(const RelPointer* p) const;
     bool points_to_code(const RelPointer* p) const;
+    const std::vector<RelCodeReloc>& code_relocations() const { return code_relocs_; }
     // "section+0xoffset", for messages.
     std::string where(uint32_t section, uint64_t offset) const;
 
@@ -86,6 +98,7 @@ private:
     std::vector<RelSection> sections_;
     std::vector<RelSymbol> symbols_;
     std::map<uint32_t, std::map<uint64_t, RelPointer>> pointers_;  // by target section of the RELA
+    std::vector<RelCodeReloc> code_relocs_;
 
     friend class RelObjectLoader;
 };

@@ -133,23 +133,46 @@ void check_listed_bottom(const Arch& arch, Listed& l, size_t entries, StackEnd& 
     l.findings.push_back({Check::bottom, idx, end.detail + ", which is not a known end of a task stack"});
 }
 
+// Why return-after-call cannot run on frames of `module` ("" = vmlinux), or
+// nullopt when it can. A mismatching file is a finding (its bytes are not
+// what runs), a missing one a skipped check.
+struct CallCheckBar {
+    bool finding = false;
+    std::string why;
+};
+
+std::optional<CallCheckBar> call_check_bar(const KernelImage& image, std::string_view module) {
+    if (module.empty()) {
+        if (!image.has_vmlinux()) return CallCheckBar{false, "vmlinux frames: " + image.missing};
+        return std::nullopt;
+    }
+    const KernelModuleCode* m = image.module(module);
+    if (m == nullptr) return CallCheckBar{false, "frames in module " + std::string(module) + ": no module file was looked for"};
+    if (m->state == KernelModuleCode::State::used) return std::nullopt;
+    return CallCheckBar{m->state == KernelModuleCode::State::mismatch, "frames in module " + m->name + ": " + m->detail};
+}
+
 void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Listed& l,
                         std::vector<SkippedCheck>& skipped) {
     if (options.image == nullptr) {
-        skipped.push_back({Check::return_after_call, "no kernel image (give --vmlinux FILE)"});
+        skipped.push_back({Check::return_after_call, "no kernel image was given (--no-kernel-image)"});
         return;
     }
     if (!options.image->mismatch.empty()) {
         l.findings.push_back({Check::return_after_call, -1, options.image->mismatch});
         return;
     }
-    bool module_skipped = false;
+    std::vector<std::string_view> barred;  // objects already reported
     for (size_t i = 0; i < l.frames.size(); ++i) {
         const KernelSymbol* sym = l.symbols[i];
         if (sym == nullptr) continue;  // already a finding
-        if (!sym->module.empty()) {
-            if (!module_skipped) skipped.push_back({Check::return_after_call, "frames in module " + std::string(sym->module)});
-            module_skipped = true;
+        if (auto bar = call_check_bar(*options.image, sym->module)) {
+            if (bar->finding) {
+                l.findings.push_back({Check::return_after_call, static_cast<int>(i), bar->why});
+            } else if (std::find(barred.begin(), barred.end(), sym->module) == barred.end()) {
+                skipped.push_back({Check::return_after_call, bar->why});
+                barred.push_back(sym->module);
+            }
             continue;
         }
         const RuleOutcome r = arch.check_call_before(options.image->process, l.frames[i].pc, sym->addr, sym->size);

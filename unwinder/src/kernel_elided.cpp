@@ -53,7 +53,8 @@ ElidedFrames::ElidedFrames(const Kallsyms& kallsyms, const KernelImage* image, c
 }
 
 bool ElidedFrames::usable_image() const {
-    return image_ != nullptr && image_->mismatch.empty() && arch_.code_edges != nullptr && arch_.call_target != nullptr;
+    return image_ != nullptr && image_->has_vmlinux() && image_->mismatch.empty() && arch_.code_edges != nullptr &&
+           arch_.call_target != nullptr;
 }
 
 bool ElidedFrames::is_elided(const KernelSymbol& s) const {
@@ -210,8 +211,9 @@ ElidedFrames::Judgement ElidedFrames::judge(const std::vector<Frame>& frames,
     if (!relevant() || frames.empty()) return out;
     Reach reach;
     if (!usable_image()) {
-        reach.unbound(image_ == nullptr ? "no kernel image to bound the hidden frames (give --vmlinux)"
-                                        : "the kernel image does not match the running kernel");
+        reach.unbound(image_ == nullptr || !image_->has_vmlinux()
+                          ? "no kernel image to bound the hidden frames (see --vmlinux)"
+                          : "the kernel image does not match the running kernel");
     }
     // Above frame 0 (the top gap) and between each listed pair.
     for (size_t i = 0; i < frames.size() && reach.bounded; ++i) {

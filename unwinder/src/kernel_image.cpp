@@ -1,5 +1,6 @@
 // The kernel image (vmlinux) as a ProcessImage relocated by the KASLR offset,
-// so return-after-call reuses the arch's check_call_before() on kernel code.
+// and the loaded modules' code sections at their runtime addresses, so
+// return-after-call reuses the arch's check_call_before() on kernel code.
 #include <elf.h>
 
 #include <algorithm>
@@ -70,6 +71,79 @@ Result<KernelImage> make_kernel_image(std::shared_ptr<ElfImage> vmlinux, const K
     k.process.comm = "kernel";
     k.process.modules.add(std::move(m));
     return k;
+}
+
+KernelImage kernel_image_without_vmlinux(ArchId arch, std::string why) {
+    KernelImage k;
+    k.process.arch = arch;
+    k.process.comm = "kernel";
+    k.missing = std::move(why);
+    return k;
+}
+
+namespace {
+
+// A region that would overlap code already placed: kallsyms (from a capture,
+// so untrusted) put two objects at one address; neither can be believed.
+std::optional<std::string> overlap(const KernelImage& image, const std::vector<CodeRegion>& regions) {
+    for (const CodeRegion& r : regions) {
+        for (const Mapping& m : image.process.mappings) {
+            if (r.start < m.end && m.start < r.start + r.bytes.size()) {
+                return fmt::format("its {} at {:#x} overlaps {} at {:#x}: kallsyms places two objects at one address",
+                                   r.section, r.start, m.path, m.start);
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+void add_kernel_module(KernelImage& image, KernelModuleCode module, std::vector<CodeRegion> regions) {
+    if (module.state == KernelModuleCode::State::used) {
+        if (auto why = overlap(image, regions)) {
+            module.state = KernelModuleCode::State::unreadable;
+            module.detail = *why;
+            regions.clear();
+        }
+    }
+    if (module.state == KernelModuleCode::State::used) {
+        if (!image.module_memory) {
+            image.module_memory = std::make_shared<BufferMemory>();
+            image.process.memory = image.module_memory;
+        }
+        for (CodeRegion& r : regions) {
+            Mapping map;
+            map.start = r.start;
+            map.end = r.start + r.bytes.size();
+            map.path = module.path;
+            map.readable = map.executable = true;
+            auto& maps = image.process.mappings;
+            maps.insert(std::upper_bound(maps.begin(), maps.end(), map,
+                                         [](const Mapping& a, const Mapping& b) { return a.start < b.start; }),
+                        map);
+            image.module_memory->add(r.start, std::move(r.bytes));
+        }
+    }
+    image.modules.push_back(std::move(module));
+}
+
+const KernelModuleCode* KernelImage::module(std::string_view name) const {
+    for (const KernelModuleCode& m : modules) {
+        if (m.name == name) return &m;
+    }
+    return nullptr;
+}
+
+std::string_view module_code_state_name(KernelModuleCode::State s) {
+    switch (s) {
+        case KernelModuleCode::State::used: return "used";
+        case KernelModuleCode::State::not_found: return "not-found";
+        case KernelModuleCode::State::unverified: return "unverified";
+        case KernelModuleCode::State::mismatch: return "mismatch";
+        case KernelModuleCode::State::unreadable: return "unreadable";
+    }
+    return "?";
 }
 
 }  // namespace lpsafe

@@ -13,6 +13,7 @@
 
 #include "lpsafe/analyze.h"
 #include "lpsafe/kallsyms.h"
+#include "lpsafe/memory.h"
 #include "lpsafe/patch_set.h"
 #include "lpsafe/process.h"
 #include "lpsafe/result.h"
@@ -50,22 +51,61 @@ struct KernelTask {
     bool is_reader = false;  // one of the reading tool's own threads
 };
 
-// The kernel image (vmlinux) relocated to the running kernel: a ProcessImage
-// with the image as its only module, so the arch's check_call_before() reads
-// kernel code exactly as it reads user code.
+// A loaded module's code as its .ko file holds it, or why it is not used.
+struct KernelModuleCode {
+    enum class State {
+        used,        // the file's build-id is the loaded module's: its frames are checked
+        not_found,   // no file for it: its frames skip return-after-call
+        unverified,  // the loaded module's build-id is unknown: skipped
+        mismatch,    // the file is another build: its frames are unreliable
+        unreadable,  // the file is malformed or cannot be placed: skipped
+    };
+    std::string name;  // as kallsyms names it ("[ext4]")
+    std::string path;  // the file read; empty when none was found
+    std::string build_id;
+    State state = State::not_found;
+    std::string detail;  // why it is not used
+    size_t linked_calls = 0;  // PC-relative relocations applied (call targets known)
+};
+std::string_view module_code_state_name(KernelModuleCode::State s);
+
+// Bytes of a module's code section at its runtime address.
+struct CodeRegion {
+    uint64_t start = 0;
+    std::vector<std::byte> bytes;
+    std::string section;  // for messages
+};
+
+// The kernel's code relocated to the running kernel: a ProcessImage with
+// the image (vmlinux) as its module and the loaded modules' code sections
+// in its memory, so the arch's check_call_before() reads kernel code
+// exactly as it reads user code.
 struct KernelImage {
     ProcessImage process;
-    std::string path;
+    std::string path;    // the vmlinux file; empty when there is none
+    std::string format;  // how it was stored ("ELF", "bzImage (xz payload)")
+    // Why there is no vmlinux (path empty): vmlinux frames skip the check.
+    std::string missing;
     int64_t kaslr_offset = 0;  // runtime _text - image _text
     // Why the image is not the running kernel's (build-id mismatch); every
     // verdict is then unreliable, naming the file. Empty when it matches.
     std::string mismatch;
+    std::vector<KernelModuleCode> modules;
+    std::shared_ptr<BufferMemory> module_memory;  // process.memory: the used modules' code
+
+    bool has_vmlinux() const { return !path.empty(); }
+    const KernelModuleCode* module(std::string_view name) const;
 };
 
 // `running_build_id` from /sys/kernel/notes (lower-case hex, empty when
 // unknown): an image with another build-id fails here, naming the file.
 Result<KernelImage> make_kernel_image(std::shared_ptr<ElfImage> vmlinux, const Kallsyms& kallsyms,
                                       std::string_view running_build_id);
+// No vmlinux (`why`): only modules can be added.
+KernelImage kernel_image_without_vmlinux(ArchId arch, std::string why);
+// Records a module; a used one's regions become readable at their addresses
+// (the regions must not overlap the image or each other).
+void add_kernel_module(KernelImage& image, KernelModuleCode module, std::vector<CodeRegion> regions);
 
 struct KernelCheckOptions {
     const KernelImage* image = nullptr;  // null: return-after-call is skipped

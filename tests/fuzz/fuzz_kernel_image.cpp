@@ -1,0 +1,30 @@
+// libFuzzer harness: any bytes handed to the kernel image unpacker (ELF,
+// bzImage setup header, compressed streams found by magic: gzip, xz, zstd,
+// lz4 legacy, bzip2) must give an ELF image or an error, never a crash,
+// hang, out-of-bounds read or unbounded allocation.
+// Seeds: fixtures/fuzz-seeds/kernel_image/ (make-seeds.sh kernel_image).
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "lpsafe/module.h"
+#include "readers/decompress.h"
+#include "readers/kernel_image_file.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);
+    // A small limit: the fuzzer's memory budget, not a kernel's size.
+    constexpr uint64_t kLimit = uint64_t{16} << 20;
+    auto unpacked = lpsafe::readers::unpack_kernel_image(bytes, kLimit);
+    if (unpacked.ok()) {
+        if (unpacked->elf.empty() || unpacked->elf.size() > kLimit + bytes.size()) __builtin_trap();
+        auto elf = lpsafe::ElfImage::from_bytes("fuzz-input", std::move(unpacked->elf));
+        if (elf.ok()) (void)(*elf)->build_id();
+    }
+    // Each decoder on the raw bytes too, whatever they decode to.
+    if (auto c = lpsafe::readers::compression_at(bytes)) {
+        auto out = lpsafe::readers::decompress(*c, bytes, kLimit);
+        if (out.ok() && out->size() > kLimit) __builtin_trap();
+    }
+    return 0;
+}
