@@ -1,7 +1,6 @@
 #include "readers/debug_link.h"
 
 #include <gelf.h>
-#include <lzma.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -84,41 +83,6 @@ Result<uint32_t> file_crc32(const std::string& path) {
         crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), static_cast<uInt>(n));
     }
     return static_cast<uint32_t>(crc);
-}
-
-Result<std::vector<std::byte>> xz_decompress(std::span<const std::byte> stored, size_t max_size) {
-    lzma_stream strm = LZMA_STREAM_INIT;
-    // The decoder's own memory is bounded too (dictionary size of the stream).
-    constexpr uint64_t kMemLimit = 256ull << 20;
-    if (lzma_stream_decoder(&strm, kMemLimit, 0) != LZMA_OK) return make_error("cannot start the xz decoder");
-    struct Ender {
-        lzma_stream* s;
-        ~Ender() { lzma_end(s); }
-    } ender{&strm};
-    std::vector<std::byte> out(std::min<size_t>(max_size, std::max<size_t>(stored.size() * 4, 4096)));
-    strm.next_in = reinterpret_cast<const uint8_t*>(stored.data());
-    strm.avail_in = stored.size();
-    size_t done = 0;
-    for (;;) {
-        if (done == out.size()) {
-            if (out.size() >= max_size) return make_error("xz data expands beyond " + std::to_string(max_size) + " bytes");
-            out.resize(std::min(max_size, out.size() * 2));
-        }
-        strm.next_out = reinterpret_cast<uint8_t*>(out.data() + done);
-        strm.avail_out = out.size() - done;
-        const lzma_ret ret = lzma_code(&strm, LZMA_FINISH);
-        done = out.size() - strm.avail_out;
-        if (ret == LZMA_STREAM_END) break;
-        if (ret == LZMA_OK || (ret == LZMA_BUF_ERROR && strm.avail_out == 0)) {
-            if (strm.avail_out != 0) return make_error("xz data is truncated");
-            continue;
-        }
-        return make_error(ret == LZMA_MEMLIMIT_ERROR ? "xz data needs too much memory to decode"
-                          : ret == LZMA_FORMAT_ERROR ? "not xz data"
-                                                     : "corrupt xz data");
-    }
-    out.resize(done);
-    return out;
 }
 
 }  // namespace lpsafe::readers

@@ -33,8 +33,4 @@ Result<DebugSections> read_debug_sections(std::span<const std::byte> elf_bytes);
 // CRC-32 of a whole file, as .gnu_debuglink records it.
 Result<uint32_t> file_crc32(const std::string& path);
 
-// Decompresses an xz stream (liblzma) into at most `max_size` bytes: more is
-// an error, not a truncation.
-Result<std::vector<std::byte>> xz_decompress(std::span<const std::byte> stored, size_t max_size);
-
 }  // namespace lpsafe::readers

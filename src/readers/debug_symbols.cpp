@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "readers/debug_link.h"
+#include "readers/decompress.h"
 
 namespace lpsafe::readers {
 
@@ -77,7 +78,7 @@ bool DebugSymbolFinder::try_debugdata(Module& module, const std::string& opened)
         module.symbol_notes.push_back(".gnu_debugdata of " + opened + ": " + why + ": not used");
         return false;
     };
-    auto bytes = xz_decompress(sections->debugdata, kMaxDebugdataBytes);
+    auto bytes = decompress(Compression::xz, sections->debugdata, kMaxDebugdataBytes);
     if (!bytes) return refuse(bytes.error().message);
     auto mini = ElfImage::from_bytes(opened + " [.gnu_debugdata]", std::move(*bytes));
     if (!mini) return refuse(mini.error().message);

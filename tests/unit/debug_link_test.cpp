@@ -3,6 +3,7 @@
 // objcopy writes them, the CRC-32 they use, bounded xz decoding, and what
 // ElfImage::add_symbols keeps.
 #include "readers/debug_link.h"
+#include "readers/decompress.h"
 
 #include <elf.h>
 #include <gtest/gtest.h>
@@ -72,19 +73,19 @@ TEST(DebugLink, XzDecodingIsBoundedAndRefusesCorruption) {
     ASSERT_GT(plain.size(), 1000000u);
     ASSERT_LT(packed.size(), plain.size() / 4);
 
-    const auto whole = xz_decompress(as_bytes(packed), plain.size());
+    const auto whole = decompress(Compression::xz, as_bytes(packed), plain.size());
     ASSERT_TRUE(whole.ok()) << whole.error().message;
     ASSERT_EQ(whole->size(), plain.size());
     EXPECT_EQ(std::memcmp(whole->data(), plain.data(), plain.size()), 0);
 
-    const auto capped = xz_decompress(as_bytes(packed), plain.size() - 1);
+    const auto capped = decompress(Compression::xz, as_bytes(packed), plain.size() - 1);
     ASSERT_FALSE(capped.ok());
-    EXPECT_NE(capped.error().message.find("expands beyond"), std::string::npos);
-    EXPECT_FALSE(xz_decompress(as_bytes(packed.substr(0, packed.size() / 2)), plain.size()).ok());
-    EXPECT_FALSE(xz_decompress(as_bytes(std::string(4096, 'x')), plain.size()).ok());
+    EXPECT_NE(capped.error().message.find("decodes to more than"), std::string::npos) << capped.error().message;
+    EXPECT_FALSE(decompress(Compression::xz, as_bytes(packed.substr(0, packed.size() / 2)), plain.size()).ok());
+    EXPECT_FALSE(decompress(Compression::xz, as_bytes(std::string(4096, 'x')), plain.size()).ok());
     std::string flipped = packed;
     flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0x55);
-    EXPECT_FALSE(xz_decompress(as_bytes(flipped), plain.size()).ok());
+    EXPECT_FALSE(decompress(Compression::xz, as_bytes(flipped), plain.size()).ok());
 }
 
 TEST(DebugLink, AddSymbolsKeepsOnlyNewFunctionsInsideExecutableSegments) {
