@@ -62,7 +62,7 @@ Summary counted(const ProcessReport& r) {
 std::vector<LoadedLivepatch> loaded_patches(const readers::LivepatchStatus& status) {
     std::vector<LoadedLivepatch> out;
     for (const readers::LoadedPatch& p : status.patches) {
-        LoadedLivepatch l{p.name, p.enabled, {}};
+        LoadedLivepatch l{p.name, p.enabled, p.transition, {}};
         for (const readers::LivepatchObject& o : p.objects) {
             for (const readers::LivepatchFunc& f : o.funcs) l.targets.push_back({o.name, f.name, f.sympos});
         }

@@ -40,7 +40,8 @@ std::vector<std::string> functions(const ResolvedPatchSet& r) {
 
 // Loaded as sysfs lists them: sympos 1 for old_sympos 0.
 std::vector<LoadedLivepatch> loaded() {
-    return {{"lp_a", true, {{"vmlinux", "hrtimer_nanosleep", 1}}}, {"lp_b", true, {{"vmlinux", "pipe_read", 1}}}};
+    return {{"lp_a", true, false, {{"vmlinux", "hrtimer_nanosleep", 1}}},
+            {"lp_b", true, false, {{"vmlinux", "pipe_read", 1}}}};
 }
 
 TEST(KlpTransition, AnUnpatchedFunctionIsCheckedAtItsOriginalCode) {
@@ -105,6 +106,15 @@ TEST(KlpTransition, DisablingChecksThePatchsOwnNewFunctions) {
     EXPECT_EQ(functions(*r), std::vector<std::string>{"lp_b:livepatch_pipe_read"});
     t.module = "lp_c";
     EXPECT_FALSE(resolve_klp_transition(t, loaded(), k).ok());
+    // Disabled and idle: nothing to predict. Disabled mid-transition (sysfs
+    // enabled 0, transition 1): the transition in progress.
+    auto l = loaded();
+    l[1].enabled = false;
+    t.module = "lp_b";
+    EXPECT_FALSE(resolve_klp_transition(t, l, k).ok());
+    l[1].transition = true;
+    ASSERT_TRUE(resolve_klp_transition(t, l, k).ok());
+    EXPECT_EQ(functions(*resolve_klp_transition(t, l, k)), std::vector<std::string>{"lp_b:livepatch_pipe_read"});
 }
 
 TEST(KlpTransition, ADisabledPatchNoLongerStandsForTheFunction) {

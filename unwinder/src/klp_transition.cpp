@@ -86,7 +86,11 @@ Result<ResolvedPatchSet> resolve_klp_transition(const KlpTransition& transition,
         const auto it = std::find_if(loaded.begin(), loaded.end(),
                                      [&](const LoadedLivepatch& p) { return p.module == transition.module; });
         if (it == loaded.end()) return make_error("no loaded livepatch named " + transition.module);
-        if (!it->enabled) return make_error("livepatch " + transition.module + " is loaded but not enabled");
+        // While it is being disabled, `enabled` already reads 0 and
+        // `transition` 1: that is the transition to predict, not an error.
+        if (!it->enabled && !it->transition) {
+            return make_error("livepatch " + transition.module + " is loaded but not enabled");
+        }
         const std::string why = "new functions of " + transition.module + " (unpatching checks func->new_func)";
         if (auto st = add_module_text(transition.module, why, kallsyms, out); !st) return st.error();
         dedupe(out);

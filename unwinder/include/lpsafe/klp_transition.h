@@ -17,6 +17,7 @@ namespace lpsafe {
 struct LoadedLivepatch {
     std::string module;                // the patch module (its kallsyms [module])
     bool enabled = false;
+    bool transition = false;           // a transition of this patch is in progress
     std::vector<PatchTarget> targets;  // object:function,sympos of each klp_func
 };
 
