@@ -20,6 +20,10 @@ PACKAGES=(
     gcc binutils gdb elfutils
     # snapshot replay test: proves no module file is opened
     strace
+    # real-kernel oracle (fixtures/kernel-guest): boots Debian's kernel under
+    # TCG with a busybox initramfs; the kernel image and its headers are
+    # fetched by fixtures/kernel-guest/fetch-kernel.sh (versioned names)
+    qemu-system-x86 busybox-static
     # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
     clang libclang-rt-14-dev
 )
