@@ -36,6 +36,7 @@ struct Row {
     int ran = 0, own = 0, gone = 0;
     int inconsistent = 0;      // kernel message and patch_state disagree
     std::vector<std::string> false_safe_notes, conservative_notes, other_notes;
+    std::vector<std::string> ran_names;  // not compared: ran in between
 };
 
 int kind_index(const std::string& verdict) {
@@ -91,6 +92,7 @@ Row judge(const ScenarioRecord& s, const LpsafeRun& run, int last) {
         }
         if (!stayed_asleep(s, tid, last)) {
             ++row.ran;
+            row.ran_names.push_back(t.comm);
             continue;
         }
         ++row.compared;
@@ -178,6 +180,7 @@ void print_notes(const Row& r) {
     print(r.false_safe_notes, 50);
     print(r.other_notes, 10);
     print(r.conservative_notes, 6);
+    if (!r.ran_names.empty()) std::printf("    ran in between: %s\n", joined(r.ran_names, 12, ", ").c_str());
 }
 
 int compare(const std::string& scenarios_path, const std::string& results) {
