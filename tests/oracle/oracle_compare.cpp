@@ -3,14 +3,15 @@
 // Compares lpsafe's per-task verdicts with the decisions of a real kernel
 // (fixtures/kernel-guest/run-oracle.sh boots Debian's kernel under qemu and
 // records both; oracle_inputs.h says what). For every scenario and for both
-// lpsafe runs (before insmod, and during the transition) it prints one row:
+// lpsafe runs (before the action, insmod or disable, and during the
+// transition it starts) it prints one row:
 //
 //   both-safe     lpsafe safe, the kernel switched the task
 //   both-refused  lpsafe blocked/unreliable/other, the kernel refused it
 //   conservative  lpsafe blocked/unreliable/other, the kernel switched it
 //   FALSE-SAFE    lpsafe safe, the kernel refused it: a wrong promise
 //
-// The kernel's decision is its first one (taken inside insmod). A task is
+// The kernel's decision is its first one (taken inside the action). A task is
 // only compared when it did not run between lpsafe's reading of its stack and
 // that decision (its schedstat is unchanged), as a task that ran may have
 // moved, or switched on its way back to user space. Exits 1 on any false
@@ -76,7 +77,7 @@ std::string lpsafe_said(const LpsafeTask& t) {
 }
 
 // One lpsafe run against the kernel's first decision. LAST is the schedstat
-// reading that closes the window: 1 (after insmod) for the run before insmod,
+// reading that closes the window: 1 (after the action) for the run before it,
 // 2 (after the run) for the run during the transition.
 Row judge(const ScenarioRecord& s, const LpsafeRun& run, int last) {
     Row row;
@@ -98,9 +99,11 @@ Row judge(const ScenarioRecord& s, const LpsafeRun& run, int last) {
         ++row.compared;
         const auto refusal = s.refused.find(tid);
         const bool refused = refusal != s.refused.end();
-        // A refused task is still unpatched (0) after insmod; a switched one
-        // is patched (1), or idle (-1) once the whole transition is over.
-        if (refused != (state->second == 0)) {
+        // A refused task keeps its old state (0, unpatched, when patching; 1
+        // when unpatching); a switched one has the target state, or -1 once
+        // the whole transition is over (kernel/livepatch/transition.c).
+        const int old_state = s.spec.action == "disable" ? 1 : 0;
+        if (refused != (state->second == old_state)) {
             ++row.inconsistent;
             row.other_notes.push_back(fmt::format("oracle inconsistent: {} {} {} but patch_state {}", tid, t.comm,
                                                   refused ? "refused" : "not refused", state->second));
@@ -201,29 +204,31 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             failures.push_back(spec.name + ": no results from the guest");
             continue;
         }
-        if (s.insmod_status != 0) {
-            failures.push_back(fmt::format("{}: insmod {} failed ({}): {}", spec.name, spec.module, s.insmod_status,
-                                           s.insmod_output));
+        if (s.action_status != 0) {
+            failures.push_back(fmt::format("{}: {} {} failed ({}): {}", spec.name, spec.action, spec.patch,
+                                           s.action_status, s.action_output));
             continue;
         }
-        if (!s.first_round_found) failures.push_back(spec.name + ": the insmod markers are missing from dmesg");
+        if (!s.first_round_found) failures.push_back(spec.name + ": the markers around " + spec.action + " are missing from dmesg");
         for (const auto& [tag, run, last] : {std::tuple{"before", &s.before, 1}, std::tuple{"during", &s.during, 2}}) {
             if (!status_ok(*run)) {
                 std::printf("%-14s %-7s %-9s   lpsafe failed: %s\n", spec.name.c_str(), tag, status_text(*run).c_str(),
                             run->error.substr(0, 160).c_str());
-                failures.push_back(fmt::format("{}: lpsafe {} insmod: {} ({})", spec.name, tag, status_text(*run),
+                failures.push_back(fmt::format("{}: lpsafe {} {}: {} ({})", spec.name, tag, spec.action, status_text(*run),
                                                run->error.substr(0, 160)));
                 continue;
             }
             if (!run->json_error.empty()) {
-                failures.push_back(fmt::format("{}: lpsafe {} insmod: {}", spec.name, tag, run->json_error));
+                failures.push_back(fmt::format("{}: lpsafe {} {}: {}", spec.name, tag, spec.action, run->json_error));
                 continue;
             }
             const Row r = judge(s, *run, last);
             print_row(s, tag, *run, r);
             print_notes(r);
             false_safe_total += r.false_safe;
-            if (r.false_safe) failures.push_back(fmt::format("{}: {} FALSE-SAFE task(s) {} insmod", spec.name, r.false_safe, tag));
+            if (r.false_safe) {
+                failures.push_back(fmt::format("{}: {} FALSE-SAFE task(s) {} {}", spec.name, r.false_safe, tag, spec.action));
+            }
             if (r.inconsistent) {
                 failures.push_back(fmt::format("{}: {} task(s) where the kernel's messages and patch_state disagree",
                                                spec.name, r.inconsistent));

@@ -107,17 +107,18 @@ std::optional<std::pair<int, KernelRefusal>> parse_refusal(const std::string& li
 }
 
 // The lines between the two markers guest-init.sh writes to /dev/kmsg around
-// insmod: klp_enable_patch() runs the first klp_try_complete_transition()
-// inside insmod, and the next round is scheduled a second later, so these are
-// the kernel's first decisions. A tid seen twice (a second round, if insmod
+// the action: klp_enable_patch() (insmod) and __klp_disable_patch() (the write
+// to "enabled") run the first klp_try_complete_transition() before they
+// return, and the next round is scheduled a second later, so these are the
+// kernel's first decisions. A tid seen twice (a second round, if the action
 // was that slow) keeps its first decision.
 void read_first_round(const std::optional<std::string>& dmesg, ScenarioRecord& s) {
     if (!dmesg) return;
-    const std::string start = "lpsafe-oracle: insmod " + s.spec.module;
-    const std::string stop = "lpsafe-oracle: insmod returned " + s.spec.module;
+    const std::string start = "lpsafe-oracle: start " + s.spec.name;
+    const std::string stop = "lpsafe-oracle: returned " + s.spec.name;
     bool inside = false;
     for (const std::string& line : lines_of(*dmesg)) {
-        if (line.find(stop) != std::string::npos) {
+        if (line.ends_with(stop)) {
             s.first_round_found = inside;
             return;
         }
@@ -177,7 +178,7 @@ std::vector<ScenarioSpec> read_scenarios(const std::string& path) {
         std::istringstream in(line);
         ScenarioSpec s;
         if (!(in >> s.name) || s.name.starts_with("#")) continue;
-        in >> s.module >> s.parkers >> s.expect >> s.end;
+        in >> s.action >> s.patch >> s.parkers >> s.expect >> s.end;
         out.push_back(s);
     }
     return out;
@@ -189,10 +190,10 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
     const std::string dir = results_dir + "/" + spec.name;
     s.present = std::filesystem::exists(dir + "/end.txt");
     if (!std::filesystem::exists(dir)) return s;
-    s.insmod_status = number_in(slurp(dir + "/insmod.rc"), -1);
-    s.insmod_output = trimmed(slurp(dir + "/insmod.out").value_or(""));
+    s.action_status = number_in(slurp(dir + "/act.rc"), -1);
+    s.action_output = trimmed(slurp(dir + "/act.out").value_or(""));
     read_first_round(slurp(dir + "/dmesg.1"), s);
-    s.transition_after_insmod = trimmed(slurp(dir + "/transition.1").value_or(""));
+    s.transition_after_action = trimmed(slurp(dir + "/transition.1").value_or(""));
     for (int i = 0; i < 3; ++i) s.schedstat[i] = per_task(slurp(dir + "/schedstat." + std::to_string(i)));
     for (int i = 0; i < 2; ++i) s.patch_state[i] = patch_states(slurp(dir + "/patch_state." + std::to_string(i + 1)));
     for (const auto& [tid, comm] : per_task(slurp(dir + "/parked.txt"))) s.parked[tid] = comm;

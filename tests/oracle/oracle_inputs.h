@@ -13,7 +13,10 @@ namespace lpsafe::oracle {
 
 // One line of scenarios.txt.
 struct ScenarioSpec {
-    std::string name, module, parkers, expect, end;
+    std::string name;
+    std::string action;  // "insmod" (patch) or "disable" (unpatch)
+    std::string patch;   // module / patch name
+    std::string parkers, expect, end;
 };
 std::vector<ScenarioSpec> read_scenarios(const std::string& path);
 
@@ -45,15 +48,15 @@ struct KernelRefusal {
 struct ScenarioRecord {
     ScenarioSpec spec;
     bool present = false;    // the guest sent the scenario's files
-    int insmod_status = -1;
-    std::string insmod_output;
-    bool first_round_found = false;  // both kmsg markers around insmod seen
+    int action_status = -1;  // of insmod, or of the write to "enabled"
+    std::string action_output;
+    bool first_round_found = false;  // both kmsg markers around the action seen
     std::map<int, KernelRefusal> refused;  // by tid, first round only
-    std::string transition_after_insmod;    // "1" or "0"
+    std::string transition_after_action;    // "1" or "0"
     // "PID TID VALUE" per task, by tid: schedstat before lpsafe's first run
-    // [0], after insmod [1], after lpsafe's second run [2].
+    // [0], after the action [1], after lpsafe's second run [2].
     std::map<int, std::string> schedstat[3];
-    // patch_state after insmod [0] and after lpsafe's second run [1].
+    // patch_state after the action [0] and after lpsafe's second run [1].
     std::map<int, int> patch_state[2];
     std::map<int, std::string> parked;  // tid -> comm of the scenario's parked tasks
     LpsafeRun before, during;
