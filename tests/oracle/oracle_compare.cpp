@@ -10,6 +10,7 @@
 //   both-refused  lpsafe blocked/unreliable/other, the kernel refused it
 //   conservative  lpsafe blocked/unreliable/other, the kernel switched it
 //   FALSE-SAFE    lpsafe safe, the kernel refused it: a wrong promise
+//   (MISSED       the kernel refused a task lpsafe does not list: fails too)
 //
 // The kernel's decision is its first one (taken inside the action). A task is
 // only compared when it did not run between lpsafe's reading of its stack and
@@ -36,6 +37,7 @@ struct Row {
     int conservative[3] = {};  // the same, kernel switched
     int ran = 0, own = 0, gone = 0;
     int inconsistent = 0;      // kernel message and patch_state disagree
+    int missed = 0;            // refused by the kernel, not listed by lpsafe
     std::vector<std::string> false_safe_notes, conservative_notes, other_notes;
     std::vector<std::string> ran_names;  // not compared: ran in between
 };
@@ -131,6 +133,15 @@ Row judge(const ScenarioRecord& s, const LpsafeRun& run, int last) {
             ++row.conservative[kind_index(t.verdict)];
             row.conservative_notes.push_back(fmt::format("conservative {}: lpsafe {}", who, lpsafe_said(t)));
         }
+    }
+    // A task lpsafe does not list at all is a silent promise: its exit status
+    // says nothing of it. Every task the kernel refused that was there (and
+    // asleep) all along must be in lpsafe's report.
+    for (const auto& [tid, r] : s.refused) {
+        if (run.tasks.contains(tid) || !stayed_asleep(s, tid, last)) continue;
+        ++row.missed;
+        row.false_safe_notes.push_back(
+            fmt::format("MISSED {} {}: kernel: {}; lpsafe does not list it", tid, r.comm, kernel_said(r)));
     }
     return row;
 }
@@ -228,6 +239,10 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             false_safe_total += r.false_safe;
             if (r.false_safe) {
                 failures.push_back(fmt::format("{}: {} FALSE-SAFE task(s) {} {}", spec.name, r.false_safe, tag, spec.action));
+            }
+            if (r.missed) {
+                failures.push_back(fmt::format("{}: {} task(s) refused by the kernel missing from lpsafe's report {} {}",
+                                               spec.name, r.missed, tag, spec.action));
             }
             if (r.inconsistent) {
                 failures.push_back(fmt::format("{}: {} task(s) where the kernel's messages and patch_state disagree",
