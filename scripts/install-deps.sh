@@ -23,7 +23,8 @@ PACKAGES=(
     # real-kernel oracle (fixtures/kernel-guest): boots Debian's kernel under
     # TCG with a busybox initramfs; the kernel image and its headers are
     # fetched by fixtures/kernel-guest/fetch-kernel.sh (versioned names)
-    qemu-system-x86 busybox-static
+    # and the ELF vmlinux is decompressed from vmlinuz with xz
+    qemu-system-x86 busybox-static xz-utils
     # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
     clang libclang-rt-14-dev
 )

@@ -2,9 +2,9 @@
 //
 // Compares lpsafe's per-task verdicts with the decisions of a real kernel
 // (fixtures/kernel-guest/run-oracle.sh boots Debian's kernel under qemu and
-// records both; oracle_inputs.h says what). For every scenario and for both
-// lpsafe runs (before the action, insmod or disable, and during the
-// transition it starts) it prints one row:
+// records both; oracle_inputs.h says what). For every scenario and every
+// lpsafe run (before the action, insmod or disable; before it with
+// --vmlinux, "image"; and during the transition it starts) it prints a row:
 //
 //   both-safe     lpsafe safe, the kernel switched the task
 //   both-refused  lpsafe blocked/unreliable/other, the kernel refused it
@@ -79,7 +79,7 @@ std::string lpsafe_said(const LpsafeTask& t) {
 }
 
 // One lpsafe run against the kernel's first decision. LAST is the schedstat
-// reading that closes the window: 1 (after the action) for the run before it,
+// reading that closes the window: 1 (after the action) for the runs before it,
 // 2 (after the run) for the run during the transition.
 Row judge(const ScenarioRecord& s, const LpsafeRun& run, int last) {
     Row row;
@@ -221,7 +221,9 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             continue;
         }
         if (!s.first_round_found) failures.push_back(spec.name + ": the markers around " + spec.action + " are missing from dmesg");
-        for (const auto& [tag, run, last] : {std::tuple{"before", &s.before, 1}, std::tuple{"during", &s.during, 2}}) {
+        for (const auto& [tag, run, last] : {std::tuple{"before", &s.before, 1}, std::tuple{"image", &s.image, 1},
+                                             std::tuple{"during", &s.during, 2}}) {
+            if (!run->present && std::string(tag) == "image") continue;  // the guest had no vmlinux
             if (!status_ok(*run)) {
                 std::printf("%-14s %-7s %-9s   lpsafe failed: %s\n", spec.name.c_str(), tag, status_text(*run).c_str(),
                             run->error.substr(0, 160).c_str());

@@ -151,7 +151,9 @@ LpsafeTask task_from(const nlohmann::json& t) {
 
 LpsafeRun read_run(const std::string& dir, const std::string& tag) {
     LpsafeRun run;
-    run.exit_status = number_in(slurp(dir + "/" + tag + ".rc"), -1);
+    const auto status = slurp(dir + "/" + tag + ".rc");
+    run.present = status.has_value();
+    run.exit_status = number_in(status, -1);
     run.error = trimmed(slurp(dir + "/" + tag + ".err").value_or(""));
     const auto text = slurp(dir + "/" + tag + ".json");
     if (!text || text->empty()) {
@@ -198,6 +200,7 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
     for (int i = 0; i < 2; ++i) s.patch_state[i] = patch_states(slurp(dir + "/patch_state." + std::to_string(i + 1)));
     for (const auto& [tid, comm] : per_task(slurp(dir + "/parked.txt"))) s.parked[tid] = comm;
     s.before = read_run(dir, "before");
+    s.image = read_run(dir, "image");
     s.during = read_run(dir, "during");
     s.end = trimmed(slurp(dir + "/end.txt").value_or(""));
     return s;

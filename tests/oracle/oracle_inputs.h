@@ -31,6 +31,7 @@ struct LpsafeTask {
 
 // One `lpsafe check --kernel --klp-module M.ko --json` run in the guest.
 struct LpsafeRun {
+    bool present = false;  // the guest ran it (wrote its exit status)
     int exit_status = -1;  // as the guest shell saw it: 128+N for signal N
     std::string error;     // its standard error
     std::string json_error;  // why the JSON could not be read, if it could not
@@ -59,7 +60,9 @@ struct ScenarioRecord {
     // patch_state after the action [0] and after lpsafe's second run [1].
     std::map<int, int> patch_state[2];
     std::map<int, std::string> parked;  // tid -> comm of the scenario's parked tasks
-    LpsafeRun before, during;
+    // Before the action (/proc only), before it again with --vmlinux (when
+    // the guest had the image), and during the transition.
+    LpsafeRun before, image, during;
     std::string end;  // how the transition ended (end.txt)
 };
 
