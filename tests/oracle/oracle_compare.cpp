@@ -36,8 +36,8 @@ struct Row {
     int refused[3] = {};       // lpsafe blocked / unreliable / other
     int conservative[3] = {};  // the same, kernel switched
     int ran = 0, own = 0, gone = 0;
-    int inconsistent = 0;      // kernel message and patch_state disagree
-    int missed = 0;            // refused by the kernel, not listed by lpsafe
+    int inconsistent = 0;  // kernel message and patch_state disagree
+    int missed = 0;        // refused by the kernel, not listed by lpsafe
     std::vector<std::string> false_safe_notes, conservative_notes, other_notes;
     std::vector<std::string> ran_names;  // not compared: ran in between
 };
@@ -126,8 +126,8 @@ Row judge(const ScenarioRecord& s, const LpsafeRun& run, int last) {
             const KernelRefusal& r = refusal->second;
             if (t.verdict == "blocked" && r.reason == "sleeping" &&
                 std::find(t.blocked_by.begin(), t.blocked_by.end(), r.function) == t.blocked_by.end()) {
-                row.other_notes.push_back(fmt::format("function differs {}: kernel: {}; lpsafe: {}", who,
-                                                      kernel_said(r), lpsafe_said(t)));
+                row.other_notes.push_back(
+                    fmt::format("function differs {}: kernel: {}; lpsafe: {}", who, kernel_said(r), lpsafe_said(t)));
             }
         } else {
             ++row.conservative[kind_index(t.verdict)];
@@ -160,8 +160,10 @@ std::string expectation_failure(const ScenarioRecord& s) {
         if (!stayed_asleep(s, tid, 1) || !s.patch_state[0].contains(tid)) continue;
         ++compared;
         const bool refused = s.refused.contains(tid);
-        if (expect == "parked-refused" && !refused) return fmt::format("the kernel switched parked task {} {}", tid, comm);
-        if (expect == "parked-switched" && refused) return fmt::format("the kernel refused parked task {} {}", tid, comm);
+        if (expect == "parked-refused" && !refused)
+            return fmt::format("the kernel switched parked task {} {}", tid, comm);
+        if (expect == "parked-switched" && refused)
+            return fmt::format("the kernel refused parked task {} {}", tid, comm);
     }
     if (compared == 0) return "no parked task stayed asleep to be compared";
     return {};
@@ -177,13 +179,13 @@ bool status_ok(const LpsafeRun& run) {
 }
 
 void print_row(const ScenarioRecord& s, const char* tag, const LpsafeRun& run, const Row& r) {
-    std::printf("%s\n", fmt::format("{:<14} {:<7} {:<9} {:>8} {:>9} {:>3} ({}/{}/{}) {:>3} ({}/{}/{}) {:>10}   {}/{}/{}",
-                                    s.spec.name, tag, status_text(run), r.compared, r.both_safe,
-                                    r.refused[0] + r.refused[1] + r.refused[2], r.refused[0], r.refused[1],
-                                    r.refused[2], r.conservative[0] + r.conservative[1] + r.conservative[2],
-                                    r.conservative[0], r.conservative[1], r.conservative[2], r.false_safe, r.ran,
-                                    r.own, r.gone)
-                            .c_str());
+    std::printf(
+        "%s\n",
+        fmt::format("{:<14} {:<7} {:<9} {:>8} {:>9} {:>3} ({}/{}/{}) {:>3} ({}/{}/{}) {:>10}   {}/{}/{}", s.spec.name,
+                    tag, status_text(run), r.compared, r.both_safe, r.refused[0] + r.refused[1] + r.refused[2],
+                    r.refused[0], r.refused[1], r.refused[2], r.conservative[0] + r.conservative[1] + r.conservative[2],
+                    r.conservative[0], r.conservative[1], r.conservative[2], r.false_safe, r.ran, r.own, r.gone)
+            .c_str());
 }
 
 void print_notes(const Row& r) {
@@ -205,10 +207,11 @@ int compare(const std::string& scenarios_path, const std::string& results) {
     }
     std::vector<std::string> failures;
     int false_safe_total = 0;
-    std::printf("lpsafe against the kernel's first decision, per task (not compared: tasks that ran in between,\n"
-                "lpsafe's own, gone). Columns in parentheses: lpsafe blocked/unreliable/other.\n\n");
-    std::printf("%-14s %-7s %-9s %8s %9s %-13s %-13s %10s   %s\n", "scenario", "run", "lpsafe", "compared",
-                "both-safe", "both-refused", "conservative", "FALSE-SAFE", "not compared (ran/own/gone)");
+    std::printf(
+        "lpsafe against the kernel's first decision, per task (not compared: tasks that ran in between,\n"
+        "lpsafe's own, gone). Columns in parentheses: lpsafe blocked/unreliable/other.\n\n");
+    std::printf("%-14s %-7s %-9s %8s %9s %-13s %-13s %10s   %s\n", "scenario", "run", "lpsafe", "compared", "both-safe",
+                "both-refused", "conservative", "FALSE-SAFE", "not compared (ran/own/gone)");
     for (const ScenarioSpec& spec : specs) {
         const ScenarioRecord s = read_scenario(results, spec);
         if (!s.present) {
@@ -220,15 +223,16 @@ int compare(const std::string& scenarios_path, const std::string& results) {
                                            s.action_status, s.action_output));
             continue;
         }
-        if (!s.first_round_found) failures.push_back(spec.name + ": the markers around " + spec.action + " are missing from dmesg");
+        if (!s.first_round_found)
+            failures.push_back(spec.name + ": the markers around " + spec.action + " are missing from dmesg");
         for (const auto& [tag, run, last] : {std::tuple{"before", &s.before, 1}, std::tuple{"image", &s.image, 1},
                                              std::tuple{"during", &s.during, 2}}) {
             if (!run->present && std::string(tag) == "image") continue;  // the guest had no vmlinux
             if (!status_ok(*run)) {
                 std::printf("%-14s %-7s %-9s   lpsafe failed: %s\n", spec.name.c_str(), tag, status_text(*run).c_str(),
                             run->error.substr(0, 160).c_str());
-                failures.push_back(fmt::format("{}: lpsafe {} {}: {} ({})", spec.name, tag, spec.action, status_text(*run),
-                                               run->error.substr(0, 160)));
+                failures.push_back(fmt::format("{}: lpsafe {} {}: {} ({})", spec.name, tag, spec.action,
+                                               status_text(*run), run->error.substr(0, 160)));
                 continue;
             }
             if (!run->json_error.empty()) {
@@ -240,11 +244,13 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             print_notes(r);
             false_safe_total += r.false_safe;
             if (r.false_safe) {
-                failures.push_back(fmt::format("{}: {} FALSE-SAFE task(s) {} {}", spec.name, r.false_safe, tag, spec.action));
+                failures.push_back(
+                    fmt::format("{}: {} FALSE-SAFE task(s) {} {}", spec.name, r.false_safe, tag, spec.action));
             }
             if (r.missed) {
-                failures.push_back(fmt::format("{}: {} task(s) refused by the kernel missing from lpsafe's report {} {}",
-                                               spec.name, r.missed, tag, spec.action));
+                failures.push_back(
+                    fmt::format("{}: {} task(s) refused by the kernel missing from lpsafe's report {} {}", spec.name,
+                                r.missed, tag, spec.action));
             }
             if (r.inconsistent) {
                 failures.push_back(fmt::format("{}: {} task(s) where the kernel's messages and patch_state disagree",
@@ -252,8 +258,8 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             }
         }
         if (const std::string why = expectation_failure(s); !why.empty()) {
-            failures.push_back(fmt::format("{}: the scenario did not measure what it should ({}): {}", spec.name,
-                                           spec.expect, why));
+            failures.push_back(
+                fmt::format("{}: the scenario did not measure what it should ({}): {}", spec.name, spec.expect, why));
         }
         std::printf("    kernel refused %zu task(s) in its first round; transition ended: %s\n", s.refused.size(),
                     s.end.c_str());

@@ -80,8 +80,8 @@ std::optional<std::pair<int, KernelRefusal>> parse_refusal(const std::string& li
         const char* text;
         const char* reason;
     };
-    for (const Form& f : {Form{" is sleeping on function ", "sleeping"}, Form{" has an unreliable stack", "unreliable stack"},
-                          Form{" is running", "running"}}) {
+    for (const Form& f : {Form{" is sleeping on function ", "sleeping"},
+                          Form{" has an unreliable stack", "unreliable stack"}, Form{" is running", "running"}}) {
         const auto p = rest.find(f.text);
         if (p == std::string::npos) continue;
         who = rest.substr(0, p);
@@ -138,7 +138,8 @@ LpsafeTask task_from(const nlohmann::json& t) {
     task.comm = t.value("comm", "");
     task.verdict = t.value("verdict", "");
     task.reason = t.value("reason", "");
-    for (const auto& b : t.value("blocked_by", nlohmann::json::array())) task.blocked_by.push_back(b.value("function", ""));
+    for (const auto& b : t.value("blocked_by", nlohmann::json::array()))
+        task.blocked_by.push_back(b.value("function", ""));
     for (const auto& f : t.value("failed_checks", nlohmann::json::array())) {
         task.findings.push_back(f.value("check", "") + ": " + f.value("detail", ""));
     }

@@ -31,10 +31,10 @@ struct LpsafeTask {
 
 // One `lpsafe check --kernel --klp-module M.ko --json` run in the guest.
 struct LpsafeRun {
-    bool present = false;  // the guest ran it (wrote its exit status)
-    int exit_status = -1;  // as the guest shell saw it: 128+N for signal N
-    std::string error;     // its standard error
-    std::string json_error;  // why the JSON could not be read, if it could not
+    bool present = false;             // the guest ran it (wrote its exit status)
+    int exit_status = -1;             // as the guest shell saw it: 128+N for signal N
+    std::string error;                // its standard error
+    std::string json_error;           // why the JSON could not be read, if it could not
     std::map<int, LpsafeTask> tasks;  // by tid
 };
 
@@ -51,9 +51,9 @@ struct ScenarioRecord {
     bool present = false;    // the guest sent the scenario's files
     int action_status = -1;  // of insmod, or of the write to "enabled"
     std::string action_output;
-    bool first_round_found = false;  // both kmsg markers around the action seen
+    bool first_round_found = false;        // both kmsg markers around the action seen
     std::map<int, KernelRefusal> refused;  // by tid, first round only
-    std::string transition_after_action;    // "1" or "0"
+    std::string transition_after_action;   // "1" or "0"
     // "PID TID VALUE" per task, by tid: schedstat before lpsafe's first run
     // [0], after the action [1], after lpsafe's second run [2].
     std::map<int, std::string> schedstat[3];
