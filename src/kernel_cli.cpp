@@ -10,9 +10,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+
 #include "lpsafe/analyze.h"
+#include "lpsafe/klp_transition.h"
 #include "lpsafe/kernel_stack.h"
 #include "cli_errors.h"
+#include "readers/klp_module.h"
 #include "readers/kernel_scan.h"
 #include "report/livepatch_report.h"
 
@@ -65,13 +70,56 @@ Summary counted(const ProcessReport& r) {
     return s;
 }
 
+// The loaded patches as the engine models them, from /sys/kernel/livepatch.
+std::vector<LoadedLivepatch> loaded_patches(const readers::LivepatchStatus& status) {
+    std::vector<LoadedLivepatch> out;
+    for (const readers::LoadedPatch& p : status.patches) {
+        LoadedLivepatch l{p.name, p.enabled, {}};
+        for (const readers::LivepatchObject& o : p.objects) {
+            for (const readers::LivepatchFunc& f : o.funcs) l.targets.push_back({o.name, f.name, f.sympos});
+        }
+        out.push_back(std::move(l));
+    }
+    return out;
+}
+
+// What the kernel will compare stacks against: for a livepatch module (or
+// --klp-disable) the transition's ranges given the patches already loaded;
+// for plain --func targets, those functions.
+Result<ResolvedPatchSet> resolve_ranges(const KernelArgs& k, const PatchSet& patch, const readers::KernelInput& in) {
+    if (k.klp_modules.empty() && k.klp_disable.empty()) return resolve_kernel_patch_set(patch, in.kallsyms);
+    KlpTransition t;
+    if (!k.klp_disable.empty()) {
+        if (!patch.empty()) return make_error("--klp-disable predicts turning a loaded patch off: give no functions with it");
+        t.direction = KlpTransition::Direction::disable;
+        t.module = k.klp_disable;
+    } else {
+        t.targets = patch.targets();
+        for (const std::string& path : k.klp_modules) {
+            auto m = readers::read_klp_module(path);
+            if (!m) return make_error("--klp-module: " + m.error().message);
+            t.replace = t.replace || m->replace;
+        }
+    }
+    return resolve_klp_transition(t, loaded_patches(in.livepatch), in.kallsyms);
+}
+
 // One round's report and what it was checked against (for the audit trail).
 struct KernelRun {
     ProcessReport report;
     std::string source, release, build_id, image;
     readers::LivepatchStatus livepatch;
     std::vector<readers::TaskPatchState> patch_states;
+    std::vector<std::string> notes;  // e.g. kallsyms lines that were skipped
 };
+
+std::vector<std::string> kallsyms_notes(const Kallsyms& k) {
+    std::vector<std::string> out = k.notes();
+    if (k.skipped_lines() > out.size()) {
+        out.push_back(fmt::format("kallsyms: {} more lines skipped", k.skipped_lines() - out.size()));
+    }
+    return out;
+}
 
 Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::optional<KernelImage>& image) {
     auto loaded = load(k);
@@ -88,24 +136,28 @@ Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::op
     KernelCheckOptions options;
     options.image = image ? &*image : nullptr;
     options.strict = k.strict;
-    auto report = check_kernel(loaded->input.tasks, kallsyms, patch, options);
-    if (!report) return report.error();
-    return KernelRun{std::move(*report),
+    auto resolved = resolve_ranges(k, patch, loaded->input);
+    if (!resolved) return resolved.error();
+    ProcessReport report = check_kernel(loaded->input.tasks, kallsyms, std::move(*resolved), options);
+    return KernelRun{std::move(report),
                      loaded->source,
                      loaded->input.release,
                      loaded->input.build_id,
                      image ? image->path : std::string{},
                      std::move(loaded->input.livepatch),
-                     std::move(loaded->input.patch_states)};
+                     std::move(loaded->input.patch_states),
+                     kallsyms_notes(kallsyms)};
 }
 
 void print(const KernelRun& run, bool json, report::Mode mode) {
     const ProcessReport& r = run.report;
+    for (const std::string& n : run.notes) note(n);
     std::span<const ProcessReport> reports(&r, 1);
     if (json) {
         auto j = report::to_json(reports, mode);
         j["kernel"] = {{"source", run.source}, {"release", run.release}, {"build_id", run.build_id},
-                       {"image", run.image}, {"livepatch", report::livepatch_to_json(run.livepatch)}};
+                       {"image", run.image}, {"livepatch", report::livepatch_to_json(run.livepatch)},
+                       {"notes", run.notes}};
         report::add_patch_states(j["tasks"], run.patch_states);
         std::cout << j.dump(2) << "\n";
     } else if (mode == report::Mode::check) {
@@ -117,6 +169,34 @@ void print(const KernelRun& run, bool json, report::Mode mode) {
     } else {
         std::cout << report::render_text(reports, mode);
     }
+}
+
+// The tasks still blocking, counted per function, each listed (up to a
+// limit), with those the kernel cannot move on its own flagged
+// (Forecast::Kind::never).
+std::string remaining_by_function(const ProcessReport& r) {
+    constexpr size_t kListed = 20;
+    std::map<std::string, std::vector<const TaskVerdict*>> by_function;
+    for (const TaskVerdict& t : r.tasks) {
+        if (t.verdict == VerdictKind::blocked) {
+            by_function[t.blocked_by.front().object + ":" + t.blocked_by.front().function].push_back(&t);
+        }
+    }
+    std::string out;
+    for (const auto& [function, tasks] : by_function) {
+        const auto never = std::count_if(tasks.begin(), tasks.end(), [](const TaskVerdict* t) {
+            return t->forecast && t->forecast->kind == Forecast::Kind::never;
+        });
+        out += fmt::format("  {:>5} in {}{}\n", tasks.size(), function,
+                           never > 0 ? fmt::format(" ({} will not converge)", never) : "");
+        for (size_t i = 0; i < tasks.size() && i < kListed; ++i) {
+            const TaskVerdict& t = *tasks[i];
+            const bool stuck = t.forecast && t.forecast->kind == Forecast::Kind::never;
+            out += fmt::format("  {} {} ({}){}\n", t.pid, t.tid, t.comm, stuck ? " — will not converge" : "");
+        }
+        if (tasks.size() > kListed) out += fmt::format("  ... and {} more\n", tasks.size() - kListed);
+    }
+    return out;
 }
 
 // --watch: like the kernel's own retry (klp_try_complete_transition() is
@@ -143,11 +223,7 @@ int watch(const KernelArgs& k, const PatchSet& patch, bool json) {
         } else if (!json) {
             std::cout << fmt::format("[{:.0f}s] still blocking: {} blocked, {} unreliable\n", elapsed, s.blocked,
                                      s.unreliable);
-            for (const TaskVerdict& t : r->report.tasks) {
-                if (t.verdict == VerdictKind::blocked) {
-                    std::cout << fmt::format("  {} {} ({}) in {}\n", t.pid, t.tid, t.comm, t.blocked_by.front().function);
-                }
-            }
+            std::cout << remaining_by_function(r->report);
         }
         std::this_thread::sleep_for(std::chrono::seconds(1));
     }
@@ -162,6 +238,10 @@ void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking) {
     cmd.add_option("--vmlinux", k.vmlinux, "kernel image: enables return-after-call on kernel stacks")
         ->check(CLI::ExistingFile);
     cmd.add_flag("--strict", k.strict, "a skipped check makes the verdict unreliable");
+    if (checking) {
+        cmd.add_option("--klp-disable", k.klp_disable,
+                       "predict disabling this loaded livepatch (its new functions are checked; kernel only)");
+    }
     if (checking) {
         cmd.add_flag("--watch", k.watch, "re-check every second until nothing blocks (kernel only)");
         cmd.add_option("--timeout", k.timeout, "give up --watch after this many seconds")->check(CLI::PositiveNumber);
@@ -179,6 +259,7 @@ std::string kernel_only_option(const KernelArgs& k) {
     if (!k.vmlinux.empty()) return "--vmlinux";
     if (k.strict) return "--strict";
     if (k.watch) return "--watch";
+    if (!k.klp_disable.empty()) return "--klp-disable";
     return {};
 }
 

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <vector>
 
 #include "lpsafe/patch_set.h"
 #include "report/report.h"
@@ -20,6 +21,11 @@ struct KernelArgs {
     bool strict = false;
     bool watch = false;
     double timeout = 0;
+    // Set from the shared options: with --klp-module, the ranges are what the
+    // kernel will check when the module is enabled on top of the loaded
+    // patches (lpsafe/klp_transition.h).
+    std::vector<std::string> klp_modules;
+    std::string klp_disable;  // predict disabling this loaded patch
 };
 
 void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking);

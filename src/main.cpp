@@ -172,7 +172,7 @@ lpsafe::Result<lpsafe::PatchSet> patch_set(const Args& a) {
 int run(const Args& a, lpsafe::report::Mode mode) {
     auto patch = patch_set(a);
     if (!patch) return fail(patch.error().message);
-    if (mode == lpsafe::report::Mode::check && patch->empty()) {
+    if (mode == lpsafe::report::Mode::check && patch->empty() && a.kernel.klp_disable.empty()) {
         return fail("no functions to check: give --func [OBJECT:]FUNCTION, --patch-file FILE or --klp-module FILE.ko");
     }
     if (!a.snapshot.empty() && !a.kernel.kernel && is_kernel_capture(a.snapshot)) {
@@ -184,7 +184,9 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     }
     if (a.kernel.kernel) {
         if (has_process_input(a)) return fail("--kernel checks kernel stacks: give either --kernel or a process input (--core, --snapshot, --pid), not both");
-        return lpsafe::cli::run_kernel(a.kernel, *patch, a.json, mode);
+        lpsafe::cli::KernelArgs k = a.kernel;
+        k.klp_modules = a.klp_modules;
+        return lpsafe::cli::run_kernel(k, *patch, a.json, mode);
     }
     if (const std::string opt = lpsafe::cli::kernel_only_option(a.kernel); !opt.empty()) {
         return fail(opt + " applies to kernel stacks only: add --kernel");

@@ -30,6 +30,9 @@ const Arch kX86_64Arch = {
     .parse_user_regs = x86_64::parse_user_regs,
     .red_zone = 128,  // System V psABI 3.2.2
     .kernel_stack_ends = x86_64::kernel_stack_ends,
+    .code_edges = x86_64::code_edges,
+    .kernel_indirect_thunks = x86_64::kernel_indirect_thunks,
+    .kernel_return_thunks = x86_64::kernel_return_thunks,
 };
 
 }  // namespace lpsafe

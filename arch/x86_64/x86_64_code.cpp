@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "x86_64_decoder.h"
 #include "x86_64_regs.h"
 
 namespace lpsafe::x86_64 {
@@ -25,37 +26,6 @@ std::string hex(uint64_t v) {
     char buf[24];
     std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
     return buf;
-}
-
-// One capstone handle per thread: handles are not safe to share.
-class Decoder {
-public:
-    Decoder() {
-        if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle_) != CS_ERR_OK) return;
-        insn_ = cs_malloc(handle_);
-    }
-    ~Decoder() {
-        if (insn_ != nullptr) cs_free(insn_, 1);
-        if (handle_ != 0) cs_close(&handle_);
-    }
-    Decoder(const Decoder&) = delete;
-    Decoder& operator=(const Decoder&) = delete;
-
-    bool ready() const { return insn_ != nullptr; }
-    // Decodes one instruction at `addr` from `code`; advances both.
-    const cs_insn* next(const uint8_t*& code, size_t& size, uint64_t& addr) {
-        if (!cs_disasm_iter(handle_, &code, &size, &addr, insn_)) return nullptr;
-        return insn_;
-    }
-
-private:
-    csh handle_ = 0;
-    cs_insn* insn_ = nullptr;
-};
-
-Decoder& decoder() {
-    thread_local Decoder d;
-    return d;
 }
 
 bool read_exact(const ProcessImage& process, uint64_t addr, std::span<std::byte> out) {

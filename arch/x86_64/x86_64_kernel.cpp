@@ -31,8 +31,29 @@ constexpr KernelStackEnd kEnds[] = {
     {"entry_INT80_compat", "int $0x80 from a compat task; user pt_regs follow"},
 };
 
+// Direct calls to these are indirect branches in disguise: retpoline thunks
+// (arch/x86/lib/retpoline.S: __x86_indirect_thunk_<reg>, the call-depth
+// tracking __x86_indirect_call_thunk_/__x86_indirect_jump_thunk_ of 6.2+,
+// the ITS thunks of 2025) and static-call trampolines (__SCT__<name>,
+// arch/x86/kernel/static_call.c), which jump wherever the call was patched.
+constexpr std::string_view kIndirectThunks[] = {
+    "__x86_indirect_thunk_", "__x86_indirect_call_thunk_", "__x86_indirect_jump_thunk_",
+    "__x86_indirect_its_thunk_", "__SCT__",
+};
+
+// With CONFIG_RETHUNK every `ret` is compiled as `jmp __x86_return_thunk`
+// (arch/x86/lib/retpoline.S), which the mitigations re-point at their own
+// thunks (srso_return_thunk, retbleed_return_thunk, its_return_thunk, the
+// call-depth-tracking __x86_return_skl).
+constexpr std::string_view kReturnThunks[] = {
+    "__x86_return_thunk", "srso_return_thunk", "srso_alias_return_thunk", "srso_untrain_ret",
+    "retbleed_return_thunk", "its_return_thunk", "__x86_return_skl",
+};
+
 }  // namespace
 
 std::span<const KernelStackEnd> kernel_stack_ends() { return kEnds; }
+std::span<const std::string_view> kernel_return_thunks() { return kReturnThunks; }
+std::span<const std::string_view> kernel_indirect_thunks() { return kIndirectThunks; }
 
 }  // namespace lpsafe::x86_64

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <span>
+#include <string_view>
 
 #include "lpsafe/arch.h"
 
 namespace lpsafe::x86_64 {
 
 std::span<const KernelStackEnd> kernel_stack_ends();
+std::span<const std::string_view> kernel_indirect_thunks();
+std::span<const std::string_view> kernel_return_thunks();
 
 }  // namespace lpsafe::x86_64

@@ -6,7 +6,8 @@
 // their offsets have been the same since v4.5 (include/linux/livepatch.h):
 //   struct klp_func   { const char *old_name; void *new_func; unsigned long old_sympos; ... }
 //   struct klp_object { const char *name; struct klp_func *funcs; ... }
-//   struct klp_patch  { struct module *mod; struct klp_object *objs; ... }
+//   struct klp_patch  { struct module *mod; struct klp_object *objs;
+//                       struct klp_state *states (v5.5+); bool replace (v5.1+); ... }
 // The sizes of the structures (which step through the arrays) change with
 // kernel version and config (struct kobject), so they are taken from the
 // file itself: the array symbols' sizes, else the spacing of the entries.
@@ -25,7 +26,7 @@ namespace {
 
 constexpr uint64_t kFuncOldName = 0, kFuncNewFunc = 8, kFuncOldSympos = 16;
 constexpr uint64_t kObjectName = 0, kObjectFuncs = 8;
-constexpr uint64_t kPatchMod = 0, kPatchObjs = 8;
+constexpr uint64_t kPatchMod = 0, kPatchObjs = 8, kPatchStates = 16, kPatchReplace = 24;
 // Smallest plausible sizes: the external fields plus at least a struct
 // kobject (64 bytes on 64-bit) and the list heads every version has.
 constexpr uint64_t kMinFuncSize = 120, kMinObjectSize = 96, kMaxStructSize = 4096;
@@ -55,6 +56,7 @@ public:
 
     std::vector<Loc> patch_candidates() const;
     Result<KlpModule> walk_patch(Loc patch) const;
+    bool read_replace(Loc patch) const;
 
 private:
     std::string where(Loc l) const { return o_.where(l.section, l.offset); }
@@ -169,6 +171,16 @@ Result<KlpFunc> KlpWalker::read_func(Loc at) const {
     return KlpFunc{std::move(*name), *sympos};
 }
 
+// .replace sits after .states since v5.5 (0 or a pointer: never the value
+// 1); before that, where .states is now. Only a byte of 1 is "true".
+bool KlpWalker::read_replace(Loc patch) const {
+    const auto after_states = o_.u64_at(patch.section, patch.offset + kPatchReplace);
+    if (after_states && (*after_states & 0xff) == 1) return true;
+    const bool states_is_pointer = o_.pointer_at(patch.section, patch.offset + kPatchStates) != nullptr;
+    const auto at_states = o_.u64_at(patch.section, patch.offset + kPatchStates);
+    return !states_is_pointer && at_states && (*at_states & 0xff) == 1;
+}
+
 Result<KlpModule> KlpWalker::walk_patch(Loc patch) const {
     const RelPointer* objs = o_.pointer_at(patch.section, patch.offset + kPatchObjs);
     const Loc objs_base{objs->section, objs->offset};
@@ -179,6 +191,7 @@ Result<KlpModule> KlpWalker::walk_patch(Loc patch) const {
 
     KlpModule m;
     m.object_size = *object_size;
+    m.replace = read_replace(patch);
     std::vector<Loc> func_bases;
     for (const Loc& ob : *objects) {
         const RelPointer* funcs = o_.pointer_at(ob.section, ob.offset + kObjectFuncs);
@@ -304,6 +317,7 @@ Result<KlpModule> read_klp_module_bytes(std::span<const std::byte> bytes, const 
         if (!merged) {
             merged = std::move(*m);
         } else {
+            merged->replace = merged->replace || m->replace;
             for (auto& obj : m->objects) merged->objects.push_back(std::move(obj));
         }
     }

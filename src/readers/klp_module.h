@@ -36,6 +36,11 @@ struct KlpModule {
     // file; 0 when no array had to be stepped through (single entries).
     uint64_t object_size = 0;
     uint64_t func_size = 0;
+    // klp_patch.replace (atomic replace, v5.1+): enabling it reverts every
+    // older patch's function it does not replace itself. klp-build tables
+    // (v6.19+) are read without it; it is then assumed true, which only adds
+    // ranges to check.
+    bool replace = false;
 
     std::vector<PatchTarget> targets() const;
 };

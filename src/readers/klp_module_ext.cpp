@@ -98,6 +98,7 @@ Result<std::optional<KlpModule>> read_klp_ext_tables(const RelObject& o) {
     KlpModule m;
     m.object_size = size;
     m.func_size = kFuncExtSize;
+    m.replace = true;  // set at run time by klp-build's init code: assume the wider check
     for (size_t i = 0; i < entries.size(); ++i) {
         if (entries[i] != i * size) {
             return make_error(o.name() + ": klp_object_ext entries are not evenly spaced");

@@ -50,6 +50,7 @@ json task_json(const TaskVerdict& t, Mode mode) {
         j["blocked_by"] = std::move(blocked);
     }
     if (!t.reason.empty()) j["reason"] = t.reason;
+    if (t.forecast) j["forecast"] = {{"kind", forecast_name(t.forecast->kind)}, {"why", t.forecast->why}};
     if (!skipped.empty()) j["skipped_checks"] = std::move(skipped);
     if (t.stop_ns != 0) j["stop_ns"] = t.stop_ns;
     // Only a stack that was read and judged can be reliable (not one that
@@ -88,8 +89,10 @@ json to_json(std::span<const ProcessReport> reports, Mode mode) {
     for (const ProcessReport& r : reports) {
         for (const TaskVerdict& t : r.tasks) tasks.push_back(task_json(t, mode));
         for (const PatchedRange& p : r.patch.ranges) {
-            patch["functions"].push_back({{"pid", r.pid}, {"object", p.object}, {"function", p.function},
-                                          {"start", fmt::format("{:#x}", p.start)}, {"end", fmt::format("{:#x}", p.end)}});
+            json f = {{"pid", r.pid}, {"object", p.object}, {"function", p.function},
+                      {"start", fmt::format("{:#x}", p.start)}, {"end", fmt::format("{:#x}", p.end)}};
+            if (!p.stands_for.empty()) f["stands_for"] = p.stands_for;
+            patch["functions"].push_back(std::move(f));
         }
         for (const auto& s : r.patch.not_loaded) patch["not_loaded"].push_back(s);
         for (const auto& s : r.patch.unsearched) patch["unsearched"].push_back(s);

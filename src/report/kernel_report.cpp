@@ -27,13 +27,21 @@ void render_blocked(std::string& out, const ProcessReport& r) {
         const BlockedBy& b = t.blocked_by.front();
         by_function[b.object + ":" + b.function].push_back(&t);
     }
+    std::vector<const TaskVerdict*> never;
     for (const auto& [function, tasks] : by_function) {
         out += fmt::format("\nblocked by {} ({} task{}):\n", function, tasks.size(), tasks.size() == 1 ? "" : "s");
         for (const TaskVerdict* t : tasks) {
             std::string where = frame_at(*t, t->blocked_by.front().frame);
             if (!t->frames.empty()) where += "  (sleeping in " + t->frames.front().function + ")";
+            if (t->forecast) where += fmt::format("\n{:>38}{}: {}", "", forecast_name(t->forecast->kind), t->forecast->why);
             out += task_line(*t, where);
+            if (t->forecast && t->forecast->kind == Forecast::Kind::never) never.push_back(t);
         }
+    }
+    if (!never.empty()) {
+        out += fmt::format("\nthis transition will not complete until these {} task{} leave{} the patched code:\n",
+                           never.size(), never.size() == 1 ? "" : "s", never.size() == 1 ? "s" : "");
+        for (const TaskVerdict* t : never) out += task_line(*t, t->blocked_by.front().function);
     }
 }
 
@@ -62,7 +70,8 @@ std::string render_kernel_text(const ProcessReport& r) {
     out += fmt::format("{} tasks: {} safe, {} blocked, {} unreliable, {} running, {} gone, {} unreadable\n",
                        r.tasks.size(), s.safe, s.blocked, s.unreliable, s.running, s.gone, s.unreadable);
     for (const PatchedRange& p : r.patch.ranges) {
-        out += fmt::format("patched: {}:{} [{:#x}, {:#x})\n", p.object, p.function, p.start, p.end);
+        out += fmt::format("patched: {}:{} [{:#x}, {:#x}){}\n", p.object, p.function, p.start, p.end,
+                           p.stands_for.empty() ? "" : " — " + p.stands_for);
     }
     for (const auto& n : r.patch.not_loaded) out += fmt::format("note: {} is not loaded\n", n);
     render_blocked(out, r);

@@ -15,6 +15,7 @@ nlohmann::json klp_to_json(const readers::KlpModule& m, const std::string& file)
             {"module", m.module},
             {"sizeof_klp_object", m.object_size},
             {"sizeof_klp_func", m.func_size},
+            {"replace", m.replace},
             {"objects", objects}};
 }
 
@@ -23,8 +24,9 @@ nlohmann::json klp_to_json(const readers::KlpModule& m, const std::string& file)
 std::string render_klp_text(const readers::KlpModule& m, const std::string& file) {
     size_t funcs = 0;
     for (const readers::KlpObject& o : m.objects) funcs += o.funcs.size();
-    std::string out = fmt::format("{} ({}): {} function{} in {} object{}\n", m.module, file, funcs,
-                                  funcs == 1 ? "" : "s", m.objects.size(), m.objects.size() == 1 ? "" : "s");
+    std::string out = fmt::format("{} ({}): {} function{} in {} object{}{}\n", m.module, file, funcs,
+                                  funcs == 1 ? "" : "s", m.objects.size(), m.objects.size() == 1 ? "" : "s",
+                                  m.replace ? ", atomic replace" : "");
     for (const readers::KlpObject& o : m.objects) {
         for (const readers::KlpFunc& f : o.funcs) out += "  " + PatchTarget{o.name, f.old_name, f.old_sympos}.spec() + "\n";
     }

@@ -2,6 +2,8 @@
 // and on the machine's own /proc/kallsyms when it is readable.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -55,17 +57,67 @@ TEST(Kallsyms, ModulesAreNamedAndSeparate) {
     EXPECT_EQ(k.named_anywhere("ftrace_trampoline").size(), 1u);
 }
 
-TEST(Kallsyms, RejectsGarbageAndHiddenAddresses) {
+TEST(Kallsyms, RejectsTextWithNoSymbolAndHiddenAddresses) {
     EXPECT_FALSE(Kallsyms::parse("").ok());
-    EXPECT_FALSE(Kallsyms::parse("hello world\n").ok());
-    EXPECT_FALSE(Kallsyms::parse("ffffffff81000000 TT _text\n").ok());
-    EXPECT_FALSE(Kallsyms::parse("ffffffff81000000 T\n").ok());
-    EXPECT_FALSE(Kallsyms::parse("ffffffff81000000 T f [mod\n").ok());
-    EXPECT_FALSE(Kallsyms::parse("\x01\x02\xff garbage \x7f\n").ok());
+    auto garbage = Kallsyms::parse("hello world\n\x01\x02\xff garbage \x7f\n");
+    ASSERT_FALSE(garbage.ok());
+    EXPECT_NE(garbage.error().message.find("no line lpsafe can read"), std::string::npos) << garbage.error().message;
     // What an unprivileged reader sees with kptr_restrict: nothing resolvable.
     auto hidden = Kallsyms::parse("0000000000000000 T _text\n0000000000000000 T schedule\n");
     ASSERT_FALSE(hidden.ok());
     EXPECT_NE(hidden.error().message.find("kptr_restrict"), std::string::npos);
+}
+
+// Lines the kernel really emits beyond plain nm letters: a livepatch
+// module's full symtab on 6.1 ('?' for symbols outside allocated sections),
+// BPF programs and ftrace/kprobe trampolines as pseudo-modules.
+TEST(Kallsyms, ReadsEveryKindOfLineTheKernelEmits) {
+    auto k = Kallsyms::parse(
+        "ffffffff81000000 T _text\n"
+        "ffffffff81100000 T schedule\n"
+        "ffffffffc0a00000 t livepatch_hrtimer_nanosleep\t[lp_hrsleep]\n"
+        "ffffffffc0a00100 ? __UNIQUE_ID_depends197\t[lp_hrsleep]\n"
+        "ffffffffc0a00200 ? ____versions\t[lp_hrsleep]\n"
+        "ffffffffc0b00000 t bpf_prog_6deef7357e7b4530_sd_fw_egress\t[bpf]\n"
+        "ffffffffc0c00000 t ftrace_trampoline\t[__builtin__ftrace]\n"
+        "ffffffffc0d00000 t kprobe_insn_page\t[__builtin__kprobes]\n"
+        "ffffffffc0e00000 u __pfx_unique\t[m]\n");
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    EXPECT_EQ(k->symbols().size(), 9u);
+    EXPECT_EQ(k->skipped_lines(), 0u);
+    const auto q = k->named("__UNIQUE_ID_depends197", "lp_hrsleep");
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0]->type, '?');
+    EXPECT_FALSE(q[0]->is_text());
+    EXPECT_TRUE(k->has_module("bpf"));
+    EXPECT_TRUE(k->has_module("__builtin__kprobes"));
+}
+
+// One odd line never sinks the table: it is skipped with a note, and its
+// name is remembered so that sympos (which counts same-name symbols) fails.
+TEST(Kallsyms, SkipsAnOddLineWithANote) {
+    auto k = Kallsyms::parse(
+        "ffffffff81000000 T _text\n"
+        "ffffffff81100000 TT weird_type\n"
+        "zzzz T bad_address\n"
+        "ffffffff81200000 T f [mod\n"
+        "ffffffff81300000 T\n"
+        "ffffffff81400000 T schedule extra fields here\n"
+        "\x01\x02\xff garbage \x7f\n"
+        "ffffffff81500000 T schedule\n");
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    EXPECT_EQ(k->symbols().size(), 2u);
+    EXPECT_EQ(k->skipped_lines(), 6u);
+    ASSERT_EQ(k->notes().size(), 6u);
+    EXPECT_NE(k->notes()[0].find("line 2"), std::string::npos) << k->notes()[0];
+    EXPECT_NE(k->notes()[0].find("line skipped"), std::string::npos);
+    // Unprintable bytes never reach a note.
+    for (const std::string& n : k->notes()) {
+        EXPECT_TRUE(std::all_of(n.begin(), n.end(), [](char c) { return std::isprint(static_cast<unsigned char>(c)); }));
+    }
+    EXPECT_TRUE(k->name_was_skipped("schedule"));
+    EXPECT_TRUE(k->name_was_skipped("bad_address"));
+    EXPECT_FALSE(k->name_was_skipped("_text"));
 }
 
 TEST(Kallsyms, ParsesTheRunningKernel) {

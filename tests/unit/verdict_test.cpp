@@ -18,7 +18,7 @@ Frame at(uint64_t pc, bool ret_addr) {
 // pause at [0x1000, 0x1080), worker at [0x2000, 0x2100).
 ResolvedPatchSet patch() {
     ResolvedPatchSet p;
-    p.ranges = {{0x1000, 0x1080, "libc.so.6", "pause"}, {0x2000, 0x2100, "prog", "worker"}};
+    p.ranges = {{0x1000, 0x1080, "libc.so.6", "pause", {}}, {0x2000, 0x2100, "prog", "worker", {}}};
     return p;
 }
 
@@ -87,7 +87,7 @@ TEST(Decide, SafeBlockedUnreliable) {
 TEST(Decide, AnyFindingMakesItUnreliable) {
     for (Check c : {Check::top, Check::bottom, Check::return_after_call, Check::stack_bounds, Check::sp_monotonic,
                     Check::repeated_frame, Check::executable, Check::module, Check::unwind, Check::cross_check,
-                    Check::signal_frame}) {
+                    Check::signal_frame, Check::elided}) {
         EXPECT_EQ(decide({{c, 0, ""}}, {}), VerdictKind::unreliable) << check_name(c);
     }
 }

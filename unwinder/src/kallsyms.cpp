@@ -1,10 +1,18 @@
 #include "lpsafe/kallsyms.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <string>
 
 namespace lpsafe {
 namespace {
+
+std::string printable(std::string_view text) {
+    std::string out;
+    for (const char c : text) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+    return out;
+}
 
 std::string_view next_field(std::string_view& line) {
     const auto b = line.find_first_not_of(" \t");
@@ -19,11 +27,17 @@ std::string_view next_field(std::string_view& line) {
     return field;
 }
 
-// "ffffffff81000000 T _text" or "ffffffffc0a01000 t fn\t[mod]".
+// "ffffffff81000000 T _text" or "ffffffffc0a01000 t fn\t[mod]". The type is
+// any one character: nm letters, and '?' for a module symbol outside every
+// allocated section (kernel/module/kallsyms.c elf_type(); 6.1 lists a
+// livepatch module's whole symtab, e.g. "? __UNIQUE_ID_depends197 [lp]").
+// Modules include pseudo-modules: [bpf], [__builtin__ftrace],
+// [__builtin__kprobes] (kernel/kallsyms.c kallsyms_on_each_symbol and the
+// kallsym_iter for BPF and ftrace/kprobe trampolines).
 Result<KernelSymbol> parse_line(std::string_view line, size_t line_no) {
     const auto bad = [&](const char* what) {
         return make_error("kallsyms line " + std::to_string(line_no) + ": " + what + ": '" +
-                          std::string(line.substr(0, 80)) + "'");
+                          printable(line.substr(0, 80)) + "'");
     };
     std::string_view rest = line;
     const std::string_view addr = next_field(rest);
@@ -33,8 +47,11 @@ Result<KernelSymbol> parse_line(std::string_view line, size_t line_no) {
     KernelSymbol s;
     const auto [p, ec] = std::from_chars(addr.data(), addr.data() + addr.size(), s.addr, 16);
     if (ec != std::errc{} || p != addr.data() + addr.size() || addr.empty()) return bad("bad address");
-    if (type.size() != 1 || !std::isalpha(static_cast<unsigned char>(type[0]))) return bad("bad symbol type");
+    if (type.size() != 1 || !std::isgraph(static_cast<unsigned char>(type[0]))) return bad("bad symbol type");
     if (name.empty()) return bad("no symbol name");
+    if (!std::all_of(name.begin(), name.end(), [](char c) { return std::isgraph(static_cast<unsigned char>(c)); })) {
+        return bad("unprintable symbol name");
+    }
     s.type = type[0];
     s.name = name;
     if (!module.empty()) {
@@ -43,6 +60,14 @@ Result<KernelSymbol> parse_line(std::string_view line, size_t line_no) {
     }
     if (!next_field(rest).empty()) return bad("trailing text");
     return s;
+}
+
+// The name field of a line that did not parse, if it has one: a symbol of
+// that name may be missing, so livepatch's sympos cannot be counted for it.
+std::string_view name_field(std::string_view line) {
+    next_field(line);
+    next_field(line);
+    return next_field(line);
 }
 
 }  // namespace
@@ -62,12 +87,20 @@ Result<Kallsyms> Kallsyms::parse(std::string_view original) {
         ++line_no;
         if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
         auto s = parse_line(line, line_no);
-        if (!s) return s.error();
+        if (!s) {
+            // One odd line never sinks the whole table: the symbol is left
+            // out (frames in it then fail to resolve: unreliable, not safe).
+            k.note_skipped(s.error().message, name_field(line));
+            continue;
+        }
         any_address = any_address || s->addr != 0;
         s->line = static_cast<uint32_t>(k.symbols_.size());
         k.symbols_.push_back(std::move(*s));
     }
-    if (k.symbols_.empty()) return make_error("kallsyms is empty");
+    if (k.symbols_.empty()) {
+        return make_error(k.skipped_lines_ == 0 ? "kallsyms is empty"
+                                                : "kallsyms has no line lpsafe can read (" + k.notes_.front() + ")");
+    }
     if (!any_address) {
         return make_error("kallsyms shows only zero addresses (kernel.kptr_restrict hides them; run as root)");
     }
@@ -170,6 +203,16 @@ std::optional<uint64_t> Kallsyms::vmlinux_address(std::string_view name) const {
 bool Kallsyms::in_sched_functions(uint64_t addr) const {
     return std::any_of(sched_ranges_.begin(), sched_ranges_.end(),
                        [addr](const AddressRange& r) { return r.contains(addr); });
+}
+
+void Kallsyms::note_skipped(const std::string& why, std::string_view name) {
+    ++skipped_lines_;
+    if (notes_.size() < kMaxNotes) notes_.push_back(why + " (line skipped)");
+    if (!name.empty() && skipped_names_.size() < kMaxNotes * 100) skipped_names_.emplace_back(name);
+}
+
+bool Kallsyms::name_was_skipped(std::string_view name) const {
+    return std::find(skipped_names_.begin(), skipped_names_.end(), name) != skipped_names_.end();
 }
 
 bool Kallsyms::has_module(std::string_view module) const {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "kernel_elided.h"
 #include "lpsafe/arch.h"
 #include "lpsafe/kernel_stack.h"
 
@@ -31,6 +32,17 @@ const KernelSymbol* resolve_entry(const ListedEntry& e, const Kallsyms& kallsyms
     why = fit.empty() ? fmt::format("{}+{:#x}/{:#x} disagrees with kallsyms (size {:#x}): wrong symbol table?",
                                     e.function, e.offset, e.size, named.front()->size)
                       : fmt::format("{}/{:#x} names {} kallsyms symbols of that size", e.function, e.size, fit.size());
+    return nullptr;
+}
+
+// Code kallsyms lists under a pseudo-module (kernel/kallsyms.c): not
+// compiled code with unwind data, so a frame in it cannot be trusted
+// (Documentation/livepatch/reliable-stacktrace.rst 4.2: reject ftrace and
+// kprobe trampolines and eBPF).
+const char* refused_pseudo_module(std::string_view module) {
+    if (module == "__builtin__ftrace") return "an ftrace trampoline, which reliable stack walks refuse";
+    if (module == "__builtin__kprobes") return "a kprobe instruction slot, which reliable stack walks refuse";
+    if (module == "bpf") return "a BPF program, which reliable stack walks refuse";
     return nullptr;
 }
 
@@ -63,6 +75,9 @@ Listed list_frames(const std::vector<ListedEntry>& entries, const Kallsyms& kall
             f.pc = sym->addr + e.offset;
             f.function = e.function;
             f.offset = e.offset;
+            if (const char* refused = refused_pseudo_module(e.module)) {
+                out.findings.push_back({Check::module, static_cast<int>(i), e.function + " is " + refused});
+            }
         }
         out.frames.push_back(std::move(f));
         out.symbols.push_back(sym);
@@ -162,8 +177,23 @@ bool sleeping_state(std::string_view s) { return s == "S" || s == "D" || s == "I
 
 }  // namespace
 
-TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,
-                              const KernelCheckOptions& options) {
+namespace {
+
+// Puts the hidden frames the image proves in place (each before the listed
+// frame of its index), keeping findings on the frames they were about.
+void insert_proven(std::vector<std::pair<size_t, Frame>> proven, Listed& l) {
+    for (auto it = proven.rbegin(); it != proven.rend(); ++it) {
+        const auto at = static_cast<std::ptrdiff_t>(it->first);
+        l.frames.insert(l.frames.begin() + at, std::move(it->second));
+        l.symbols.insert(l.symbols.begin() + at, nullptr);
+        for (Finding& f : l.findings) {
+            if (f.frame >= at) ++f.frame;
+        }
+    }
+}
+
+TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,
+                       const KernelCheckOptions& options, const ElidedFrames& elided) {
     TaskVerdict v;
     v.pid = task.pid;
     v.tid = task.tid;
@@ -177,6 +207,7 @@ TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, 
     const Arch& arch = arch_of(options.arch);
     auto entries = parse_stack_text(task.stack);
     Listed l;
+    ElidedFrames::Judgement hidden;
     if (!entries) {
         l.findings.push_back({Check::unwind, -1, "stack file: " + entries.error().message});
     } else {
@@ -187,17 +218,31 @@ TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, 
         check_listed_top(task, kallsyms, l);
         check_listed_bottom(arch, l, entries->size(), v.end);
         check_listed_calls(arch, options, l, v.skipped);
+        hidden = elided.judge(l.frames, l.symbols);
+        insert_proven(std::move(hidden.proven), l);
     }
     if (options.strict) {
         for (const SkippedCheck& s : v.skipped) l.findings.push_back({s.check, -1, "skipped (--strict): " + s.reason});
     }
+    v.blocked_by = find_patched_frames(l.frames, patch);
+    // A patched function that may hide in elided frames leaves the task
+    // undecided, unless it is blocked anyway: then it cannot switch either way.
+    if (v.blocked_by.empty()) l.findings.insert(l.findings.end(), hidden.findings.begin(), hidden.findings.end());
     std::stable_sort(l.findings.begin(), l.findings.end(),
                      [](const Finding& a, const Finding& b) { return a.frame < b.frame; });
-    v.blocked_by = find_patched_frames(l.frames, patch);
     v.verdict = decide(l.findings, v.blocked_by);
     v.findings = std::move(l.findings);
     v.frames = std::move(l.frames);
+    if (v.verdict == VerdictKind::blocked) v.forecast = forecast_kernel_task(v);
     return v;
+}
+
+}  // namespace
+
+TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,
+                              const KernelCheckOptions& options) {
+    const ElidedFrames elided(kallsyms, options.image, arch_of(options.arch), patch);
+    return judge_task(task, kallsyms, patch, options, elided);
 }
 
 namespace {
@@ -211,6 +256,12 @@ namespace {
 Result<const KernelSymbol*> klp_object_symbol(const PatchTarget& t, const Kallsyms& kallsyms) {
     const auto syms = kallsyms.named_in_listing_order(t.function, t.object);
     const std::string where = "'" + t.function + "' in object '" + object_of(t.object) + "'";
+    if (kallsyms.name_was_skipped(t.function)) {
+        // A same-name symbol may be missing from the table: the count that
+        // sympos (and the uniqueness of sympos 0) rests on is unknown.
+        return make_error("kallsyms has a line naming '" + t.function +
+                          "' that could not be read, so its symbol position cannot be counted");
+    }
     if (syms.empty()) return make_error("symbol " + where + " not found in kallsyms");
     const std::string count = std::to_string(syms.size()) + " symbols have that name";
     if (t.sympos == 0 && syms.size() > 1) {
@@ -254,7 +305,7 @@ Result<ResolvedPatchSet> resolve_kernel_patch_set(const PatchSet& set, const Kal
         if (!syms) return syms.error();
         for (const KernelSymbol* s : *syms) {
             if (s->size == 0) return make_error(t.spec() + ": the last kallsyms symbol has no size");
-            out.ranges.push_back({s->addr, s->addr + s->size, object_of(s->module), t.function});
+            out.ranges.push_back({s->addr, s->addr + s->size, object_of(s->module), t.function, {}});
         }
     }
     return out;
@@ -264,12 +315,19 @@ Result<ProcessReport> check_kernel(const std::vector<KernelTask>& tasks, const K
                                    const PatchSet& patch, const KernelCheckOptions& options) {
     auto resolved = resolve_kernel_patch_set(patch, kallsyms);
     if (!resolved) return resolved.error();
+    return check_kernel(tasks, kallsyms, std::move(*resolved), options);
+}
+
+ProcessReport check_kernel(const std::vector<KernelTask>& tasks, const Kallsyms& kallsyms, ResolvedPatchSet patch,
+                           const KernelCheckOptions& options) {
     ProcessReport report;
     report.comm = "kernel";
-    report.patch = std::move(*resolved);
+    report.patch = std::move(patch);
     report.tasks.reserve(tasks.size());
+    // Built once: with an image it decodes the whole of scheduler text.
+    const ElidedFrames elided(kallsyms, options.image, arch_of(options.arch), report.patch);
     for (const KernelTask& t : tasks) {
-        TaskVerdict v = check_kernel_task(t, kallsyms, report.patch, options);
+        TaskVerdict v = judge_task(t, kallsyms, report.patch, options, elided);
         report.summary.add(v.verdict);
         report.tasks.push_back(std::move(v));
     }

@@ -19,6 +19,7 @@ std::string_view method_name(UnwindMethod method) {
     case UnwindMethod::cfi: return "cfi";
     case UnwindMethod::fp: return "fp";
     case UnwindMethod::listed: return "procfs";
+    case UnwindMethod::inferred: return "inferred";
     }
     return "unknown";
 }
@@ -36,6 +37,16 @@ std::string_view check_name(Check check) {
     case Check::unwind: return "unwind";
     case Check::cross_check: return "cross-check";
     case Check::signal_frame: return "signal-frame";
+    case Check::elided: return "elided";
+    }
+    return "unknown";
+}
+
+std::string_view forecast_name(Forecast::Kind kind) {
+    switch (kind) {
+    case Forecast::Kind::converges: return "converges";
+    case Forecast::Kind::waits: return "waits";
+    case Forecast::Kind::never: return "never";
     }
     return "unknown";
 }

@@ -104,7 +104,7 @@ Result<ResolvedPatchSet> resolve_patch_set(const PatchSet& set, const ModuleMap&
             }
             for (const Symbol* s : nth_symbol(m.image->symbols_named(t.function), t.sympos)) {
                 if (s->size == 0) return make_error(t.spec() + ": symbol in " + m.path + " has no size");
-                out.ranges.push_back({s->start + m.bias, s->start + m.bias + s->size, m.name, t.function});
+                out.ranges.push_back({s->start + m.bias, s->start + m.bias + s->size, m.name, t.function, {}});
                 found = true;
             }
         }

@@ -43,6 +43,15 @@ struct KernelStackEnd {
     std::string_view why;  // the kernel behaviour that makes it an end
 };
 
+// How control leaves a function for others (kernel_elided.cpp bounds the
+// scheduler frames /proc hides with it).
+struct CodeEdges {
+    std::vector<uint64_t> calls;  // targets of direct calls
+    std::vector<uint64_t> jumps;  // targets of direct jumps leaving the function (tail calls)
+    bool indirect = false;        // some call or jump goes through a register or memory
+    uint64_t indirect_at = 0;     // the first such instruction
+};
+
 struct Arch {
     ArchId id;
     std::string_view name;
@@ -94,6 +103,16 @@ struct Arch {
     uint64_t red_zone;
     // Kernel stacks (/proc/<pid>/task/<tid>/stack): the known outermost entries.
     std::span<const KernelStackEnd> (*kernel_stack_ends)();
+    // Every direct call and leaving jump of the function at [fn_start,
+    // fn_start + fn_size), and whether it has an indirect one.
+    Result<CodeEdges> (*code_edges)(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
+    // Name prefixes of kernel functions that stand for an indirect branch
+    // (retpoline thunks, static-call trampolines): a direct call to one of
+    // them goes where a register or a patched site says.
+    std::span<const std::string_view> (*kernel_indirect_thunks)();
+    // Names of kernel functions a jump to which is a return (return thunks
+    // of the retbleed/SRSO/ITS mitigations): not a tail call.
+    std::span<const std::string_view> (*kernel_return_thunks)();
 };
 
 const Arch& arch_of(ArchId id);

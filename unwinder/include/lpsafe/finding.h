@@ -20,6 +20,7 @@ enum class Check {
     unwind,              // the unwinder could not take a step
     cross_check,         // two unwinders disagree on a step
     signal_frame,        // the walk crossed a signal (exception) boundary
+    elided,              // a patched function may be in frames the source never shows
 };
 std::string_view check_name(Check check);
 

@@ -11,7 +11,10 @@ namespace lpsafe {
 
 // `listed`: the frame was not unwound by lpsafe but listed by the kernel's own
 // unwinder (/proc/<pid>/task/<tid>/stack); lpsafe only checks it.
-enum class UnwindMethod { initial, cfi, fp, listed };
+// `inferred`: a frame the listing hides (scheduler text) that the kernel
+// image proves is on the stack: the listed caller's call goes straight to it
+// and it cannot have left by a tail call (docs/verdict-rules.md, "elided").
+enum class UnwindMethod { initial, cfi, fp, listed, inferred };
 std::string_view method_name(UnwindMethod method);
 
 struct Frame {

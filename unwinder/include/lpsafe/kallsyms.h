@@ -38,7 +38,7 @@ struct AddressRange {
 
 class Kallsyms {
 public:
-    // Fails on text that is not kallsyms, and when every address is zero
+    // Fails on text with no kallsyms line at all, and when every address is zero
     // (kptr_restrict hides them from this reader: nothing can be resolved).
     static Result<Kallsyms> parse(std::string_view text);
     Kallsyms() = default;
@@ -67,8 +67,17 @@ public:
     bool in_sched_functions(uint64_t addr) const;
     bool has_module(std::string_view module) const;
 
+    // Lines that could not be read were skipped, each with a note (the first
+    // kMaxNotes are kept); the whole table fails only when no line is usable.
+    static constexpr size_t kMaxNotes = 8;
+    const std::vector<std::string>& notes() const { return notes_; }
+    size_t skipped_lines() const { return skipped_lines_; }
+    // A skipped line had this name field: the symbol may exist unseen.
+    bool name_was_skipped(std::string_view name) const;
+
 private:
     void index();
+    void note_skipped(const std::string& why, std::string_view name);
     const KernelSymbol* first_named(std::string_view name) const;
     std::unique_ptr<char[]> text_;       // the parsed text; names point into it
     std::vector<KernelSymbol> symbols_;  // sorted by address
@@ -78,6 +87,9 @@ private:
     std::vector<uint32_t> slots_;
     std::vector<uint32_t> next_;  // index + 1 of the next symbol of the same name
     std::vector<AddressRange> sched_ranges_;
+    std::vector<std::string> notes_;
+    std::vector<std::string> skipped_names_;
+    size_t skipped_lines_ = 0;
 };
 
 }  // namespace lpsafe

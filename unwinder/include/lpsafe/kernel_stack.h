@@ -81,11 +81,18 @@ struct KernelCheckOptions {
 // order); an ambiguous or missing position fails, as the kernel refuses it.
 Result<ResolvedPatchSet> resolve_kernel_patch_set(const PatchSet& set, const Kallsyms& kallsyms);
 
+// For a blocked kernel task (its verdict, frames and state as judged): will
+// the kernel's own retries and fake signals move it to the new code?
+Forecast forecast_kernel_task(const TaskVerdict& task);
+
 TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,
                               const KernelCheckOptions& options = {});
 
 // The whole system as one report (pid 0, comm "kernel").
 Result<ProcessReport> check_kernel(const std::vector<KernelTask>& tasks, const Kallsyms& kallsyms,
                                    const PatchSet& patch, const KernelCheckOptions& options = {});
+// The same against ranges already resolved (e.g. resolve_klp_transition()).
+ProcessReport check_kernel(const std::vector<KernelTask>& tasks, const Kallsyms& kallsyms, ResolvedPatchSet patch,
+                           const KernelCheckOptions& options = {});
 
 }  // namespace lpsafe

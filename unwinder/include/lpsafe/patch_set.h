@@ -50,6 +50,10 @@ struct PatchedRange {
     uint64_t end = 0;
     std::string object;
     std::string function;
+    // What the range stands for when it is not the target itself, e.g. the
+    // new function of a loaded livepatch that the kernel checks instead
+    // (kernel/livepatch/transition.c klp_check_stack_func()).
+    std::string stands_for;
 };
 
 struct ResolvedPatchSet {

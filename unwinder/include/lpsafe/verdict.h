@@ -4,6 +4,7 @@
 // functions found are still listed so an operator sees them.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,18 @@ struct BlockedBy {
     std::string function;
 };
 
+// Whether the kernel can move a blocked task on by itself
+// (kernel/livepatch/transition.c klp_send_signals(), every 15 s of a stalled
+// transition): `converges` it will, `waits` only once the task's own wait
+// ends or it is continued, `never` not while the patch is enabled (a kthread
+// parked in its patched main function).
+struct Forecast {
+    enum class Kind { converges, waits, never };
+    Kind kind = Kind::waits;
+    std::string why;
+};
+std::string_view forecast_name(Forecast::Kind kind);
+
 struct TaskVerdict {
     int pid = 0;
     int tid = 0;
@@ -50,6 +63,8 @@ struct TaskVerdict {
     std::vector<Frame> frames;
     StackEnd end;
     std::vector<SkippedCheck> skipped;
+    // Kernel checks: for a blocked task, how (whether) it will switch.
+    std::optional<Forecast> forecast;
     // Live capture only: how long the thread was stopped to copy its state.
     uint64_t stop_ns = 0;
 };
