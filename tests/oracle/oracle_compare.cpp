@@ -124,10 +124,13 @@ Row judge(const ScenarioRecord& s, const LpsafeRun& run, int last) {
         if (refused) {
             ++row.refused[kind_index(t.verdict)];
             const KernelRefusal& r = refusal->second;
+            // Informational: the kernel prints the patched function's
+            // old_name even when the range it matched is a previous patch's
+            // new function (prev->new_func), which lpsafe names instead.
             if (t.verdict == "blocked" && r.reason == "sleeping" &&
                 std::find(t.blocked_by.begin(), t.blocked_by.end(), r.function) == t.blocked_by.end()) {
                 row.other_notes.push_back(
-                    fmt::format("function differs {}: kernel: {}; lpsafe: {}", who, kernel_said(r), lpsafe_said(t)));
+                    fmt::format("named differently {}: kernel: {}; lpsafe: {}", who, kernel_said(r), lpsafe_said(t)));
             }
         } else {
             ++row.conservative[kind_index(t.verdict)];

@@ -30,10 +30,13 @@ struct Outcome {
 
 class OracleCompare : public ::testing::Test {
 protected:
+    // The recording to judge, copied to RESULTS/pipe_read (its scenario name).
+    virtual std::string recording() const { return "pipe_read"; }
+
     void SetUp() override {
         const char* recorded = std::getenv("LPSAFE_ORACLE_RECORDED");
         ASSERT_NE(recorded, nullptr) << "LPSAFE_ORACLE_RECORDED is not set";
-        fs::copy(fs::path(recorded) / "pipe_read", dir() / "pipe_read", fs::copy_options::recursive);
+        fs::copy(fs::path(recorded) / recording(), dir() / "pipe_read", fs::copy_options::recursive);
         // scenario.txt holds the scenarios.txt line the guest ran.
         write_file(dir() / "scenarios.txt", read_file(dir() / "pipe_read/scenario.txt"));
         for (const std::string& line : lines("parked.txt")) parked_.insert(std::stoi(line.substr(line.find(' ') + 1)));
@@ -181,6 +184,30 @@ TEST_F(OracleCompare, AScenarioWithoutResultsFails) {
     const Outcome r = compare();
     EXPECT_EQ(r.status, 1) << r.out;
     EXPECT_NE(r.out.find("pipe_read: no results from the guest"), std::string::npos) << r.out;
+}
+
+// The same scenario recorded with lpsafe at 42c6e54 (main 34b07ba merged):
+// during the transition lpsafe took the loaded lpo_pipe_read itself for the
+// patch below, judged its new function instead of the original pipe_read,
+// and called both readers safe while the kernel kept refusing them. The
+// comparator must report exactly those two, and only in that run.
+class OracleCompareDuringFalseSafe : public OracleCompare {
+protected:
+    std::string recording() const override { return "pipe_read_during"; }
+};
+
+TEST_F(OracleCompareDuringFalseSafe, ReportsTheRealFalseSafeOfTheRunDuringTheTransition) {
+    const Outcome r = compare();
+    EXPECT_EQ(r.status, 1) << r.out;
+    for (int tid : parked_) {
+        EXPECT_NE(r.out.find("FALSE-SAFE " + std::to_string(tid) + " pk-pipe: kernel: sleeping on function pipe_read"),
+                  std::string::npos)
+            << r.out;
+    }
+    EXPECT_NE(r.out.find("pipe_read: 2 FALSE-SAFE task(s) during insmod"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("FALSE-SAFE task(s) before"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("FALSE-SAFE task(s) image"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("oracle: FAIL (1 problem(s), 2 false safe)"), std::string::npos) << r.out;
 }
 
 }  // namespace
