@@ -23,8 +23,9 @@ PACKAGES=(
     # real-kernel oracle (fixtures/kernel-guest): boots Debian's kernel under
     # TCG with a busybox initramfs; the kernel image and its headers are
     # fetched by fixtures/kernel-guest/fetch-kernel.sh (versioned names)
-    # and the ELF vmlinux is decompressed from vmlinuz with xz
-    qemu-system-x86 busybox-static xz-utils
+    # and the ELF vmlinux is decompressed from vmlinuz with xz; make builds
+    # its livepatch modules (linux-headers-* does not depend on it)
+    qemu-system-x86 busybox-static xz-utils make
     # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
     clang libclang-rt-14-dev
 )
