@@ -26,6 +26,10 @@ PACKAGES=(
     # and the ELF vmlinux is decompressed from vmlinuz with xz; make builds
     # its livepatch modules (linux-headers-* does not depend on it)
     qemu-system-x86 busybox-static xz-utils make
+    # real-software e2e test (tests/e2e/real_software_test.cpp): Debian's
+    # python3, packaged multi-threaded daemons, a JIT runtime that must stay
+    # unreliable
+    python3 memcached redis-server nodejs
     # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
     clang libclang-rt-14-dev
 )

@@ -99,6 +99,7 @@ Result<ResolvedPatchSet> resolve_ranges(const KernelArgs& k, const PatchSet& pat
             auto m = readers::read_klp_module(path);
             if (!m) return make_error("--klp-module: " + m.error().message);
             t.replace = t.replace || m->replace;
+            t.own_modules.push_back(m->module);
         }
     }
     return resolve_klp_transition(t, loaded_patches(in.livepatch), in.kallsyms);

@@ -1,6 +1,7 @@
 #include "x86_64_code.h"
 
 #include <capstone/capstone.h>
+#include <dwarf.h>
 
 #include <array>
 #include <algorithm>
@@ -166,10 +167,43 @@ std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret) {
     return std::nullopt;
 }
 
-// Direct jumps (`jmp rel8/rel32`, conditional ones too) that leave the
-// function: tail calls, as the compiler emits them for `return f(...)`.
-std::vector<uint64_t> tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size) {
-    std::vector<uint64_t> out;
+namespace {
+
+bool is_cfa_minus_8(const DwarfExpr& e) {
+    return e.size() == 2 && e[0].atom == DW_OP_call_frame_cfa && e[1].atom == DW_OP_plus_uconst &&
+           static_cast<int64_t>(e[1].number) == -8;
+}
+
+// Is the CFI row at `addr` the function's entry state, CFA = rsp + 8 with
+// the return address at CFA - 8: its frame torn down, as before a tail call?
+bool at_entry_state(const ProcessImage& process, uint64_t addr) {
+    const Module* m = process.modules.find(addr);
+    if (m == nullptr || !m->image || !m->status.usable()) return false;
+    // The snapshot recorder keeps the FDE of every address looked up.
+    if (process.on_function_lookup) process.on_function_lookup(*m, addr - m->bias);
+    const CfiLookup row = m->image->cfi_at(addr - m->bias);
+    if (row.status != CfiLookup::Status::found || row.row.cfa.size() != 1) return false;
+    const DwarfOp& op = row.row.cfa[0];
+    const bool rsp_plus_8 = (op.atom == DW_OP_breg7 && op.number == 8) ||
+                            (op.atom == DW_OP_bregx && op.number == rsp && op.number2 == 8);
+    const RegRule& ret = row.row.rule(row.row.ra_column);
+    return rsp_plus_8 && ret.kind == RegRule::Kind::location && is_cfa_minus_8(ret.expr);
+}
+
+}  // namespace
+
+// Jumps that leave the function: tail calls, as the compiler emits them for
+// `return f(...)`. Direct jumps (`jmp rel8/rel32`, conditional ones too) go
+// where they say, or through the GOT slot when they land on a PLT stub
+// (libstdc++'s condition_variable::wait is `jmp pthread_cond_wait@plt`);
+// `jmp *disp32(%rip)` (-fno-plt) goes through its GOT slot. A slot the input
+// does not hold gives no target. A jump through a register or other memory
+// where the CFI shows the frame torn down is a tail call whose target the
+// code does not fix (Python's PyObject_Call ends in `jmp *%r9`): like a call
+// through a register, it can reach any function. Inside a frame, such a
+// jump is a switch table's and stays in the function.
+TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size) {
+    TailCalls out;
     if (!decoder().ready() || fn_size == 0 || fn_size > kMaxSweep) return out;
     std::vector<std::byte> code(fn_size);
     const size_t got = process.read_code(fn_start, code);
@@ -180,9 +214,24 @@ std::vector<uint64_t> tail_calls(const ProcessImage& process, uint64_t fn_start,
         const cs_insn* insn = decoder().next(p, size, addr);
         if (insn == nullptr) break;
         const bool jump = insn->id == X86_INS_JMP || (insn->mnemonic[0] == 'j' && insn->id != X86_INS_JMP);
-        if (!jump || std::string_view(insn->op_str).substr(0, 2) != "0x") continue;
-        const uint64_t to = std::strtoull(insn->op_str, nullptr, 16);
-        if (to < fn_start || to - fn_start >= fn_size) out.push_back(to);
+        if (!jump) continue;
+        if (std::string_view(insn->op_str).substr(0, 2) == "0x") {
+            const uint64_t to = std::strtoull(insn->op_str, nullptr, 16);
+            if (to >= fn_start && to - fn_start < fn_size) continue;
+            if (const auto resolved = through_plt(process, to)) out.targets.push_back(*resolved);
+            continue;
+        }
+        if (insn->id != X86_INS_JMP) continue;
+        // [bnd|notrack] ff 25 disp32: jmp *disp32(%rip).
+        size_t at = 0;
+        while (at < insn->size && (insn->bytes[at] == 0xf2 || insn->bytes[at] == 0x3e)) ++at;
+        if (insn->size == at + 6 && insn->bytes[at] == 0xff && insn->bytes[at + 1] == 0x25) {
+            const auto slot = static_cast<uint64_t>(insn->address + insn->size +
+                                                    static_cast<int64_t>(rel32(reinterpret_cast<const std::byte*>(&insn->bytes[at + 2]))));
+            if (const auto to = got_slot(process, slot)) out.targets.push_back(*to);
+            continue;
+        }
+        if (!out.unknown_target && at_entry_state(process, insn->address)) out.unknown_target = true;
     }
     return out;
 }

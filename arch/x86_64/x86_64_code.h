@@ -14,7 +14,7 @@ namespace lpsafe::x86_64 {
 RuleOutcome check_parked(const ProcessImage& process, const Regs& regs);
 RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size);
 std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret);
-std::vector<uint64_t> tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
+TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 RuleOutcome check_fp_prologue(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size, uint64_t pc);
 

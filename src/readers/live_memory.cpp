@@ -53,6 +53,22 @@ size_t LiveMemory::read(uint64_t addr, std::span<std::byte> out) const {
     return done;
 }
 
+void LiveMemory::copy_now(uint64_t addr, uint64_t size) {
+    if (size == 0 || size > (64u << 20)) return;
+    StackCopy c{addr, std::vector<std::byte>(size)};
+    iovec local{c.bytes.data(), c.bytes.size()};
+    iovec remote{reinterpret_cast<void*>(addr), c.bytes.size()};
+    const ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+    if (n <= 0 || !pidfd_alive(pidfd_)) return;
+    c.bytes.resize(static_cast<size_t>(n));
+    // Copies never overlap a stack (a GOT is in a module's data segment).
+    const auto at = std::upper_bound(stacks_.begin(), stacks_.end(), addr,
+                                     [](uint64_t a, const StackCopy& s) { return a < s.addr; });
+    if (at != stacks_.end() && at->addr < addr + c.bytes.size()) return;
+    if (at != stacks_.begin() && std::prev(at)->addr + std::prev(at)->bytes.size() > addr) return;
+    stacks_.insert(at, std::move(c));
+}
+
 size_t LiveMemory::read_copy(uint64_t addr, std::span<std::byte> out) const {
     const StackCopy* s = holding(
         stacks_, addr, [](const StackCopy& c) { return c.addr; },

@@ -34,6 +34,11 @@ public:
 
     size_t read(uint64_t addr, std::span<std::byte> out) const override;
 
+    // Copies [addr, addr + size) now, from any readable mapping (writable
+    // ones too), and serves later reads of it from the copy. For the GOT
+    // slots of lazily bound modules (copy_got_slots, ptrace_capture.cpp).
+    void copy_now(uint64_t addr, uint64_t size);
+
 private:
     size_t read_copy(uint64_t addr, std::span<std::byte> out) const;
     size_t read_live(uint64_t addr, std::span<std::byte> out) const;

@@ -118,6 +118,35 @@ void mark_all_gone(ProcessImage& image, const std::string& why) {
     }
 }
 
+// GOT slots that are still writable (lazy binding, no RELRO) are never read
+// live as other writable memory is not (live_memory.h); without them a call
+// through a PLT stub has no known target, and the call-target rule of
+// return-after-call could not run where a core lets it run. They are copied
+// here, after the threads ran on. That copy is what the threads saw: ld.so
+// writes a lazy slot once, from its PLT stub to the resolved function, and
+// before that function runs (_dl_runtime_resolve -> _dl_fixup writes the
+// slot, then jumps to the function). A slot a stopped thread called through
+// already held its final value at the stop, and still holds it. A core
+// shows the same: the slot at dump time, not at call time. A slot still
+// unresolved means a thread inside ld.so's resolver, unreliable either way.
+// (A program that rewrites its own GOT, such as a PLT hooking library, is
+// seen at copy time; a core sees it at dump time.) docs/verdict-rules.md.
+void copy_got_slots(LiveMemory& memory, const ModuleMap& modules, const std::vector<Mapping>& maps) {
+    for (const Module& m : modules.modules()) {
+        if (!m.image || !m.status.usable()) continue;
+        for (const auto& [start, end] : m.image->got_ranges()) {
+            // .got.plt usually straddles the end of PT_GNU_RELRO: its first
+            // slots are read-only (read live), the rest writable (copied).
+            const uint64_t lo = start + m.bias, hi = end + m.bias;
+            for (const Mapping& x : maps) {
+                if (!x.writable || !x.readable || x.end <= lo || hi <= x.start) continue;
+                const uint64_t from = std::max(lo, x.start), to = std::min(hi, x.end);
+                memory.copy_now(from, to - from);
+            }
+        }
+    }
+}
+
 std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     return s;
@@ -169,6 +198,7 @@ Result<ProcessImage> capture_process(int pid, const LiveOptions& options) {
     image.mappings = std::move(mappings);
     auto memory = std::make_shared<LiveMemory>(pid, pidfd.release(), image.mappings, std::move(captured->stacks));
     image.modules = load_modules(image.mappings, *memory, auxv ? *auxv : Auxv{}, options.search);
+    copy_got_slots(*memory, image.modules, image.mappings);
     image.memory = std::move(memory);
     return image;
 }

@@ -97,6 +97,17 @@ Capture capture_reads(const ProcessImage& process, const CheckOptions& options) 
     ProcessImage probe = process;
     probe.memory = recorder;
     Capture c;
+    // Function extents the checks look up (a call's target, the functions
+    // its tail calls reach) come from symbols or FDEs of modules no frame
+    // may run through: keep those FDEs and symbols too, or replay would find
+    // no extent where the source found one.
+    std::mutex lookups_lock;
+    probe.on_function_lookup = [&](const Module& in_probe, uint64_t file_addr) {
+        const Module* m = process.modules.find(in_probe.start);
+        if (m == nullptr) return;
+        std::lock_guard lock(lookups_lock);
+        c.lookups[m].push_back(file_addr);
+    };
     for (const ThreadState& t : probe.threads) {
         const TaskVerdict v = check_thread(probe, t, ResolvedPatchSet{}, options);
         for (const Frame& f : v.frames) {
@@ -104,6 +115,7 @@ Capture capture_reads(const ProcessImage& process, const CheckOptions& options) 
             if (m != nullptr) c.lookups[m].push_back(f.lookup_address() - m->bias);
         }
     }
+    probe.on_function_lookup = nullptr;
     std::vector<Range> reads = recorder->reads();
     // Code around each thread's pc too, for whoever reads the snapshot in a
     // bug report: only bytes the source has, so no replayed read changes.

@@ -122,8 +122,7 @@ void BM_CallBeforeDecode(benchmark::State& state, const CoreInput& in) {
     for (auto _ : state) {
         for (uint64_t ret : rets) {
             const CodeLocation& loc = where.location(ret - 1);
-            const uint64_t size = loc.symbol != nullptr ? loc.symbol->size : 0;
-            benchmark::DoNotOptimize(arch.check_call_before(image, ret, loc.function_start, size));
+            benchmark::DoNotOptimize(arch.check_call_before(image, ret, loc.function_start, loc.function_size));
         }
         n += static_cast<int64_t>(rets.size());
     }

@@ -4,6 +4,7 @@
 // opening any file; malformed snapshots give an error or an unreliable
 // verdict, never a trusted stack that differs from the original.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -39,7 +40,11 @@ std::vector<Case> cases() {
 
 std::string input_args(const Case& c) { return " --core " + c.core + (c.exe.empty() ? "" : " --exe " + c.exe); }
 
-std::string temp_path(const std::string& name) { return (fs::temp_directory_path() / ("lpsafe-snap-" + name)).string(); }
+// Per test process: builds of other checkouts on the same machine run this
+// test at the same time.
+std::string temp_path(const std::string& name) {
+    return (fs::temp_directory_path() / ("lpsafe-snap-" + name + "." + std::to_string(getpid()))).string();
+}
 
 // The patch sets compared: one per kind of outcome (a parked chain blocked,
 // a library function at the top, nothing on any stack).

@@ -1,6 +1,7 @@
 // libFuzzer target: ElfImage::from_bytes (libelf + libdw on untrusted bytes,
 // as for a vDSO read out of a core), then every lookup the unwinder makes:
-// symbols, CFI rows at addresses in and around each segment, code reads.
+// symbols, function extents, CFI rows at addresses in and around each
+// segment, code reads.
 #include <cstdint>
 #include <vector>
 
@@ -23,6 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             std::byte code[16];
             (void)elf.read(at, code);
             if (const auto* sym = elf.symbol_at(at)) (void)elf.symbols_named(sym->name);
+            // Function extents parse .eh_frame_hdr and .eh_frame themselves
+            // (fde_index.cpp) where no symbol covers the address.
+            if (const auto fn = elf.function_at(at)) (void)elf.function_at(fn->start + fn->size);
             const auto row = elf.cfi_at(at);
             (void)row;
         }

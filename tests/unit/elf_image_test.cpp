@@ -375,3 +375,42 @@ TEST(ElfImageDebugFrame, FunctionCfiComesFromDebugFrame) {
 
 }  // namespace
 }  // namespace lpsafe
+
+// ---- function extents: symbol, else FDE (fde_index.h) ----------------------
+namespace lpsafe {
+namespace {
+
+// binutils' readelf lists every FDE of .eh_frame as "pc=BEGIN..END"; where
+// the file has no symbol over an FDE (libc keeps only exported ones),
+// function_at must give exactly that range, through the .eh_frame_hdr table.
+TEST(FunctionExtent, UnnamedFunctionsAreBoundedByTheirFde) {
+    auto img = ElfImage::open(kLibc);
+    ASSERT_TRUE(img.ok()) << img.error().message;
+    const std::string frames = run("readelf --debug-dump=frames " + std::string(kLibc) + " 2>/dev/null");
+    const std::regex fde(R"(FDE cie=[0-9a-f]+ pc=([0-9a-f]+)\.\.([0-9a-f]+))");
+    size_t unnamed = 0, named = 0;
+    for (auto it = std::sregex_iterator(frames.begin(), frames.end(), fde); it != std::sregex_iterator(); ++it) {
+        const uint64_t begin = std::stoull((*it)[1], nullptr, 16), end = std::stoull((*it)[2], nullptr, 16);
+        if (end <= begin) continue;
+        const uint64_t mid = begin + (end - begin) / 2;
+        const auto fn = (*img)->function_at(mid);
+        ASSERT_TRUE(fn.has_value()) << std::hex << "no extent at 0x" << mid;
+        if ((*img)->symbol_at(mid) != nullptr) {
+            EXPECT_EQ(fn->symbol, (*img)->symbol_at(mid));
+            ++named;
+            continue;
+        }
+        EXPECT_EQ(fn->symbol, nullptr);
+        EXPECT_EQ(fn->start, begin) << std::hex << "at 0x" << mid;
+        EXPECT_EQ(fn->size, end - begin) << std::hex << "at 0x" << mid;
+        ++unnamed;
+    }
+    // A stripped distribution libc: most functions have no symbol.
+    EXPECT_GT(unnamed, 500u);
+    EXPECT_GT(named, 500u);
+    // Outside every FDE and symbol (the ELF header) there is no extent.
+    EXPECT_FALSE((*img)->function_at(0x10).has_value());
+}
+
+}  // namespace
+}  // namespace lpsafe

@@ -80,6 +80,21 @@ TEST(KlpTransition, AtomicReplaceAlsoChecksTheFunctionsItReverts) {
     EXPECT_EQ(functions(*resolve_klp_transition(t, loaded(), k)), std::vector<std::string>{"vmlinux:cmdline_proc_show"});
 }
 
+// While its own transition is in progress the patch is loaded and enabled,
+// but it is not the previous patch: the kernel still checks the original.
+TEST(KlpTransition, ThePatchBeingEnabledIsNotItsOwnPreviousPatch) {
+    const Kallsyms k = table();
+    KlpTransition t;
+    t.targets = {vmlinux("pipe_read")};
+    t.own_modules = {"lp_b"};
+    auto r = resolve_klp_transition(t, loaded(), k);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(functions(*r), std::vector<std::string>{"vmlinux:pipe_read"});
+    t.replace = true;  // and its own functions are no nops either
+    EXPECT_EQ(functions(*resolve_klp_transition(t, loaded(), k)),
+              (std::vector<std::string>{"lp_a:livepatch_hrtimer_nanosleep", "lp_a:lp_a_init", "vmlinux:pipe_read"}));
+}
+
 TEST(KlpTransition, DisablingChecksThePatchsOwnNewFunctions) {
     const Kallsyms k = table();
     KlpTransition t;

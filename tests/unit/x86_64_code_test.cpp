@@ -492,9 +492,55 @@ TEST(CallTarget, RegisterCallHasNoFixedTarget) {
 TEST(TailCalls, JumpsLeavingTheFunctionOnly) {
     // jmp +2 (inside: eb 02); nop; nop; jmp +0x100 (e9 00 01 00 00, out); ret
     CodeImage img({0xeb, 0x02, 0x90, 0x90, 0xe9, 0x00, 0x01, 0x00, 0x00, 0xc3});
-    const auto out = tail_calls(img.process, img.at(0), 10);
+    const auto out = tail_calls(img.process, img.at(0), 10).targets;
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0], img.at(9) + 0x100);
+}
+
+TEST(TailCalls, JumpOntoAPltStubGoesThroughItsGotSlot) {
+    // jmp +0 (e9 00 00 00 00) out of a 5-byte function onto the PLT stub
+    // right after it: endbr64; bnd jmp *0x40(%rip). Its slot names the target.
+    CodeImage img({0xe9, 0x00, 0x00, 0x00, 0x00, 0xf3, 0x0f, 0x1e, 0xfa, 0xf2, 0xff, 0x25, 0x40, 0x00, 0x00, 0x00});
+    auto mem = std::make_shared<BufferMemory>(*std::static_pointer_cast<const BufferMemory>(img.process.memory));
+    std::vector<std::byte> value(8);
+    for (unsigned i = 0; i < 8; ++i) value[i] = std::byte((0x7f00000abcd0ull >> (8 * i)) & 0xff);
+    mem->add(img.at(16) + 0x40, value);
+    img.process.memory = mem;
+    const TailCalls out = tail_calls(img.process, img.at(0), 5);
+    ASSERT_EQ(out.targets.size(), 1u);
+    EXPECT_EQ(out.targets[0], 0x7f00000abcd0ull);
+    EXPECT_FALSE(out.unknown_target);
+}
+
+TEST(TailCalls, JumpThroughAGotSlotIsFollowed) {
+    // jmp *0x20(%rip) (ff 25 20 00 00 00): -fno-plt's tail call.
+    CodeImage img({0xff, 0x25, 0x20, 0x00, 0x00, 0x00});
+    auto mem = std::make_shared<BufferMemory>(*std::static_pointer_cast<const BufferMemory>(img.process.memory));
+    std::vector<std::byte> value(8);
+    for (unsigned i = 0; i < 8; ++i) value[i] = std::byte((0x7f0000123450ull >> (8 * i)) & 0xff);
+    mem->add(img.at(6) + 0x20, value);
+    img.process.memory = mem;
+    const TailCalls out = tail_calls(img.process, img.at(0), 6);
+    ASSERT_EQ(out.targets.size(), 1u);
+    EXPECT_EQ(out.targets[0], 0x7f0000123450ull);
+}
+
+TEST(TailCalls, UnreadableGotSlotGivesNoTarget) {
+    // The same jump with no slot in memory: no target, and not "unknown"
+    // either (that needs CFI showing the frame torn down).
+    CodeImage img({0xff, 0x25, 0x00, 0x10, 0x00, 0x00});
+    const TailCalls out = tail_calls(img.process, img.at(0), 6);
+    EXPECT_TRUE(out.targets.empty());
+    EXPECT_FALSE(out.unknown_target);
+}
+
+TEST(TailCalls, RegisterJumpWithoutCfiIsNotATailCall) {
+    // jmp *%r9 (41 ff e1) in code no module describes: without a CFI row
+    // showing the frame torn down it may be a switch table's jump.
+    CodeImage img({0x41, 0xff, 0xe1});
+    const TailCalls out = tail_calls(img.process, img.at(0), 3);
+    EXPECT_TRUE(out.targets.empty());
+    EXPECT_FALSE(out.unknown_target);
 }
 
 }  // namespace

@@ -63,14 +63,20 @@ std::vector<Finding> check_bottom(const ProcessImage& process, const ThreadState
 
 // Where the call before `ret` has a fixed target (direct, or through a GOT
 // slot or PLT stub), the callee frame must lie in the function it calls, or
-// in one that function reaches by tail calls (direct jumps out of it, a few
-// hops deep). A real return site of another function passes every other
-// check (it follows a call, and its CFI may fit the stack); this is what
-// tells it apart. Calls through registers have no fixed target and are left
-// to the other checks; so is a target no symbol covers (extent unknown).
+// in one that function reaches by tail calls (jumps out of it, direct or
+// through a PLT stub or GOT slot, a few hops deep). A real return site of
+// another function passes every other check (it follows a call, and its CFI
+// may fit the stack); this is what tells it apart. Functions are bounded by
+// their symbol, else their FDE (FunctionExtent), so unnamed functions of
+// stripped files take part like named ones. Calls through registers have no
+// fixed target and are left to the other checks.
 namespace {
 constexpr int kMaxTailHops = 3;
 constexpr size_t kMaxTailFunctions = 32;
+
+std::string function_name(const ProcessImage& process, const CodeLocation& loc) {
+    return loc.symbol != nullptr ? loc.symbol->name : describe_address(process, loc.function_start);
+}
 }  // namespace
 
 RuleOutcome call_reaches_callee(const ProcessImage& process, uint64_t ret, uint64_t at) {
@@ -78,14 +84,13 @@ RuleOutcome call_reaches_callee(const ProcessImage& process, uint64_t ret, uint6
     const auto target = arch.call_target(process, ret);
     if (!target) return RuleOutcome::pass();
     const CodeLocation called = locate(process, *target);
-    if (called.symbol == nullptr) {
-        // The target's extent is unknown (a stripped or .dynsym-only file),
-        // but when the callee's is known, the target must lie in it.
-        const CodeLocation in = locate(process, at);
-        if (in.symbol == nullptr || (*target >= in.function_start && *target - in.function_start < in.symbol->size))
-            return RuleOutcome::pass();
+    const CodeLocation in = locate(process, at);
+    if (!called.has_function()) {
+        // The target's extent is unknown (no symbol, no FDE), but when the
+        // callee's is known, the target must lie in it.
+        if (!in.has_function() || in.function_contains(*target)) return RuleOutcome::pass();
         return RuleOutcome::fail("the call before this return address goes to " +
-                                 describe_address(process, *target) + ", outside " + in.symbol->name +
+                                 describe_address(process, *target) + ", outside " + function_name(process, in) +
                                  " where the frame it called is");
     }
     std::vector<CodeLocation> hop{called};
@@ -93,17 +98,28 @@ RuleOutcome call_reaches_callee(const ProcessImage& process, uint64_t ret, uint6
     for (int depth = 0; depth <= kMaxTailHops && !hop.empty(); ++depth) {
         std::vector<CodeLocation> next;
         for (const CodeLocation& f : hop) {
-            if (at >= f.function_start && at - f.function_start < f.symbol->size) return RuleOutcome::pass();
-            for (uint64_t to : arch.tail_calls(process, f.function_start, f.symbol->size)) {
+            if (f.function_contains(at)) return RuleOutcome::pass();
+            const TailCalls tails = arch.tail_calls(process, f.function_start, f.function_size);
+            // The called function's own tail call through a register
+            // reaches what a call through one does: anything; the other
+            // checks judge that frame. Only the called function's: deeper
+            // in the search nearly every chain through libc meets one, and
+            // the rule would then accept any return site (the mutation
+            // test finds them).
+            if (depth == 0 && tails.unknown_target) return RuleOutcome::pass();
+            for (uint64_t to : tails.targets) {
+                // A jump into code no extent covers can only be judged by
+                // the callee's own extent, as for a call above.
+                if (in.function_contains(to)) return RuleOutcome::pass();
                 const CodeLocation t = locate(process, to);
-                if (t.symbol != nullptr && seen.size() < kMaxTailFunctions && seen.insert(t.function_start).second)
+                if (t.has_function() && seen.size() < kMaxTailFunctions && seen.insert(t.function_start).second)
                     next.push_back(t);
             }
         }
         hop = std::move(next);
     }
-    return RuleOutcome::fail("the call before this return address goes to " + called.symbol->name + " at " +
-                             hex_address(*target) + ", which does not reach the frame it called, at " +
+    return RuleOutcome::fail("the call before this return address goes to " + function_name(process, called) +
+                             " at " + hex_address(*target) + ", which does not reach the frame it called, at " +
                              describe_address(process, at));
 }
 

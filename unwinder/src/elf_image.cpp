@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "elf_cfi.h"
+#include "fde_index.h"
 #include "lpsafe/module.h"
 
 namespace lpsafe {
@@ -52,10 +53,13 @@ struct ElfImage::Impl {
     std::string soname;
     std::string build_id;
     std::vector<ElfSegment> segments;
+    std::vector<std::pair<uint64_t, uint64_t>> got_ranges;
     std::vector<Symbol> symbols;  // sorted by start, aliases merged
     std::unique_ptr<ElfCfi> cfi;
+    std::unique_ptr<FdeIndex> fdes;
 
     ~Impl() {
+        fdes.reset();
         cfi.reset();
         if (elf != nullptr) elf_end(elf);
         if (map != nullptr) munmap(map, map_size);
@@ -80,6 +84,7 @@ Status ElfImage::Impl::load(const char* data, size_t size) {
     read_sections();
     finish_symbols();
     cfi = std::make_unique<ElfCfi>(elf);
+    fdes = std::make_unique<FdeIndex>(elf);
     return Ok{};
 }
 
@@ -114,9 +119,16 @@ void ElfImage::Impl::read_sections() {
     Elf_Scn* scn = nullptr;
     bool have_symtab = false;
     std::vector<std::pair<Elf_Scn*, GElf_Shdr>> dynsyms;
+    size_t shstrndx = 0;
+    const bool names = elf_getshdrstrndx(elf, &shstrndx) == 0;
     while ((scn = elf_nextscn(elf, scn)) != nullptr) {
         GElf_Shdr shdr;
         if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+        if (names && shdr.sh_type == SHT_PROGBITS && shdr.sh_addr != 0 && shdr.sh_size != 0) {
+            const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+            if (name != nullptr && (std::strcmp(name, ".got") == 0 || std::strcmp(name, ".got.plt") == 0))
+                got_ranges.emplace_back(shdr.sh_addr, shdr.sh_addr + shdr.sh_size);
+        }
         if (shdr.sh_type == SHT_SYMTAB) {
             have_symtab = true;
             add_symbols(scn, shdr);
@@ -216,6 +228,7 @@ bool ElfImage::is_executable_type() const { return impl_->ehdr.e_type == ET_EXEC
 const std::string& ElfImage::soname() const { return impl_->soname; }
 const std::string& ElfImage::build_id() const { return impl_->build_id; }
 const std::vector<ElfSegment>& ElfImage::segments() const { return impl_->segments; }
+const std::vector<std::pair<uint64_t, uint64_t>>& ElfImage::got_ranges() const { return impl_->got_ranges; }
 bool ElfImage::has_cfi() const { return impl_->cfi && impl_->cfi->present(); }
 
 size_t ElfImage::read(uint64_t vaddr, std::span<std::byte> out) const {
@@ -261,6 +274,14 @@ const Symbol* ElfImage::symbol_at(uint64_t vaddr) const {
         }
     }
     return nullptr;
+}
+
+std::optional<FunctionExtent> ElfImage::function_at(uint64_t vaddr) const {
+    if (const Symbol* s = symbol_at(vaddr)) return FunctionExtent{s->start, s->size, s};
+    if (!impl_->fdes) return std::nullopt;
+    const auto fde = impl_->fdes->lookup(vaddr);
+    if (!fde) return std::nullopt;
+    return FunctionExtent{fde->start, fde->size, nullptr};
 }
 
 std::vector<const Symbol*> ElfImage::symbols_named(std::string_view name) const {

@@ -33,11 +33,13 @@ Status add_module_text(const std::string& module, const std::string& why, const 
     return Ok{};
 }
 
-// The enabled patches whose functions include `target`.
-std::vector<const LoadedLivepatch*> patching(const PatchTarget& target, const std::vector<LoadedLivepatch>& loaded) {
+// The enabled patches, other than the one being enabled, whose functions
+// include `target`.
+std::vector<const LoadedLivepatch*> patching(const PatchTarget& target, const std::vector<LoadedLivepatch>& loaded,
+                                             const std::vector<std::string>& own) {
     std::vector<const LoadedLivepatch*> out;
     for (const LoadedLivepatch& p : loaded) {
-        if (!p.enabled) continue;
+        if (!p.enabled || std::find(own.begin(), own.end(), p.module) != own.end()) continue;
         if (std::any_of(p.targets.begin(), p.targets.end(), [&](const PatchTarget& t) { return same_function(t, target); })) {
             out.push_back(&p);
         }
@@ -45,9 +47,10 @@ std::vector<const LoadedLivepatch*> patching(const PatchTarget& target, const st
     return out;
 }
 
-Status add_current_code(const PatchTarget& t, const std::vector<LoadedLivepatch>& loaded, const Kallsyms& kallsyms,
-                        const char* role, ResolvedPatchSet& out) {
-    const auto by = patching(t, loaded);
+Status add_current_code(const PatchTarget& t, const std::vector<LoadedLivepatch>& loaded,
+                        const std::vector<std::string>& own, const Kallsyms& kallsyms, const char* role,
+                        ResolvedPatchSet& out) {
+    const auto by = patching(t, loaded, own);
     if (by.empty()) {
         PatchSet one;
         if (auto st = one.add_target(t); !st) return st;
@@ -90,18 +93,21 @@ Result<ResolvedPatchSet> resolve_klp_transition(const KlpTransition& transition,
         return out;
     }
     for (const PatchTarget& t : transition.targets) {
-        if (auto st = add_current_code(t, loaded, kallsyms, "replaces", out); !st) return st.error();
+        if (auto st = add_current_code(t, loaded, transition.own_modules, kallsyms, "replaces", out); !st) {
+            return st.error();
+        }
     }
     if (transition.replace) {
         // klp_add_nops(): a nop for every function of an older patch that the
         // new one leaves out; patching it checks that older new function.
+        const auto& own = transition.own_modules;
         for (const LoadedLivepatch& p : loaded) {
-            if (!p.enabled) continue;
+            if (!p.enabled || std::find(own.begin(), own.end(), p.module) != own.end()) continue;
             for (const PatchTarget& old : p.targets) {
                 const bool kept = std::any_of(transition.targets.begin(), transition.targets.end(),
                                               [&](const PatchTarget& t) { return same_function(t, old); });
                 if (kept) continue;
-                if (auto st = add_current_code(old, loaded, kallsyms, "reverts (atomic replace nop)", out); !st) {
+                if (auto st = add_current_code(old, loaded, own, kallsyms, "reverts (atomic replace nop)", out); !st) {
                     return st.error();
                 }
             }

@@ -21,11 +21,11 @@ const CfiLookup& SiteCache::cfi(uint64_t addr) {
 const SiteCache::Prologue& SiteCache::fp_prologue(uint64_t addr) {
     Site& s = site(addr);
     if (!s.prologue) {
-        if (s.loc.symbol == nullptr) {
-            s.prologue = Prologue{nullptr, RuleOutcome::cannot("no symbol covers the frame")};
+        if (!s.loc.has_function()) {
+            s.prologue = Prologue{false, RuleOutcome::cannot("no symbol or FDE bounds the frame's function")};
         } else {
-            s.prologue = Prologue{s.loc.symbol,
-                                  arch_.check_fp_prologue(process_, s.loc.function_start, s.loc.symbol->size, addr)};
+            s.prologue = Prologue{true,
+                                  arch_.check_fp_prologue(process_, s.loc.function_start, s.loc.function_size, addr)};
         }
     }
     return *s.prologue;
@@ -36,8 +36,7 @@ const RuleOutcome& SiteCache::call_before(uint64_t ret) {
     // may end its caller, so ret itself can lie past the end (frame.h).
     Site& s = site(ret - 1);
     if (!s.call_before) {
-        const uint64_t size = s.loc.symbol != nullptr ? s.loc.symbol->size : 0;
-        s.call_before = arch_.check_call_before(process_, ret, s.loc.function_start, size);
+        s.call_before = arch_.check_call_before(process_, ret, s.loc.function_start, s.loc.function_size);
     }
     return *s.call_before;
 }

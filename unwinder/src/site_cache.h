@@ -30,7 +30,7 @@ class SiteCache {
 public:
     // What check_fp_prologue says of the function holding an address.
     struct Prologue {
-        const Symbol* symbol = nullptr;  // null when no symbol covers the address
+        bool bounded = false;  // a symbol or FDE bounds the function holding the address
         RuleOutcome outcome;
     };
 

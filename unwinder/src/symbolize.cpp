@@ -10,8 +10,12 @@ CodeLocation locate(const ProcessImage& process, uint64_t addr) {
     CodeLocation loc;
     loc.module = process.modules.find(addr);
     if (loc.module == nullptr || !loc.module->image || !loc.module->status.usable()) return loc;
-    loc.symbol = loc.module->image->symbol_at(addr - loc.module->bias);
-    if (loc.symbol != nullptr) loc.function_start = loc.symbol->start + loc.module->bias;
+    if (process.on_function_lookup) process.on_function_lookup(*loc.module, addr - loc.module->bias);
+    const auto fn = loc.module->image->function_at(addr - loc.module->bias);
+    if (!fn) return loc;
+    loc.symbol = fn->symbol;
+    loc.function_start = fn->start + loc.module->bias;
+    loc.function_size = fn->size;
     return loc;
 }
 

@@ -128,18 +128,19 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     if (index == 0) return fail(Check::unwind, index, "no CFI for the innermost frame in " + module.name);
     // Does the frame's function set up a frame pointer before the frame's pc?
     const SiteCache::Prologue& prologue = cache_.fp_prologue(frame.lookup_address());
-    const Symbol* sym = prologue.symbol;
-    if (sym == nullptr) {
+    if (!prologue.bounded) {
         return fail(Check::unwind, index, "no CFI and no symbol at " + hex_address(frame.pc) + " in " + module.name +
                                               ": cannot verify a frame pointer");
     }
+    const CodeLocation& loc = cache_.location(frame.lookup_address());
+    const std::string name = loc.symbol != nullptr ? loc.symbol->name : describe_address(process_, loc.function_start);
     if (prologue.outcome.kind != RuleOutcome::Kind::pass) {
-        return fail(Check::unwind, index, "no CFI for " + sym->name + " and " + prologue.outcome.detail);
+        return fail(Check::unwind, index, "no CFI for " + name + " and " + prologue.outcome.detail);
     }
     auto fp = regs.get(arch_.fp_reg);
-    if (!fp) return fail(Check::unwind, index, "no CFI for " + sym->name + " and the frame pointer is unknown");
+    if (!fp) return fail(Check::unwind, index, "no CFI for " + name + " and the frame pointer is unknown");
     auto fps = arch_.fp_step(*process_.memory, *fp);
-    if (!fps) return fail(Check::unwind, index, "frame-pointer step failed in " + sym->name + ": " + fps.error().message);
+    if (!fps) return fail(Check::unwind, index, "frame-pointer step failed in " + name + ": " + fps.error().message);
     Step s;
     s.kind = Step::Kind::next;
     s.method = UnwindMethod::fp;

@@ -52,6 +52,11 @@ struct CodeEdges {
     uint64_t indirect_at = 0;     // the first such instruction
 };
 
+struct TailCalls {
+    std::vector<uint64_t> targets;
+    bool unknown_target = false;  // e.g. `jmp *%r9` at the function's entry state
+};
+
 struct Arch {
     ArchId id;
     std::string_view name;
@@ -77,9 +82,11 @@ struct Arch {
     // GOT slot in memory) fixes it: direct calls, calls through a GOT slot,
     // PLT stubs followed once. nullopt for calls through registers.
     std::optional<uint64_t> (*call_target)(const ProcessImage& process, uint64_t ret);
-    // Targets of the direct jumps that leave the function at
-    // [fn_start, fn_start + fn_size): its tail calls.
-    std::vector<uint64_t> (*tail_calls)(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
+    // The tail calls of the function at [fn_start, fn_start + fn_size):
+    // where the jumps that leave it go (through PLT stubs and GOT slots),
+    // and whether it also jumps through a register with its frame torn down
+    // (a tail call to a target the code does not fix).
+    TailCalls (*tail_calls)(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 
     // Frame-pointer walker: the caller of a frame whose frame pointer is `fp`.
     Result<FpStep> (*fp_step)(const Memory& memory, uint64_t fp);

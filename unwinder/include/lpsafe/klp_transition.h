@@ -27,6 +27,10 @@ struct KlpTransition {
     // enable: the new patch's functions (from its .ko) and its .replace flag.
     std::vector<PatchTarget> targets;
     bool replace = false;
+    // enable: the new patch's module name(s). Once loaded (its transition in
+    // progress) it is on its functions' stacks itself but is not the
+    // previous patch: the kernel still checks what runs below it.
+    std::vector<std::string> own_modules;
     // disable: the loaded patch to turn off.
     std::string module;
 };

@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lpsafe/cfi.h"
@@ -29,6 +31,15 @@ struct ElfSegment {
     uint64_t offset = 0;
     uint64_t filesz = 0;
     uint32_t flags = 0;  // PF_R | PF_W | PF_X
+};
+
+// The function holding an address, at file addresses: its symbol where the
+// file has one, else its .eh_frame FDE (which stripped files keep). One
+// notion for every rule that needs a function's bounds (fde_index.h).
+struct FunctionExtent {
+    uint64_t start = 0;
+    uint64_t size = 0;
+    const Symbol* symbol = nullptr;  // null when only the FDE bounds it
 };
 
 // The result of looking a pc up in a module's unwind tables.
@@ -57,12 +68,18 @@ public:
     const std::string& soname() const;
     const std::string& build_id() const;  // lower-case hex, empty when none
     const std::vector<ElfSegment>& segments() const;
+    // [start, end) of .got and .got.plt (file addresses): the slots calls
+    // and PLT stubs jump through. A live capture copies them (ptrace_capture.h).
+    const std::vector<std::pair<uint64_t, uint64_t>>& got_ranges() const;
     bool has_cfi() const;
 
     // Bytes of the file image at link-time address `vaddr` (PT_LOAD file
     // contents only); returns how many were copied.
     size_t read(uint64_t vaddr, std::span<std::byte> out) const;
     const Symbol* symbol_at(uint64_t vaddr) const;
+    // The symbol covering `vaddr`, else the FDE covering it; nullopt when
+    // neither does.
+    std::optional<FunctionExtent> function_at(uint64_t vaddr) const;
     std::vector<const Symbol*> symbols_named(std::string_view name) const;
     CfiLookup cfi_at(uint64_t vaddr) const;
     // The function symbols as read (sorted by start) and the whole file image:

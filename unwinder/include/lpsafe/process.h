@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -54,6 +55,11 @@ struct ProcessImage {
     std::vector<Mapping> mappings;  // sorted by start, non-overlapping
     ModuleMap modules;
     std::shared_ptr<const Memory> memory;
+    // Called with every module-file address whose function (symbol or FDE)
+    // the engine looks up; the snapshot recorder logs them so that replay
+    // finds the same extents (src/readers/snapshot_writer.cpp). Unset
+    // otherwise.
+    std::function<void(const Module&, uint64_t file_addr)> on_function_lookup;
 
     const Mapping* mapping_at(uint64_t addr) const;
     // Memory first (it is what the process really had, e.g. patched code),
