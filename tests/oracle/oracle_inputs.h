@@ -1,0 +1,71 @@
+// What the oracle guest recorded for one scenario (fixtures/kernel-guest/
+// guest-init.sh writes these files; run-oracle.sh unpacks them into
+// RESULTS/<scenario>/), read into plain values. No judgement here:
+// oracle_compare.cpp decides.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lpsafe::oracle {
+
+// One line of scenarios.txt.
+struct ScenarioSpec {
+    std::string name;
+    std::string action;  // "insmod" (patch) or "disable" (unpatch)
+    std::string patch;   // module / patch name
+    std::string parkers, expect, end;
+};
+std::vector<ScenarioSpec> read_scenarios(const std::string& path);
+
+// One task as lpsafe judged it (docs/json-format.md, kernel mode).
+struct LpsafeTask {
+    int pid = 0, tid = 0;
+    std::string comm, verdict, reason;
+    std::vector<std::string> blocked_by;  // functions
+    std::vector<std::string> findings;    // "check: detail"
+    std::vector<std::string> frames;      // function+offset, innermost first
+};
+
+// One `lpsafe check --kernel --klp-module M.ko --json` run in the guest.
+struct LpsafeRun {
+    bool present = false;             // the guest ran it (wrote its exit status)
+    int exit_status = -1;             // as the guest shell saw it: 128+N for signal N
+    std::string error;                // its standard error
+    std::string json_error;           // why the JSON could not be read, if it could not
+    std::map<int, LpsafeTask> tasks;  // by tid
+};
+
+// The kernel's refusal of one task in the first round of the transition
+// (kernel/livepatch/transition.c, klp_try_switch_task() pr_debug lines).
+struct KernelRefusal {
+    std::string comm;
+    std::string reason;    // "sleeping", "unreliable stack", "running", "error"
+    std::string function;  // for "sleeping": the patched function's old_name
+};
+
+struct ScenarioRecord {
+    ScenarioSpec spec;
+    bool present = false;    // the guest sent the scenario's files
+    int action_status = -1;  // of insmod, or of the write to "enabled"
+    std::string action_output;
+    bool first_round_found = false;        // both kmsg markers around the action seen
+    std::map<int, KernelRefusal> refused;  // by tid, first round only
+    std::string transition_after_action;   // "1" or "0"
+    // "PID TID VALUE" per task, by tid: schedstat before lpsafe's first run
+    // [0], after the action [1], after lpsafe's second run [2].
+    std::map<int, std::string> schedstat[3];
+    // patch_state after the action [0] and after lpsafe's second run [1].
+    std::map<int, int> patch_state[2];
+    std::map<int, std::string> parked;  // tid -> comm of the scenario's parked tasks
+    // Before the action (/proc only), before it again with --vmlinux (when
+    // the guest had the image), and during the transition.
+    LpsafeRun before, image, during;
+    std::string end;  // how the transition ended (end.txt)
+};
+
+ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec& spec);
+
+}  // namespace lpsafe::oracle
