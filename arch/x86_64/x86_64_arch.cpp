@@ -33,6 +33,7 @@ const Arch kX86_64Arch = {
     .code_edges = x86_64::code_edges,
     .kernel_indirect_thunks = x86_64::kernel_indirect_thunks,
     .kernel_return_thunks = x86_64::kernel_return_thunks,
+    .kernel_paravirt_tables = x86_64::kernel_paravirt_tables,
 };
 
 }  // namespace lpsafe

@@ -3,6 +3,7 @@
 // goes through a register or memory. The kernel check uses it to bound which
 // scheduler functions can hide above a /proc listing (kernel_elided.cpp).
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -18,6 +19,19 @@ bool is_jump(const cs_insn& insn) { return insn.mnemonic[0] == 'j'; }
 bool is_call(const cs_insn& insn) { return insn.id == X86_INS_CALL; }
 // Capstone prints a direct target as a bare hex immediate.
 bool has_immediate_target(const cs_insn& insn) { return std::string_view(insn.op_str).starts_with("0x"); }
+
+// `call *disp(%rip)`: the address of the slot the target is read from
+// (capstone prints "qword ptr [rip + 0x...]"); `next` is the address after
+// the instruction, which rip-relative addressing counts from.
+std::optional<uint64_t> rip_relative_slot(const cs_insn& insn, uint64_t next) {
+    const std::string_view ops(insn.op_str);
+    for (const std::string_view form : {std::string_view("qword ptr [rip + 0x"), std::string_view("qword ptr [rip - 0x")}) {
+        if (!ops.starts_with(form) || !ops.ends_with("]")) continue;
+        const uint64_t disp = std::strtoull(insn.op_str + form.size() - 2, nullptr, 16);
+        return form[15] == '+' ? next + disp : next - disp;
+    }
+    return std::nullopt;
+}
 
 }  // namespace
 
@@ -42,6 +56,10 @@ Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uin
         }
         if (!is_call(*insn) && !is_jump(*insn)) continue;
         if (!has_immediate_target(*insn)) {
+            if (const auto slot = rip_relative_slot(*insn, addr); slot && is_call(*insn)) {
+                out.slot_calls.push_back(*slot);
+                continue;
+            }
             if (!out.indirect) out.indirect_at = at;
             out.indirect = true;
             continue;

@@ -50,9 +50,19 @@ constexpr std::string_view kReturnThunks[] = {
     "retbleed_return_thunk", "its_return_thunk", "__x86_return_skl",
 };
 
+// Paravirt operations (arch/x86/include/asm/paravirt_types.h struct
+// paravirt_patch_template pv_ops): with retpolines, objtool allows an
+// indirect call outside a thunk only at annotated sites, which are these
+// (PVOP_CALL). Their entries are irq, mmu, cpu and spinlock primitives
+// (native_*, kvm_*, xen_*: arch/x86/kernel/paravirt.c, kvm.c) that run in
+// atomic context and never schedule, so no frame of theirs, nor of anything
+// they call, is on a sleeping task's stack.
+constexpr std::string_view kParavirtTables[] = {"pv_ops"};
+
 }  // namespace
 
 std::span<const KernelStackEnd> kernel_stack_ends() { return kEnds; }
+std::span<const std::string_view> kernel_paravirt_tables() { return kParavirtTables; }
 std::span<const std::string_view> kernel_return_thunks() { return kReturnThunks; }
 std::span<const std::string_view> kernel_indirect_thunks() { return kIndirectThunks; }
 

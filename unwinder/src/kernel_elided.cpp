@@ -73,6 +73,20 @@ bool named_with_prefix(std::string_view name, std::span<const std::string_view> 
 
 }  // namespace
 
+// Can a call or jump of this function go where its code does not say, onto
+// a sleeping task's stack? A call through a slot of a paravirt table goes to
+// code that never schedules (Arch::kernel_paravirt_tables); any other
+// indirect branch may.
+bool ElidedFrames::opaque(const CodeEdges& edges) const {
+    if (edges.indirect) return true;
+    return std::any_of(edges.slot_calls.begin(), edges.slot_calls.end(), [this](uint64_t slot) {
+        const KernelSymbol* table = kallsyms_.at(slot);
+        if (table == nullptr || !table->module.empty() || arch_.kernel_paravirt_tables == nullptr) return true;
+        const auto tables = arch_.kernel_paravirt_tables();
+        return std::find(tables.begin(), tables.end(), table->name) == tables.end();
+    });
+}
+
 ElidedFrames::Target ElidedFrames::classify(uint64_t addr) const {
     const KernelSymbol* s = kallsyms_.at(addr);
     if (s == nullptr || !s->is_text()) return Target::unknown;
@@ -94,7 +108,7 @@ void ElidedFrames::build_graph() {
         // __schedule is never between two listed entries: whatever it
         // called has returned by the time any task sleeps.
         if (s.name != kSwitchPoint) {
-            bool wildcard = !edges || edges->indirect;
+            bool wildcard = !edges || opaque(*edges);
             if (edges) {
                 for (const std::vector<uint64_t>* targets : {&edges->calls, &edges->jumps}) {
                     for (uint64_t to : *targets) {
@@ -144,8 +158,10 @@ void ElidedFrames::reach_forward(uint64_t start, bool at_top, Reach& reach) cons
             reach.unbound(fmt::format("{}: {}", s.name, edges.error().message));
             return;
         }
-        if (edges->indirect) {
-            reach.unbound(fmt::format("{} branches indirectly at {}", s.name, where(s, edges->indirect_at)));
+        if (opaque(*edges)) {
+            reach.unbound(edges->indirect
+                              ? fmt::format("{} branches indirectly at {}", s.name, where(s, edges->indirect_at))
+                              : fmt::format("{} calls through a function pointer in memory", s.name));
             return;
         }
         for (uint64_t to : edges->jumps) follow(to);
@@ -193,7 +209,7 @@ std::optional<Frame> ElidedFrames::proven_frame(uint64_t target) const {
     const KernelSymbol* t = kallsyms_.at(target);
     if (t == nullptr || t->addr != target || !is_elided(*t)) return std::nullopt;
     auto edges = edges_of(*t);
-    if (!edges || edges->indirect) return std::nullopt;
+    if (!edges || opaque(*edges)) return std::nullopt;
     for (uint64_t to : edges->jumps) {
         if (classify(to) != Target::return_thunk) return std::nullopt;
     }

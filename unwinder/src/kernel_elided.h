@@ -60,6 +60,7 @@ private:
     // Where a branch lands, as far as hidden frames are concerned.
     enum class Target { elided, indirect_thunk, return_thunk, other, unknown };
     Target classify(uint64_t addr) const;
+    bool opaque(const CodeEdges& edges) const;
 
     bool usable_image() const;
     bool is_elided(const KernelSymbol& s) const;

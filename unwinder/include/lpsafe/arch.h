@@ -48,7 +48,10 @@ struct KernelStackEnd {
 struct CodeEdges {
     std::vector<uint64_t> calls;  // targets of direct calls
     std::vector<uint64_t> jumps;  // targets of direct jumps leaving the function (tail calls)
-    bool indirect = false;        // some call or jump goes through a register or memory
+    // Slots of `call *slot` whose address the code fixes (x86: rip-relative):
+    // what is read there decides where they go.
+    std::vector<uint64_t> slot_calls;
+    bool indirect = false;        // some other call or jump goes through a register or memory
     uint64_t indirect_at = 0;     // the first such instruction
 };
 
@@ -120,6 +123,10 @@ struct Arch {
     // Names of kernel functions a jump to which is a return (return thunks
     // of the retbleed/SRSO/ITS mitigations): not a tail call.
     std::span<const std::string_view> (*kernel_return_thunks)();
+    // Kernel data tables of function pointers to code that never schedules
+    // (x86 paravirt: pv_ops), so a call through one of their slots cannot be
+    // on a sleeping task's stack.
+    std::span<const std::string_view> (*kernel_paravirt_tables)();
 };
 
 const Arch& arch_of(ArchId id);
