@@ -38,6 +38,9 @@ struct Row {
     int ran = 0, own = 0, gone = 0;
     int inconsistent = 0;  // kernel message and patch_state disagree
     int missed = 0;        // refused by the kernel, not listed by lpsafe
+    // The kernel found the task sleeping on a patched function, lpsafe did
+    // not call it blocked (only a failure in the run with the image).
+    int unblocked_sleeping = 0;
     std::vector<std::string> false_safe_notes, conservative_notes, other_notes;
     std::vector<std::string> ran_names;  // not compared: ran in between
 };
@@ -124,6 +127,11 @@ Row judge(const ScenarioRecord& s, const LpsafeRun& run, int last) {
         if (refused) {
             ++row.refused[kind_index(t.verdict)];
             const KernelRefusal& r = refusal->second;
+            if (r.reason == "sleeping" && t.verdict != "blocked") {
+                ++row.unblocked_sleeping;
+                row.other_notes.push_back(fmt::format("not blocked {}: kernel: {}; lpsafe: {}", who, kernel_said(r),
+                                                      lpsafe_said(t)));
+            }
             // Informational: the kernel prints the patched function's
             // old_name even when the range it matched is a previous patch's
             // new function (prev->new_func), which lpsafe names instead.
@@ -254,6 +262,14 @@ int compare(const std::string& scenarios_path, const std::string& results) {
                 failures.push_back(
                     fmt::format("{}: {} task(s) refused by the kernel missing from lpsafe's report {} {}", spec.name,
                                 r.missed, tag, spec.action));
+            }
+            // With the image lpsafe sees what /proc hides (inferred scheduler
+            // frames) and checks every return address: it must name every
+            // task the kernel found on a patched function, not just doubt it.
+            if (std::string(tag) == "image" && r.unblocked_sleeping) {
+                failures.push_back(fmt::format("{}: {} task(s) the kernel found sleeping on a patched function are "
+                                               "not blocked with the kernel image",
+                                               spec.name, r.unblocked_sleeping));
             }
             if (r.inconsistent) {
                 failures.push_back(fmt::format("{}: {} task(s) where the kernel's messages and patch_state disagree",
