@@ -157,6 +157,25 @@ Row judge(const ScenarioRecord& s, const LpsafeRun& run, int last) {
     return row;
 }
 
+// The forecast against what the kernel then did: a transition that had to
+// be forced was held by tasks lpsafe must call `never`; one that completed
+// by itself had none (docs/verdict-rules.md, "Forecast").
+std::string forecast_failure(const ScenarioRecord& s, const LpsafeRun& run) {
+    int blocked = 0, never = 0;
+    for (const auto& [tid, t] : run.tasks) {
+        if (t.verdict != "blocked") continue;
+        ++blocked;
+        never += t.forecast == "never" ? 1 : 0;
+    }
+    if (s.end.starts_with("forced") && blocked > 0 && never == 0) {
+        return "the transition had to be forced, but lpsafe forecast no task that never switches";
+    }
+    if (s.end.starts_with("completed") && never > 0) {
+        return fmt::format("the transition completed by itself, but lpsafe forecast {} task(s) that never switch", never);
+    }
+    return {};
+}
+
 // Did the scenario measure what it is meant to (scenarios.txt, EXPECT)?
 std::string expectation_failure(const ScenarioRecord& s) {
     const std::string& expect = s.spec.expect;
@@ -266,6 +285,9 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             // With the image lpsafe sees what /proc hides (inferred scheduler
             // frames) and checks every return address: it must name every
             // task the kernel found on a patched function, not just doubt it.
+            if (const std::string why = forecast_failure(s, *run); std::string(tag) == "before" && !why.empty()) {
+                failures.push_back(fmt::format("{}: forecast: {}", spec.name, why));
+            }
             if (std::string(tag) == "image" && r.unblocked_sleeping) {
                 failures.push_back(fmt::format("{}: {} task(s) the kernel found sleeping on a patched function are "
                                                "not blocked with the kernel image",

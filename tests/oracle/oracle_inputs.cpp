@@ -138,6 +138,7 @@ LpsafeTask task_from(const nlohmann::json& t) {
     task.comm = t.value("comm", "");
     task.verdict = t.value("verdict", "");
     task.reason = t.value("reason", "");
+    if (t.contains("forecast")) task.forecast = t["forecast"].value("kind", "");
     for (const auto& b : t.value("blocked_by", nlohmann::json::array()))
         task.blocked_by.push_back(b.value("function", ""));
     for (const auto& f : t.value("failed_checks", nlohmann::json::array())) {

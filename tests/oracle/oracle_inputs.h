@@ -27,6 +27,7 @@ struct LpsafeTask {
     std::vector<std::string> blocked_by;  // functions
     std::vector<std::string> findings;    // "check: detail"
     std::vector<std::string> frames;      // function+offset, innermost first
+    std::string forecast;                 // blocked tasks: converges / waits / never
 };
 
 // One `lpsafe check --kernel --klp-module M.ko --json` run in the guest.
