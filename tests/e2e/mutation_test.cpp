@@ -225,9 +225,11 @@ TEST_F(MutationSoundness, NoMutantIsJudgedReliableWithOtherFrames) {
     RecordProperty("mutants", tally_.mutants);
     RecordProperty("other_frames", tally_.total(Outcome::different_frames));
     RecordProperty("other_frames_indirect_call_site", tally_.count(kIndirectSite, Outcome::different_frames));
-    // The fixtures hold reliable stacks (6 parked threads per core, more
-    // when spin happened to be parked): a run that mutated nothing proves nothing.
-    EXPECT_GE(threads_, 40);
+    // The fixtures hold reliable stacks (6 parked threads in each of the 6
+    // parked cores, more when spin happened to be caught in a system call):
+    // a run that mutated nothing proves nothing. 36 is what the parked
+    // threads alone give; asking for more made the test depend on timing.
+    EXPECT_GE(threads_, 36);
     EXPECT_GT(tally_.total(Outcome::unreliable), 0);
     EXPECT_EQ(tally_.total(Outcome::different_frames), tally_.count(kIndirectSite, Outcome::different_frames));
 }
