@@ -8,18 +8,29 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/gtest-count.sh
 
+# How long each stage took, printed at the end (README, "Tests").
+timings=()
+stage_start=$SECONDS
+stage_done() {
+    timings+=("$1 $((SECONDS - stage_start)) s")
+    stage_start=$SECONDS
+}
+
 bash scripts/install-deps.sh
+stage_done "install"
 
 BUILD=${BUILD:-build-test}
 if [[ ! -f $BUILD/build.ninja ]]; then
     meson setup "$BUILD" --buildtype=debugoptimized -Dwerror=true >/dev/null
 fi
 ninja -C "$BUILD"
+stage_done "build"
 set +e
 meson test -C "$BUILD" --print-errorlogs --num-processes 2
 status=$?
 set -e
 main=$(gtest_count "$BUILD/meson-logs/testlog.txt" "$status")
+stage_done "tests (oracle included)"
 
 sanitizers="sanitizer stage skipped (LPSAFE_SANITIZERS=0)"
 if [[ ${LPSAFE_SANITIZERS:-1} != 0 ]]; then
@@ -30,7 +41,9 @@ if [[ ${LPSAFE_SANITIZERS:-1} != 0 ]]; then
     sanitizers=$(tail -n 1 "$BUILD/sanitizers.txt")
     [[ $sanitizers == sanitizers:* ]] || sanitizers="sanitizers: stage failed (see above)"
     ((san_status == 0)) || status=1
+    stage_done "sanitizer build, suite and fuzzers"
 fi
+echo "stages: $(IFS=';'; echo "${timings[*]}" | sed 's/;/; /g')"
 
 # One closing line: the GoogleTest cases of the main build, then the
 # sanitizer stage's own summary.
