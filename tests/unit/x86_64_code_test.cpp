@@ -543,5 +543,33 @@ TEST(TailCalls, RegisterJumpWithoutCfiIsNotATailCall) {
     EXPECT_FALSE(out.unknown_target);
 }
 
+// ---- code_edges (kernel_elided.cpp's call graph of scheduler text) ----------
+
+TEST(CodeEdges, DirectCallsLeavingJumpsAndSlotCallsAreTold) {
+    // 0: call +0x100          e8 00 01 00 00    (target 0x105 past the start)
+    // 5: call *0x200(%rip)    ff 15 00 02 00 00 (slot: 0xb + 0x200)
+    // b: jne 0xf (inside)     75 02
+    // d: jmp -0x20            eb e0             (target 0xf - 0x20)
+    // f: ret                  c3
+    CodeImage img({0xe8, 0x00, 0x01, 0x00, 0x00, 0xff, 0x15, 0x00, 0x02, 0x00, 0x00, 0x75, 0x02, 0xeb, 0xe0, 0xc3});
+    const auto e = code_edges(img.process, img.at(0), 16);
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    EXPECT_EQ(e->calls, std::vector<uint64_t>{img.at(0x105)});
+    EXPECT_EQ(e->slot_calls, std::vector<uint64_t>{img.at(0xb) + 0x200});
+    ASSERT_EQ(e->jumps.size(), 1u);  // the jne stays inside
+    EXPECT_EQ(e->jumps[0], img.at(0xf) - 0x20);
+    EXPECT_FALSE(e->indirect);
+}
+
+TEST(CodeEdges, RegisterCallsAndUnreadableCodeAreOpaque) {
+    CodeImage img({0x90, 0xff, 0xd0, 0xc3});  // nop; call *%rax; ret
+    const auto e = code_edges(img.process, img.at(0), 4);
+    ASSERT_TRUE(e.ok());
+    EXPECT_TRUE(e->indirect);
+    EXPECT_EQ(e->indirect_at, img.at(1));
+    EXPECT_FALSE(code_edges(img.process, img.at(0), 0).ok());
+    EXPECT_FALSE(code_edges(bare(0x1000, {0x90}), 0x1000, 64).ok());  // 1 of 64 bytes readable
+}
+
 }  // namespace
 }  // namespace lpsafe::x86_64
