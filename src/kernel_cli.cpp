@@ -18,7 +18,6 @@
 #include "lpsafe/kernel_stack.h"
 #include "cli_errors.h"
 #include "readers/kernel_code.h"
-#include "readers/klp_module.h"
 #include "readers/kernel_scan.h"
 #include "report/livepatch_report.h"
 
@@ -75,7 +74,7 @@ std::vector<LoadedLivepatch> loaded_patches(const readers::LivepatchStatus& stat
 // --klp-disable) the transition's ranges given the patches already loaded;
 // for plain --func targets, those functions.
 Result<ResolvedPatchSet> resolve_ranges(const KernelArgs& k, const PatchSet& patch, const readers::KernelInput& in) {
-    if (k.klp_modules.empty() && k.klp_disable.empty()) return resolve_kernel_patch_set(patch, in.kallsyms);
+    if (k.klp.names.empty() && k.klp_disable.empty()) return resolve_kernel_patch_set(patch, in.kallsyms);
     KlpTransition t;
     if (!k.klp_disable.empty()) {
         if (!patch.empty()) return make_error("--klp-disable predicts turning a loaded patch off: give no functions with it");
@@ -83,12 +82,8 @@ Result<ResolvedPatchSet> resolve_ranges(const KernelArgs& k, const PatchSet& pat
         t.module = k.klp_disable;
     } else {
         t.targets = patch.targets();
-        for (const std::string& path : k.klp_modules) {
-            auto m = readers::read_klp_module(path);
-            if (!m) return make_error("--klp-module: " + m.error().message);
-            t.replace = t.replace || m->replace;
-            t.own_modules.push_back(m->module);
-        }
+        t.replace = k.klp.replace;
+        t.own_modules = k.klp.names;
     }
     return resolve_klp_transition(t, loaded_patches(in.livepatch), in.kallsyms);
 }

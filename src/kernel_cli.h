@@ -13,6 +13,13 @@
 
 namespace lpsafe::cli {
 
+// What --klp-module read besides its targets: the modules' own names and
+// whether any is an atomic-replace patch.
+struct KlpModules {
+    std::vector<std::string> names;
+    bool replace = false;
+};
+
 struct KernelArgs {
     bool kernel = false;
     std::string proc_root;
@@ -27,7 +34,7 @@ struct KernelArgs {
     // Set from the shared options: with --klp-module, the ranges are what the
     // kernel will check when the module is enabled on top of the loaded
     // patches (lpsafe/klp_transition.h).
-    std::vector<std::string> klp_modules;
+    KlpModules klp;
     std::string klp_disable;  // predict disabling this loaded patch
 };
 

@@ -165,7 +165,10 @@ int record(const Args& a) {
     });
 }
 
-lpsafe::Result<lpsafe::PatchSet> patch_set(const Args& a) {
+// The patch set from --func, --patch-file and --klp-module. Each .ko is read
+// once; what kernel checks need of it besides its targets (its name and
+// .replace) goes to `klp`.
+lpsafe::Result<lpsafe::PatchSet> patch_set(const Args& a, lpsafe::cli::KlpModules& klp) {
     lpsafe::PatchSet patch;
     for (const auto& f : a.funcs) {
         if (auto st = patch.add_spec(f); !st) return lpsafe::make_error("--func: " + st.error().message);
@@ -174,17 +177,20 @@ lpsafe::Result<lpsafe::PatchSet> patch_set(const Args& a) {
         if (auto st = patch.add_file(p); !st) return st.error();
     }
     for (const auto& k : a.klp_modules) {
-        auto targets = lpsafe::readers::read_klp_targets(k);
-        if (!targets) return lpsafe::make_error("--klp-module: " + targets.error().message);
-        for (auto& t : *targets) {
+        auto m = lpsafe::readers::read_klp_module(k);
+        if (!m) return lpsafe::make_error("--klp-module: " + m.error().message);
+        for (auto& t : m->targets()) {
             if (auto st = patch.add_target(std::move(t)); !st) return lpsafe::make_error(k + ": " + st.error().message);
         }
+        klp.names.push_back(m->module);
+        klp.replace = klp.replace || m->replace;
     }
     return patch;
 }
 
 int run(const Args& a, lpsafe::report::Mode mode) {
-    auto patch = patch_set(a);
+    lpsafe::cli::KlpModules klp;
+    auto patch = patch_set(a, klp);
     if (!patch) return fail(patch.error().message);
     if (mode == lpsafe::report::Mode::check && patch->empty() && a.kernel.klp_disable.empty()) {
         return fail("no functions to check: give --func [OBJECT:]FUNCTION, --patch-file FILE or --klp-module FILE.ko");
@@ -199,7 +205,7 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     if (a.kernel.kernel) {
         if (has_process_input(a)) return fail("--kernel checks kernel stacks: give either --kernel or a process input (--core, --snapshot, --pid), not both");
         lpsafe::cli::KernelArgs k = a.kernel;
-        k.klp_modules = a.klp_modules;
+        k.klp = std::move(klp);
         return lpsafe::cli::run_kernel(k, *patch, a.json, mode);
     }
     if (const std::string opt = lpsafe::cli::kernel_only_option(a.kernel); !opt.empty()) {
