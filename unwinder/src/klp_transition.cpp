@@ -33,13 +33,18 @@ Status add_module_text(const std::string& module, const std::string& why, const 
     return Ok{};
 }
 
-// The enabled patches, other than the one being enabled, whose functions
-// include `target`.
+// A loaded patch whose functions the kernel now runs in place of the
+// originals: enabled, and not the patch being enabled itself.
+bool is_previous(const LoadedLivepatch& p, const std::vector<std::string>& own) {
+    return p.enabled && std::find(own.begin(), own.end(), p.module) == own.end();
+}
+
+// The previous patches whose functions include `target`.
 std::vector<const LoadedLivepatch*> patching(const PatchTarget& target, const std::vector<LoadedLivepatch>& loaded,
                                              const std::vector<std::string>& own) {
     std::vector<const LoadedLivepatch*> out;
     for (const LoadedLivepatch& p : loaded) {
-        if (!p.enabled || std::find(own.begin(), own.end(), p.module) != own.end()) continue;
+        if (!is_previous(p, own)) continue;
         if (std::any_of(p.targets.begin(), p.targets.end(), [&](const PatchTarget& t) { return same_function(t, target); })) {
             out.push_back(&p);
         }
@@ -106,7 +111,7 @@ Result<ResolvedPatchSet> resolve_klp_transition(const KlpTransition& transition,
         // new one leaves out; patching it checks that older new function.
         const auto& own = transition.own_modules;
         for (const LoadedLivepatch& p : loaded) {
-            if (!p.enabled || std::find(own.begin(), own.end(), p.module) != own.end()) continue;
+            if (!is_previous(p, own)) continue;
             for (const PatchTarget& old : p.targets) {
                 const bool kept = std::any_of(transition.targets.begin(), transition.targets.end(),
                                               [&](const PatchTarget& t) { return same_function(t, old); });
