@@ -102,6 +102,7 @@ Result<CodeEdges> ElidedFrames::edges_of(const KernelSymbol& s) const {
 }
 
 void ElidedFrames::build_graph() {
+    std::vector<uint64_t> wildcard_callers;
     for (const KernelSymbol& s : kallsyms_.symbols()) {
         if (!s.is_text() || !is_elided(s) || s.size == 0 || sched_edges_.contains(s.addr)) continue;
         auto edges = arch_.code_edges(image_->process, s.addr, s.size);
@@ -118,10 +119,12 @@ void ElidedFrames::build_graph() {
                     }
                 }
             }
-            if (wildcard) wildcard_callers_.push_back(s.addr);
+            if (wildcard) wildcard_callers.push_back(s.addr);
         }
         sched_edges_.emplace(s.addr, std::move(edges));
     }
+    // The same in every unknown-target gap of every task: closed once.
+    close_backward(std::move(wildcard_callers), wildcard_reach_);
 }
 
 // The functions a hidden chain can hold when it starts with a call to
@@ -183,12 +186,17 @@ void ElidedFrames::reach_forward(uint64_t start, bool at_top, Reach& reach) cons
 // those with a direct branch to `callee`, those that branch indirectly (they
 // may call anything), and transitively their own callers in scheduler text.
 void ElidedFrames::reach_backward(const KernelSymbol& callee, Reach& reach) const {
-    std::vector<uint64_t> work(wildcard_callers_);
-    if (auto it = callers_.find(callee.addr); it != callers_.end()) work.insert(work.end(), it->second.begin(), it->second.end());
+    reach.functions.insert(wildcard_reach_.begin(), wildcard_reach_.end());
+    if (auto it = callers_.find(callee.addr); it != callers_.end()) close_backward(it->second, reach.functions);
+}
+
+// Adds `work` and, transitively, their callers in scheduler text to `into`
+// (a function already there brought its callers along).
+void ElidedFrames::close_backward(std::vector<uint64_t> work, std::unordered_set<uint64_t>& into) const {
     while (!work.empty()) {
         const uint64_t at = work.back();
         work.pop_back();
-        if (!reach.functions.insert(at).second) continue;
+        if (!into.insert(at).second) continue;
         if (auto it = callers_.find(at); it != callers_.end()) work.insert(work.end(), it->second.begin(), it->second.end());
     }
 }

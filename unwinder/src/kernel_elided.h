@@ -68,6 +68,7 @@ private:
     std::optional<uint64_t> callee_at(const KernelSymbol* caller, const Frame& frame) const;
     void reach_forward(uint64_t start, bool at_top, Reach& reach) const;
     void reach_backward(const KernelSymbol& callee, Reach& reach) const;
+    void close_backward(std::vector<uint64_t> work, std::unordered_set<uint64_t>& into) const;
     std::optional<Frame> proven_frame(uint64_t target) const;
     void build_graph();
 
@@ -77,10 +78,11 @@ private:
     std::vector<PatchedRange> elided_patch_;
     // Scheduler functions by start address: their edges, computed once.
     std::unordered_map<uint64_t, Result<CodeEdges>> sched_edges_;
-    // Callers by callee start, and the scheduler functions that branch
-    // indirectly (callers of anything).
+    // Callers by callee start (within scheduler text), and the scheduler
+    // functions that branch indirectly (callers of anything) with all their
+    // callers: what any gap with an unknown call target may hold.
     std::unordered_map<uint64_t, std::vector<uint64_t>> callers_;
-    std::vector<uint64_t> wildcard_callers_;
+    std::unordered_set<uint64_t> wildcard_reach_;
 };
 
 }  // namespace lpsafe
