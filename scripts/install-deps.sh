@@ -31,10 +31,9 @@ PACKAGES=(
     strace
     # real-kernel oracle (fixtures/kernel-guest): boots Debian's kernel under
     # TCG with a busybox initramfs; the kernel image and its headers are
-    # fetched by fixtures/kernel-guest/fetch-kernel.sh (versioned names)
-    # and the ELF vmlinux is decompressed from vmlinuz with xz; make builds
-    # its livepatch modules (linux-headers-* does not depend on it)
-    qemu-system-x86 busybox-static xz-utils make
+    # fetched by fixtures/kernel-guest/fetch-kernel.sh (versioned names);
+    # make builds its livepatch modules (linux-headers-* does not depend on it)
+    qemu-system-x86 busybox-static make
     # real-software e2e test (tests/e2e/real_software_test.cpp): Debian's
     # python3, packaged multi-threaded daemons, a JIT runtime that must stay
     # unreliable
