@@ -10,6 +10,7 @@
 #include "readers/core_notes.h"
 #include "readers/elf_bytes.h"
 #include "readers/module_loader.h"
+#include "readers/thread_start.h"
 
 namespace lpsafe::readers {
 
@@ -256,6 +257,7 @@ Result<ProcessImage> read_core(const std::string& path, const CoreOptions& optio
     auto memory = std::make_shared<CoreMemory>(file, std::move(loads->segments));
     image.modules = load_modules(image.mappings, *memory, notes.auxv, ModuleSearch{options.exe, options.sysroot, options.debug_dirs});
     image.memory = std::move(memory);
+    learn_thread_starts(image);
     return image;
 }
 
