@@ -4,7 +4,8 @@
 // (fixtures/kernel-guest/run-oracle.sh boots Debian's kernel under qemu and
 // records both; oracle_inputs.h says what). For every scenario and every
 // lpsafe run (before the action, insmod or disable; before it with
-// --vmlinux, "image"; and during the transition it starts) it prints a row:
+// --vmlinux, "image"; with the image from kernel memory, /proc/kcore walked
+// with ORC, "memory"; and during the transition it starts) it prints a row:
 //
 //   both-safe     lpsafe safe, the kernel switched the task
 //   both-refused  lpsafe blocked/unreliable/other, the kernel refused it
@@ -256,8 +257,9 @@ int compare(const std::string& scenarios_path, const std::string& results) {
         if (!s.first_round_found)
             failures.push_back(spec.name + ": the markers around " + spec.action + " are missing from dmesg");
         for (const auto& [tag, run, last] : {std::tuple{"before", &s.before, 1}, std::tuple{"image", &s.image, 1},
-                                             std::tuple{"during", &s.during, 2}}) {
-            if (!run->present && std::string(tag) == "image") continue;  // the guest had no vmlinux
+                                             std::tuple{"memory", &s.memory, 1}, std::tuple{"during", &s.during, 2}}) {
+            const bool with_image = std::string(tag) == "image" || std::string(tag) == "memory";
+            if (!run->present && with_image) continue;  // the guest had no vmlinux
             if (!status_ok(*run)) {
                 std::printf("%-14s %-7s %-9s   lpsafe failed: %s\n", spec.name.c_str(), tag, status_text(*run).c_str(),
                             run->error.substr(0, 160).c_str());
@@ -288,10 +290,10 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             if (const std::string why = forecast_failure(s, *run); std::string(tag) == "before" && !why.empty()) {
                 failures.push_back(fmt::format("{}: forecast: {}", spec.name, why));
             }
-            if (std::string(tag) == "image" && r.unblocked_sleeping) {
+            if (with_image && r.unblocked_sleeping) {
                 failures.push_back(fmt::format("{}: {} task(s) the kernel found sleeping on a patched function are "
-                                               "not blocked with the kernel image",
-                                               spec.name, r.unblocked_sleeping));
+                                               "not blocked with the kernel image ({})",
+                                               spec.name, r.unblocked_sleeping, tag));
             }
             if (r.inconsistent) {
                 failures.push_back(fmt::format("{}: {} task(s) where the kernel's messages and patch_state disagree",

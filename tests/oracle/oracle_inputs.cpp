@@ -203,6 +203,7 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
     for (const auto& [tid, comm] : per_task(slurp(dir + "/parked.txt"))) s.parked[tid] = comm;
     s.before = read_run(dir, "before");
     s.image = read_run(dir, "image");
+    s.memory = read_run(dir, "memory");
     s.during = read_run(dir, "during");
     s.end = trimmed(slurp(dir + "/end.txt").value_or(""));
     return s;
