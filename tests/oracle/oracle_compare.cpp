@@ -212,10 +212,11 @@ bool status_ok(const LpsafeRun& run) {
 void print_row(const ScenarioRecord& s, const char* tag, const LpsafeRun& run, const Row& r) {
     std::printf(
         "%s\n",
-        fmt::format("{:<14} {:<7} {:<9} {:>8} {:>9} {:>3} ({}/{}/{}) {:>3} ({}/{}/{}) {:>10}   {}/{}/{}", s.spec.name,
+        fmt::format("{:<14} {:<7} {:<9} {:>8} {:>9} {:>3} ({}/{}/{}) {:>3} ({}/{}/{}) {:>10}   {:<11} {:>6}", s.spec.name,
                     tag, status_text(run), r.compared, r.both_safe, r.refused[0] + r.refused[1] + r.refused[2],
                     r.refused[0], r.refused[1], r.refused[2], r.conservative[0] + r.conservative[1] + r.conservative[2],
-                    r.conservative[0], r.conservative[1], r.conservative[2], r.false_safe, r.ran, r.own, r.gone)
+                    r.conservative[0], r.conservative[1], r.conservative[2], r.false_safe,
+                    fmt::format("{}/{}/{}", r.ran, r.own, r.gone), run.seconds.empty() ? "-" : run.seconds + "s")
             .c_str());
 }
 
@@ -240,9 +241,10 @@ int compare(const std::string& scenarios_path, const std::string& results) {
     int false_safe_total = 0;
     std::printf(
         "lpsafe against the kernel's first decision, per task (not compared: tasks that ran in between,\n"
-        "lpsafe's own, gone). Columns in parentheses: lpsafe blocked/unreliable/other.\n\n");
-    std::printf("%-14s %-7s %-9s %8s %9s %-13s %-13s %10s   %s\n", "scenario", "run", "lpsafe", "compared", "both-safe",
-                "both-refused", "conservative", "FALSE-SAFE", "not compared (ran/own/gone)");
+        "lpsafe's own, gone). Columns in parentheses: lpsafe blocked/unreliable/other. time: the run's\n"
+        "wall time in the guest (TCG, one CPU).\n\n");
+    std::printf("%-14s %-7s %-9s %8s %9s %-13s %-13s %10s   %-11s %6s\n", "scenario", "run", "lpsafe", "compared",
+                "both-safe", "both-refused", "conservative", "FALSE-SAFE", "ran/own/gone", "time");
     for (const ScenarioSpec& spec : specs) {
         const ScenarioRecord s = read_scenario(results, spec);
         if (!s.present) {

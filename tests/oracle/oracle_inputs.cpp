@@ -157,6 +157,7 @@ LpsafeRun read_run(const std::string& dir, const std::string& tag) {
     run.present = status.has_value();
     run.exit_status = number_in(status, -1);
     run.error = trimmed(slurp(dir + "/" + tag + ".err").value_or(""));
+    run.seconds = trimmed(slurp(dir + "/" + tag + ".seconds").value_or(""));
     const auto text = slurp(dir + "/" + tag + ".json");
     if (!text || text->empty()) {
         run.json_error = "no JSON output";

@@ -37,6 +37,7 @@ struct LpsafeRun {
     std::string error;                // its standard error
     std::string json_error;           // why the JSON could not be read, if it could not
     std::map<int, LpsafeTask> tasks;  // by tid
+    std::string seconds;              // how long it ran in the guest, when recorded
 };
 
 // The kernel's refusal of one task in the first round of the transition
