@@ -119,14 +119,16 @@ Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, cons
     if (!image->mismatch.empty()) return make_error("--kernel-memory: " + image->mismatch);
     const Module* vmlinux = image->process.modules.modules().empty() ? nullptr : &image->process.modules.modules().front();
     if (vmlinux == nullptr || !vmlinux->image) return make_error("--kernel-memory: the kernel image is not loaded");
-    auto orc = OrcTable::from_image(*vmlinux->image);
-    if (!orc) return orc.error();
+    auto table = OrcTable::from_image(*vmlinux->image);
+    if (!table) return table.error();
+    KernelOrc orc;
+    orc.add(vmlinux->start, vmlinux->end, &*table, image->kaslr_offset);
+    for (const KernelImage::ModuleOrc& m : image->module_orc) orc.add(m.start, m.end, &m.table, 0);
     auto memory = readers::KernelCoreMemory::open(path);
     if (!memory) return memory.error();
     readers::KernelMemoryOptions options;
-    options.kaslr_offset = image->kaslr_offset;
     options.reader_tgid = path == "/proc/kcore" ? getpid() : 0;  // a dump holds no lpsafe
-    return readers::read_memory_tasks(**memory, kallsyms, *vmlinux->image, *orc, options);
+    return readers::read_memory_tasks(**memory, kallsyms, *vmlinux->image, orc, options);
 }
 
 Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::optional<KernelImage>& image) {

@@ -113,6 +113,11 @@ void add_module_code(const KernelCodeOptions& options, const KernelInput& input,
         }
         const auto id = input.module_build_ids.find(m);
         PlacedModule placed = place_module(m, path, id == input.module_build_ids.end() ? "" : id->second, input.kallsyms);
+        if (placed.orc && !placed.regions.empty()) {
+            const uint64_t start = placed.regions.front().start;
+            const uint64_t end = placed.regions.back().start + placed.regions.back().bytes.size();
+            image.module_orc.push_back({m, start, end, std::move(*placed.orc)});
+        }
         add_kernel_module(image, std::move(placed.code), std::move(placed.regions));
     }
 }

@@ -74,7 +74,7 @@ std::string state_letter(uint32_t s) {
 
 class Reader {
 public:
-    Reader(const Memory& m, const Layout& l, const OrcTable& orc, const KernelMemoryOptions& o, uint64_t ret_from_fork)
+    Reader(const Memory& m, const Layout& l, const KernelOrc& orc, const KernelMemoryOptions& o, uint64_t ret_from_fork)
         : mem_(m), l_(l), orc_(orc), o_(o), ret_from_fork_(ret_from_fork) {}
 
     // One task, read until it holds still (the same switch counts before and
@@ -93,7 +93,7 @@ private:
 
     const Memory& mem_;
     const Layout& l_;
-    const OrcTable& orc_;
+    const KernelOrc& orc_;
     const KernelMemoryOptions& o_;
     uint64_t ret_from_fork_;
 };
@@ -109,7 +109,6 @@ void Reader::walk(uint64_t t, KernelTask& out) const {
     OrcWalkLimits limits;
     limits.stack_low = *stack;
     limits.stack_high = *stack + kThreadSize;
-    limits.kaslr_offset = o_.kaslr_offset;
     limits.pt_regs_size = l_.regs_size;
     limits.regs_ip = l_.regs_ip;
     limits.regs_sp = l_.regs_sp;
@@ -171,7 +170,7 @@ KernelTask Reader::task(uint64_t t) const {
 }  // namespace
 
 Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
-                                                  const ElfImage& vmlinux, const OrcTable& orc,
+                                                  const ElfImage& vmlinux, const KernelOrc& orc,
                                                   const KernelMemoryOptions& options) {
     std::vector<std::byte> btf_bytes = options.btf;
     if (btf_bytes.empty()) {

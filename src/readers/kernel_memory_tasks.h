@@ -20,7 +20,6 @@
 namespace lpsafe::readers {
 
 struct KernelMemoryOptions {
-    int64_t kaslr_offset = 0;  // runtime - link-time (kallsyms _text against the image's)
     int reader_tgid = 0;       // the live reading process (its threads are running); 0 for dumps
     // BTF bytes: the image's .BTF section when empty.
     std::vector<std::byte> btf;
@@ -29,7 +28,7 @@ struct KernelMemoryOptions {
 
 // `vmlinux` is the running kernel's image (build-id checked by the caller).
 Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
-                                                  const ElfImage& vmlinux, const OrcTable& orc,
+                                                  const ElfImage& vmlinux, const KernelOrc& orc,
                                                   const KernelMemoryOptions& options);
 
 }  // namespace lpsafe::readers

@@ -93,6 +93,43 @@ size_t link_calls(const RelObject& obj, const Kallsyms& kallsyms, const std::map
     return linked;
 }
 
+// The module's ORC table (arch/x86/kernel/unwind_orc.c
+// unwind_module_init()): each .orc_unwind_ip slot is a PC32 relocation to
+// the code it describes, so its runtime ip is S + A. Entries of sections
+// that are not placed (.init.text, freed after loading; a section kallsyms
+// names no function in) are left out: objtool ends every section's entries
+// with a terminator, so no kept entry reaches into their code.
+std::optional<OrcTable> module_orc(const RelObject& obj, const Kallsyms& kallsyms,
+                                   const std::map<uint32_t, Votes>& votes) {
+    uint32_t ip_sec = 0, orc_sec = 0;
+    for (uint32_t i = 0; i < obj.sections().size(); ++i) {
+        if (obj.sections()[i].name == ".orc_unwind_ip") ip_sec = i;
+        if (obj.sections()[i].name == ".orc_unwind") orc_sec = i;
+    }
+    if (ip_sec == 0 || orc_sec == 0) return std::nullopt;
+    const size_t n = obj.sections()[ip_sec].size / 4;
+    const auto entries = obj.sections()[orc_sec].bytes;
+    if (entries.size() != n * 6) return std::nullopt;
+    std::vector<uint64_t> ips;
+    std::vector<std::byte> kept;
+    for (const RelCodeReloc& r : obj.code_relocations()) {
+        if (r.section != ip_sec || r.offset % 4 != 0 || r.offset / 4 >= n) continue;
+        const RelSymbol& sym = obj.symbols()[r.symbol];
+        if (sym.section == 0) continue;  // ORC ips point into the module's own code
+        const auto target = runtime_address(sym, kallsyms, votes);
+        if (!target) continue;
+        ips.push_back(*target + static_cast<uint64_t>(r.addend));
+        const auto entry = entries.subspan(r.offset / 4 * 6, 6);
+        kept.insert(kept.end(), entry.begin(), entry.end());
+    }
+    if (ips.empty()) return std::nullopt;
+    const bool new_layout = std::any_of(obj.sections().begin(), obj.sections().end(),
+                                        [](const RelSection& s) { return s.name == ".orc_header"; });
+    auto table = OrcTable::from_ips(std::move(ips), kept, new_layout);
+    if (!table) return std::nullopt;
+    return std::move(*table);
+}
+
 }  // namespace
 
 std::string module_name_of(std::string_view file_or_name) {
@@ -181,6 +218,7 @@ PlacedModule place_module(const std::string& module, const std::string& path, st
                                                        path, prev.section, out.regions[i].section));
         }
     }
+    out.orc = module_orc(*obj, kallsyms, votes);
     out.code.state = State::used;
     return out;
 }

@@ -34,6 +34,9 @@ Result<std::map<std::string, std::string>> index_module_files(const std::string&
 struct PlacedModule {
     KernelModuleCode code;
     std::vector<CodeRegion> regions;
+    // Its .orc_unwind table with every ip relocated to where the module's
+    // code lies; absent without one (or when an ip cannot be placed).
+    std::optional<OrcTable> orc;
 };
 PlacedModule place_module(const std::string& module, const std::string& path, std::string_view loaded_build_id,
                           const Kallsyms& kallsyms);

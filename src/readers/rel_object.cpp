@@ -122,8 +122,10 @@ private:
             const size_t sym_index = GELF_R_SYM(rela.r_info);
             if (sym_index >= obj_.symbols_.size()) continue;
             const uint32_t type = static_cast<uint32_t>(GELF_R_TYPE(rela.r_info));
+            // Code, and the ORC ip table (each entry a PC32 to the code it
+            // describes: arch/x86/kernel/unwind_orc.c orc_ip()).
             if (obj_.machine_ == EM_X86_64 && (type == R_X86_64_PC32 || type == R_X86_64_PLT32) &&
-                obj_.sections_[shdr.sh_info].is_code()) {
+                (obj_.sections_[shdr.sh_info].is_code() || obj_.sections_[shdr.sh_info].name == ".orc_unwind_ip")) {
                 obj_.code_relocs_.push_back({static_cast<uint32_t>(shdr.sh_info), rela.r_offset,
                                              static_cast<uint32_t>(sym_index), rela.r_addend});
                 continue;

@@ -191,6 +191,37 @@ TEST_F(AfKey, CodeSectionsArePlacedWhereKallsymsPutsTheirFunctions) {
     EXPECT_EQ(placed_names, with_functions);
 }
 
+// The module's ORC table, its ips placed through their relocations: at the
+// first byte of every af_key function objtool describes the entry state (a
+// call frame with only the return address on the stack, sp + 8), and right
+// after its `push %rbp`-free prologue nothing claims a different function.
+TEST_F(AfKey, OrcTableIsPlacedWithTheModulesCode) {
+    const readers::PlacedModule placed = readers::place_module("af_key", ko, build_id, kallsyms);
+    ASSERT_EQ(placed.code.state, State::used) << placed.code.detail;
+    ASSERT_TRUE(placed.orc.has_value()) << "af_key.ko has .orc_unwind";
+    EXPECT_GT(placed.orc->size(), 100u);
+    int functions = 0, entry_state = 0;
+    for (const char* fn : {"check_reqid", "pfkey_reserved", "pfkey_send_notify", "pfkey_release"}) {
+        const auto named = kallsyms.named(fn, "af_key");
+        if (named.size() != 1) continue;
+        ++functions;
+        const auto e = placed.orc->find(named.front()->addr);
+        ASSERT_TRUE(e.has_value()) << fn;
+        if (e->type == OrcEntry::Type::call && e->sp_reg == static_cast<uint8_t>(OrcEntry::Reg::sp) && e->sp_offset == 8)
+            ++entry_state;
+    }
+    ASSERT_GT(functions, 0);
+    EXPECT_EQ(entry_state, functions) << "an entry at a function's first byte is the entry state";
+    // Every ip lies in a placed code region.
+    for (size_t i = 0; i < placed.orc->size(); ++i) {
+        const uint64_t ip = placed.orc->ip_at(i);
+        const bool inside = std::any_of(placed.regions.begin(), placed.regions.end(), [&](const CodeRegion& r) {
+            return ip >= r.start && ip <= r.start + r.bytes.size();
+        });
+        ASSERT_TRUE(inside) << std::hex << ip;
+    }
+}
+
 TEST_F(AfKey, ReturnAddressesAfterCallsPassAndOthersAreFindings) {
     readers::PlacedModule placed = readers::place_module("af_key", ko, build_id, kallsyms);
     ASSERT_EQ(placed.code.state, State::used) << placed.code.detail;

@@ -52,6 +52,13 @@ std::optional<size_t> first_where(const OrcTable& t, auto pred) {
     return std::nullopt;
 }
 
+// The table alone, over every address it covers, unmoved.
+KernelOrc whole(const OrcTable& t) {
+    KernelOrc k;
+    k.add(t.ip_at(0), ~0ull, &t, 0);
+    return k;
+}
+
 bool plain_call(const OrcEntry& e) {
     return e.type == OrcEntry::Type::call && e.sp_reg == static_cast<uint8_t>(OrcEntry::Reg::sp) && e.sp_offset > 8 &&
            e.bp_reg == static_cast<uint8_t>(OrcEntry::Reg::undefined);
@@ -102,19 +109,19 @@ TEST_F(RealOrc, WalkFollowsEntriesToTheEndAndRefusesOffStackSlots) {
     OrcWalkLimits limits;
     limits.stack_low = low;
     limits.stack_high = high;
-    const OrcWalk w = orc_walk(mem, *table_, {ip, sp, 0, false}, limits);
+    const OrcWalk w = orc_walk(mem, whole(*table_), {ip, sp, 0, false}, limits);
     ASSERT_EQ(w.end, OrcWalk::End::end_of_stack) << w.detail;
     ASSERT_EQ(w.frames.size(), 2u);
     EXPECT_EQ(w.frames[1].ip, ret);
     EXPECT_EQ(w.frames[1].sp, sp + static_cast<uint64_t>(e.sp_offset));
 
     limits.stack_high = slot;  // the slot lies just past the stack's end
-    const OrcWalk cut = orc_walk(mem, *table_, {ip, sp, 0, false}, limits);
+    const OrcWalk cut = orc_walk(mem, whole(*table_), {ip, sp, 0, false}, limits);
     EXPECT_EQ(cut.end, OrcWalk::End::failed);
     EXPECT_NE(cut.detail.find("off the task's stack"), std::string::npos) << cut.detail;
 
     // A return address below every entry has no ORC: the walk fails there.
-    const OrcWalk nowhere = orc_walk(mem, *table_, {0x1000, sp, 0, false}, limits);
+    const OrcWalk nowhere = orc_walk(mem, whole(*table_), {0x1000, sp, 0, false}, limits);
     EXPECT_EQ(nowhere.end, OrcWalk::End::failed);
     EXPECT_NE(nowhere.detail.find("no ORC entry"), std::string::npos) << nowhere.detail;
 }

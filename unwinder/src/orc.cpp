@@ -57,10 +57,6 @@ Result<OrcTable> OrcTable::from_image(const ElfImage& vmlinux) {
         return make_error(vmlinux.path() + ": malformed ORC tables (" + std::to_string(ip_sec->bytes.size()) +
                           " bytes of ips, " + std::to_string(orc_sec->bytes.size()) + " of entries)");
     }
-    OrcTable t;
-    // 6.4 added .orc_header (a hash of the entry layout) together with the
-    // type:3 layout; its absence means the older one.
-    t.new_layout_ = vmlinux.section_named(".orc_header").has_value();
     // Each ip is stored relative to its own slot (unwind_orc.c orc_ip()).
     std::vector<uint64_t> ips(n);
     for (size_t i = 0; i < n; ++i) {
@@ -68,6 +64,19 @@ Result<OrcTable> OrcTable::from_image(const ElfImage& vmlinux) {
         std::memcpy(&rel, ip_sec->bytes.data() + 4 * i, 4);
         ips[i] = ip_sec->addr + 4 * i + static_cast<int64_t>(rel);
     }
+    // 6.4 added .orc_header (a hash of the entry layout) together with the
+    // type:3 layout; its absence means the older one.
+    return from_ips(std::move(ips), orc_sec->bytes, vmlinux.section_named(".orc_header").has_value());
+}
+
+Result<OrcTable> OrcTable::from_ips(std::vector<uint64_t> ips, std::span<const std::byte> entries, bool new_layout) {
+    const size_t n = ips.size();
+    if (n == 0 || entries.size() != n * kEntrySize) {
+        return make_error("malformed ORC table: " + std::to_string(n) + " ips, " + std::to_string(entries.size()) +
+                          " bytes of entries");
+    }
+    OrcTable t;
+    t.new_layout_ = new_layout;
     // The kernel sorts the table at boot (unwind_init()); the image may hold
     // it unsorted. Equal ips keep their file order, as the kernel's sort
     // need not: objtool emits one entry per address.
@@ -78,7 +87,7 @@ Result<OrcTable> OrcTable::from_image(const ElfImage& vmlinux) {
     t.entries_.reserve(n);
     for (size_t i : order) {
         t.ips_.push_back(ips[i]);
-        t.entries_.push_back(decode(orc_sec->bytes.data() + kEntrySize * i, t.new_layout_));
+        t.entries_.push_back(decode(entries.data() + kEntrySize * i, t.new_layout_));
     }
     return t;
 }
@@ -89,11 +98,24 @@ std::optional<OrcEntry> OrcTable::find(uint64_t addr) const {
     return entries_[static_cast<size_t>(it - ips_.begin()) - 1];
 }
 
+void KernelOrc::add(uint64_t start, uint64_t end, const OrcTable* table, int64_t offset) {
+    if (table != nullptr && start < end) ranges_.push_back({start, end, table, offset});
+}
+
+std::optional<OrcEntry> KernelOrc::find(uint64_t runtime_addr) const {
+    for (const Range& r : ranges_) {
+        if (runtime_addr >= r.start && runtime_addr < r.end) {
+            return r.table->find(runtime_addr - static_cast<uint64_t>(r.offset));
+        }
+    }
+    return std::nullopt;
+}
+
 namespace {
 
 class Walker {
 public:
-    Walker(const Memory& memory, const OrcTable& table, const OrcWalkLimits& limits, OrcWalk& out)
+    Walker(const Memory& memory, const KernelOrc& table, const OrcWalkLimits& limits, OrcWalk& out)
         : memory_(memory), table_(table), limits_(limits), out_(out) {}
 
     void run(const OrcStart& start);
@@ -117,7 +139,7 @@ private:
     }
 
     const Memory& memory_;
-    const OrcTable& table_;
+    const KernelOrc& table_;
     const OrcWalkLimits& limits_;
     OrcWalk& out_;
 };
@@ -131,8 +153,7 @@ void Walker::run(const OrcStart& start) {
         // orc_find(state->signal ? state->ip : state->ip - 1): a return
         // address may follow a call to a noreturn function, at the start of
         // the next function's entries.
-        const uint64_t lookup = (signal ? ip : ip - 1) - static_cast<uint64_t>(limits_.kaslr_offset);
-        const auto orc = table_.find(lookup);
+        const auto orc = table_.find(signal ? ip : ip - 1);
         if (!orc) return fail("no ORC entry for " + hex_address(ip));
         if (orc->type == OrcEntry::Type::end_of_stack) {
             out_.end = OrcWalk::End::end_of_stack;
@@ -226,7 +247,7 @@ void Walker::run(const OrcStart& start) {
 
 }  // namespace
 
-OrcWalk orc_walk(const Memory& memory, const OrcTable& table, const OrcStart& start, const OrcWalkLimits& limits) {
+OrcWalk orc_walk(const Memory& memory, const KernelOrc& table, const OrcStart& start, const OrcWalkLimits& limits) {
     OrcWalk out;
     Walker(memory, table, limits, out).run(start);
     return out;

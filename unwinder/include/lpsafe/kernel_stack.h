@@ -97,6 +97,14 @@ struct KernelImage {
     // verdict is then unreliable, naming the file. Empty when it matches.
     std::string mismatch;
     std::vector<KernelModuleCode> modules;
+    // The used modules' ORC tables, at runtime addresses, each over its
+    // module's code (--kernel-memory walks through module frames with them).
+    struct ModuleOrc {
+        std::string module;
+        uint64_t start = 0, end = 0;
+        OrcTable table;
+    };
+    std::vector<ModuleOrc> module_orc;
     std::shared_ptr<BufferMemory> module_memory;  // process.memory: the used modules' code
 
     bool has_vmlinux() const { return !path.empty(); }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,10 @@ struct OrcEntry {
 class OrcTable {
 public:
     static Result<OrcTable> from_image(const ElfImage& vmlinux);
+    // A module's table: `ips` already resolved (its .orc_unwind_ip
+    // relocations applied at the module's runtime addresses), `entries` its
+    // .orc_unwind bytes, one per ip.
+    static Result<OrcTable> from_ips(std::vector<uint64_t> ips, std::span<const std::byte> entries, bool new_layout);
     // The entry covering link-time address `addr`: the last one starting at
     // or below it; nullopt below the first entry.
     std::optional<OrcEntry> find(uint64_t addr) const;
@@ -48,6 +53,23 @@ private:
     std::vector<uint64_t> ips_;  // sorted
     std::vector<OrcEntry> entries_;
     bool new_layout_ = false;
+};
+
+// Every ORC table of a running kernel, each over the runtime range of the
+// text it describes: vmlinux's (at link-time addresses, moved by the KASLR
+// offset) and the loaded modules'. An address in no range has no entry.
+class KernelOrc {
+public:
+    void add(uint64_t start, uint64_t end, const OrcTable* table, int64_t offset);
+    std::optional<OrcEntry> find(uint64_t runtime_addr) const;
+
+private:
+    struct Range {
+        uint64_t start, end;
+        const OrcTable* table;
+        int64_t offset;  // runtime - table address
+    };
+    std::vector<Range> ranges_;
 };
 
 // Where a task's saved context starts the walk (unwind_orc.c __unwind_start
@@ -81,13 +103,12 @@ struct OrcWalk {
 struct OrcWalkLimits {
     uint64_t stack_low = 0;   // the task's stack: [stack_low, stack_high)
     uint64_t stack_high = 0;
-    int64_t kaslr_offset = 0;  // runtime - link-time
     unsigned max_frames = 256;
     // struct pt_regs: size, and the offsets of ip, sp, cs, bp (BTF).
     uint64_t pt_regs_size = 168;
     uint64_t regs_ip = 128, regs_sp = 152, regs_cs = 136, regs_bp = 32;
 };
 
-OrcWalk orc_walk(const Memory& memory, const OrcTable& table, const OrcStart& start, const OrcWalkLimits& limits);
+OrcWalk orc_walk(const Memory& memory, const KernelOrc& orc, const OrcStart& start, const OrcWalkLimits& limits);
 
 }  // namespace lpsafe
