@@ -74,6 +74,8 @@ def convert(lines, version):
     text = re.sub(r"(\.PP\n)+", ".PP\n", text)
     text = re.sub(r"(\.S[HS] [^\n]*\n)\.PP\n", r"\1", text)
     text = re.sub(r"\.PP\n(\.(IP|SH|SS|PP))", r"\1", text)
+    # whatis and apropos (lexgrog) read NAME as "name \- description".
+    text = re.sub(r"(\.SH NAME\n[^\n]*?) — ", r"\1 \\- ", text)
     return text
 
 
