@@ -4,20 +4,33 @@
 # and runs them on real input: the committed kernel capture with a real
 # livepatch module, and a live child process.
 #   examples_test.sh BUILD_DIR SOURCE_DIR
+#   examples_test.sh --installed ROOT SOURCE_DIR   a tree installed otherwise
+#                                                  (scripts/test-debian.sh: the .debs)
 set -eu
-build=$1
-src=$2
-root=$(mktemp -d /tmp/lpsafe-examples-XXXXXX)
 child=
+scratch=
 cleanup() {
     [ -n "$child" ] && kill "$child" 2>/dev/null || true
-    rm -rf "$root"
+    [ -n "$scratch" ] && rm -rf "$scratch"
 }
 trap cleanup EXIT INT TERM HUP
 fail() { echo "examples_test: $*" >&2; exit 1; }
 
-meson install -C "$build" --destdir "$root" --no-rebuild --quiet >"$root.log" 2>&1 || { cat "$root.log"; rm -f "$root.log"; fail "meson install"; }
-rm -f "$root.log"
+if [ "$1" = --installed ]; then
+    root=$2
+    src=$3
+    out=$(mktemp -d /tmp/lpsafe-examples-XXXXXX)
+    scratch=$out
+else
+    build=$1
+    src=$2
+    root=$(mktemp -d /tmp/lpsafe-examples-XXXXXX)
+    scratch=$root
+    out="$root/out"
+    meson install -C "$build" --destdir "$root" --no-rebuild --quiet >"$root.log" 2>&1 ||
+        { cat "$root.log"; rm -f "$root.log"; fail "meson install"; }
+    rm -f "$root.log"
+fi
 
 # What was installed: the library with its soname links, the headers, the
 # .pc file, the command and both man pages.
@@ -25,7 +38,7 @@ lib=$(dirname "$(find "$root" -name 'liblpsafe.so.0' | head -n 1)")
 [ -n "$lib" ] && [ -L "$lib/liblpsafe.so" ] && [ -L "$lib/liblpsafe.so.0" ] || fail "no liblpsafe.so symlinks"
 for f in include/lpsafe.h include/lpsafe.hpp include/lpsafe_version.h bin/lpsafe share/man/man1/lpsafe.1 \
          share/man/man3/lpsafe.3; do
-    [ -n "$(find "$root" -path "*/$f" | head -n 1)" ] || fail "not installed: $f"
+    [ -n "$(find "$root" \( -path "*/$f" -o -path "*/$f.gz" \) | head -n 1)" ] || fail "not installed: $f"
 done
 # The .so exports the C API and nothing else.
 other=$(nm -D --defined-only "$lib/liblpsafe.so.0" | awk '$3 !~ /^lpsafe_/ && $3 != "LPSAFE_0" {print $3}')
@@ -37,7 +50,6 @@ export PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_LIBDIR="$
 pkg-config --exists lpsafe || fail "pkg-config does not find lpsafe"
 cflags=$(pkg-config --cflags lpsafe)
 libs=$(pkg-config --libs lpsafe)
-out="$root/out"
 mkdir -p "$out"
 cc -std=c99 -Wall -Wextra -pedantic -Werror $cflags -o "$out/gate_kernel" "$src/docs/examples/gate_kernel.c" $libs
 c++ -std=c++20 -Wall -Wextra -Werror $cflags -o "$out/check_process" "$src/docs/examples/check_process.cpp" $libs
