@@ -7,7 +7,7 @@
 set -euo pipefail
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
-work=${1:-$(mktemp -d /tmp/lpsafe-debian-XXXXXX)}
+work=$(realpath -m "${1:-$(mktemp -d /tmp/lpsafe-debian-XXXXXX)}")
 tree="$work/lpsafe-$version"
 rm -rf "$tree" "$work"/*.deb "$work/root"
 mkdir -p "$tree" "$work/root"
