@@ -1,9 +1,13 @@
 /* Thread safety as lpsafe(3) states it: independent checks in parallel
- * threads, and one source checked from several threads (the source's checks
- * take turns); every thread must get the same document and its own error
+ * threads (snapshots, and live processes traced by several threads at
+ * once), and one source checked from several threads (the source's checks
+ * take turns); every thread must get the same verdicts and its own error
  * messages. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "capi_test.h"
 
@@ -47,9 +51,32 @@ static void *on_shared(void *arg) {
     return ok ? (void *)1 : NULL;
 }
 
+static pid_t children[kThreads];
+
+/* Each thread traces its own child, parked in pause(2), at the same time. */
+static void *live(void *arg) {
+    const pid_t pid = children[(size_t)arg];
+    lpsafe_source *s = NULL;
+    lpsafe_patch *p = NULL;
+    lpsafe_result *r = NULL;
+    lpsafe_summary sum = {0, 0, 0, 0, 0, 0, -1};
+    int ok = 1;
+    for (int round = 0; ok && round < 3; ++round) {
+        ok = lpsafe_source_open_pids(&pid, 1, NULL, &s) == LPSAFE_OK && lpsafe_patch_new(&p) == LPSAFE_OK &&
+             lpsafe_patch_add_function(p, "libc.so.6:pause") == LPSAFE_OK && lpsafe_check(s, p, NULL, &r) == LPSAFE_OK &&
+             lpsafe_result_summary(r, &sum) == LPSAFE_OK && sum.blocked == 1 && sum.exit_status == 1;
+        if (!ok) fprintf(stderr, "live pid %d: %s\n", (int)pid, lpsafe_last_error());
+        lpsafe_result_free(r);
+        lpsafe_patch_free(p);
+        lpsafe_source_free(s);
+        r = NULL, p = NULL, s = NULL;
+    }
+    return ok ? (void *)1 : NULL;
+}
+
 static void run_threads(void *(*body)(void *), const char *what) {
     pthread_t t[kThreads];
-    for (int i = 0; i < kThreads; ++i) pthread_create(&t[i], NULL, body, NULL);
+    for (size_t i = 0; i < kThreads; ++i) pthread_create(&t[i], NULL, body, (void *)i);
     for (int i = 0; i < kThreads; ++i) {
         void *ok = NULL;
         pthread_join(t[i], &ok);
@@ -72,6 +99,18 @@ int main(void) {
     EXPECT_OK(lpsafe_result_json(r, &reference));
     run_threads(independent, "independent sources");
     run_threads(on_shared, "one shared source");
+    for (int i = 0; i < kThreads; ++i) {
+        children[i] = fork();
+        if (children[i] == 0) {
+            for (;;) pause();
+        }
+    }
+    usleep(200 * 1000);
+    run_threads(live, "live processes in parallel");
+    for (int i = 0; i < kThreads; ++i) {
+        kill(children[i], SIGKILL);
+        waitpid(children[i], NULL, 0);
+    }
     lpsafe_result_free(r);
     lpsafe_patch_free(p);
     lpsafe_source_free(shared);
