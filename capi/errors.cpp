@@ -46,6 +46,8 @@ LPSAFE_API const char* lpsafe_status_name(lpsafe_status status) {
         return "out of memory";
     case LPSAFE_ERR_INTERNAL:
         return "internal error";
+    case LPSAFE_STATUS_MAX_ENUM:
+        break;
     }
     return "unknown status";
 }

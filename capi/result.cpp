@@ -90,6 +90,8 @@ LPSAFE_API const char* lpsafe_verdict_name(lpsafe_verdict verdict) {
         return "gone";
     case LPSAFE_VERDICT_UNREADABLE:
         return "unreadable";
+    case LPSAFE_VERDICT_MAX_ENUM:
+        break;
     }
     return "unknown";
 }

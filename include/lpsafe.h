@@ -48,7 +48,10 @@ typedef enum lpsafe_status {
     LPSAFE_ERR_CHECK = 5,        /* the check could not run */
     LPSAFE_ERR_RANGE = 6,        /* an index past the end */
     LPSAFE_ERR_NO_MEMORY = 7,
-    LPSAFE_ERR_INTERNAL = 8      /* a bug in lpsafe: please report it */
+    LPSAFE_ERR_INTERNAL = 8,     /* a bug in lpsafe: please report it */
+    /* Not a status: makes the type as wide as int, so any int a caller
+     * passes (lpsafe_status_name(999)) is a valid value in C++ too. */
+    LPSAFE_STATUS_MAX_ENUM = 0x7fffffff
 } lpsafe_status;
 
 /* "ok", "invalid argument", ...; never NULL. */
@@ -148,7 +151,8 @@ typedef enum lpsafe_verdict {
     LPSAFE_VERDICT_UNRELIABLE = 2, /* the stack cannot be trusted (see findings) */
     LPSAFE_VERDICT_RUNNING = 3,    /* on a CPU: no stable stack (the kernel refuses it too) */
     LPSAFE_VERDICT_GONE = 4,       /* exited while being read */
-    LPSAFE_VERDICT_UNREADABLE = 5  /* permission or I/O error: the check is incomplete */
+    LPSAFE_VERDICT_UNREADABLE = 5, /* permission or I/O error: the check is incomplete */
+    LPSAFE_VERDICT_MAX_ENUM = 0x7fffffff /* not a verdict: as wide as int */
 } lpsafe_verdict;
 
 /* "safe", "blocked", ... as in the JSON; never NULL. */
