@@ -38,6 +38,11 @@ PACKAGES=(
     # python3, packaged multi-threaded daemons, a JIT runtime that must stay
     # unreliable
     python3 memcached redis-server nodejs
+    # the library's tests (tests/capi): its ABI against the committed
+    # baseline (scripts/abi.sh), and man rendering lpsafe(1) and lpsafe(3)
+    abigail-tools man-db
+    # Debian packages of the library and command (debian/, scripts/test-debian.sh)
+    dpkg-dev debhelper lintian
     # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
     clang libclang-rt-14-dev
 )

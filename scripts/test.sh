@@ -2,8 +2,10 @@
 # Sets up, builds and runs every test: unit tests, end-to-end tests on real
 # cores made at test time (gcore and the kernel), bad-input tests; then the
 # sanitizer stage (scripts/test-sanitizers.sh: the suite again under
-# ASan+UBSan, and every libFuzzer target for 30 s). LPSAFE_SANITIZERS=0
-# skips that stage for a quick local run.
+# ASan+UBSan, and every libFuzzer target for 30 s); then the Debian
+# packages (scripts/test-debian.sh: built, lintian, examples run against
+# them). LPSAFE_SANITIZERS=0 and LPSAFE_DEBIAN=0 skip those stages for a
+# quick local run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/gtest-count.sh
@@ -32,6 +34,17 @@ set -e
 main=$(gtest_count "$BUILD/meson-logs/testlog.txt" "$status")
 stage_done "tests (oracle included)"
 
+debian="debian packages skipped (LPSAFE_DEBIAN=0)"
+if [[ ${LPSAFE_DEBIAN:-1} != 0 ]]; then
+    set +e
+    bash scripts/test-debian.sh "$BUILD/debian" | tee "$BUILD/debian.txt"
+    deb_status=${PIPESTATUS[0]}
+    set -e
+    debian=$(tail -n 1 "$BUILD/debian.txt")
+    ((deb_status == 0)) || { status=1; debian="test-debian: failed (see above)"; }
+    stage_done "debian packages"
+fi
+
 sanitizers="sanitizer stage skipped (LPSAFE_SANITIZERS=0)"
 if [[ ${LPSAFE_SANITIZERS:-1} != 0 ]]; then
     set +e
@@ -45,7 +58,8 @@ if [[ ${LPSAFE_SANITIZERS:-1} != 0 ]]; then
 fi
 echo "stages: $(IFS=';'; echo "${timings[*]}" | sed 's/;/; /g')"
 
-# One closing line: the GoogleTest cases of the main build, then the
-# sanitizer stage's own summary.
+# Closing lines: the Debian stage's result, then the GoogleTest cases of the
+# main build and the sanitizer stage's own summary.
+echo "$debian"
 echo "gtest: $main; $sanitizers"
 exit "$status"

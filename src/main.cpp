@@ -3,20 +3,15 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <array>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <iostream>
 
 #include "cli_errors.h"
 #include "kernel_cli.h"
 #include "lpsafe/analyze.h"
-#include "readers/core_file.h"
+#include "pipeline/process_run.h"
 #include "readers/klp_module.h"
-#include "readers/ptrace_capture.h"
-#include "readers/snapshot_reader.h"
-#include "readers/snapshot_writer.h"
 #include "report/klp_report.h"
 #include "report/report.h"
 
@@ -26,17 +21,12 @@ using lpsafe::cli::fail;
 using lpsafe::cli::kExitError;
 using lpsafe::cli::note;
 
-struct Args {
-    std::string core;
-    std::string snapshot;
-    std::vector<int> pids;
-    bool all_user = false;
+// The input fields (core, pids, sysroot, ...) are the pipeline's, which the
+// C API fills too.
+struct Args : lpsafe::pipeline::ProcessInput {
     std::string output;
     bool no_compress = false;
     std::string symbols = "all";
-    std::string exe;
-    std::string sysroot;
-    std::vector<std::string> debug_dirs;
     std::vector<std::string> funcs;
     std::vector<std::string> patch_files;
     std::vector<std::string> klp_modules;
@@ -68,75 +58,16 @@ void add_input_options(CLI::App& cmd, Args& a) {
 }
 
 lpsafe::CheckOptions check_options(const Args& a) {
-    lpsafe::CheckOptions options;
-    options.unwind.max_frames = a.max_frames;
-    options.unwind.cross_check = !a.no_cross_check;
-    return options;
+    return lpsafe::pipeline::make_check_options(a.max_frames, !a.no_cross_check);
 }
 
-// Every input becomes a ProcessImage, handed to `sink` one at a time (a live
-// process is captured, checked and released before the next is stopped). A
-// non-zero status from the sink stops the loop. With --all-user, processes
-// that cannot be captured are skipped with a note; a process that refuses
-// ptrace under --pid still reaches the sink, with unreadable threads (exit 4
-// when nothing worse is found), so it never hides the others' verdicts.
-using ProcessSink = std::function<int(const lpsafe::ProcessImage&)>;
+using lpsafe::pipeline::has_process_input;
 
-// Debug files that were found but refused (wrong build-id or CRC, garbage
-// from a server): names are lost, so say why (docs/symbols.md).
-void note_symbol_sources(const lpsafe::ProcessImage& process) {
-    for (const lpsafe::Module& m : process.modules.modules())
-        for (const std::string& n : m.symbol_notes) note(n);
-}
-
-int for_each_process(const Args& a, const ProcessSink& sink) {
-    if (!a.snapshot.empty() || !a.core.empty()) {
-        auto process = a.snapshot.empty() ? lpsafe::readers::read_core(a.core, {a.exe, a.sysroot, a.debug_dirs})
-                                          : lpsafe::readers::read_snapshot(a.snapshot);
-        if (!process) return fail(process.error().message);
-        note_symbol_sources(*process);
-        return sink(*process);
-    }
-    if (a.pids.empty() && !a.all_user) {
-        return fail("no input: give --core FILE, --snapshot FILE, --pid PID, --all-user, or --kernel");
-    }
-    const std::vector<int> pids = a.all_user ? lpsafe::readers::user_processes() : a.pids;
-    for (int pid : pids) {
-        lpsafe::readers::LiveOptions live;
-        live.search.sysroot = a.sysroot;
-        live.search.debug_dirs = a.debug_dirs;
-        auto process = lpsafe::readers::capture_process(pid, live);
-        const std::string who = "pid " + std::to_string(pid);
-        if (!process) {
-            if (!a.all_user) return fail(process.error().message);
-            // A process that exited since the listing is no loss.
-            const std::string& why = process.error().message;
-            if (why.rfind("no process", 0) != 0) note("skipped " + who + ": " + why);
-            continue;
-        }
-        if (a.all_user && !lpsafe::readers::any_captured(*process)) {
-            const std::string why = process->threads.empty() ? "no threads" : process->threads.front().status_reason;
-            note("skipped " + who + " (" + process->comm + "): " + why);
-            continue;
-        }
-        note_symbol_sources(*process);
-        if (const int st = sink(*process); st != 0) return st;
-    }
-    return 0;
-}
-
-bool has_process_input(const Args& a) {
-    return !a.core.empty() || !a.snapshot.empty() || !a.pids.empty() || a.all_user;
-}
-
-// A kernel capture archive is the kernel's snapshot: `--snapshot` accepts it
-// too and hands it to the kernel reader.
-bool is_kernel_capture(const std::string& path) {
-    std::array<std::byte, 8> head{};
-    std::ifstream in(path, std::ios::binary);
-    in.read(reinterpret_cast<char*>(head.data()), head.size());
-    return in.gcount() == static_cast<std::streamsize>(head.size()) &&
-           lpsafe::readers::snapshot_kind(head) == lpsafe::readers::SnapshotKind::kernel;
+// Processes go to `sink` one at a time (src/pipeline/process_run.h); what
+// does not stop the run is printed as a note.
+int for_each_process(const Args& a, const lpsafe::pipeline::ProcessSink& sink) {
+    auto st = lpsafe::pipeline::for_each_process(a, sink, [](const std::string& n) { note(n); });
+    return st ? 0 : fail(st.error().message);
 }
 
 int record(const Args& a) {
@@ -153,49 +84,42 @@ int record(const Args& a) {
         options.check = check_options(a);
         options.compress = !a.no_compress;
         options.all_symbols = a.symbols == "all";
-        lpsafe::readers::RecordStats stats;
-        auto bytes = lpsafe::readers::record_snapshot(process, options, &stats);
-        if (!bytes) return fail(bytes.error().message);
-        if (auto st = lpsafe::readers::write_file(a.output, *bytes); !st) return fail(st.error().message);
+        auto recorded = lpsafe::pipeline::record_process(process, options, a.output);
+        if (!recorded) return lpsafe::Status(recorded.error());
+        const lpsafe::readers::RecordStats& stats = recorded->stats;
         std::cout << fmt::format("recorded {} threads, {} modules (+{} named only) in {} bytes to {}: memory {}, "
                                  "code {}, unwind tables {} bytes; {} stacks truncated\n",
-                                 stats.threads, stats.modules_recorded, stats.modules_listed, bytes->size(), a.output,
+                                 stats.threads, stats.modules_recorded, stats.modules_listed, recorded->bytes, a.output,
                                  stats.memory_bytes, stats.code_bytes, stats.table_bytes, stats.truncated_stacks);
-        return 0;
+        return lpsafe::Status(lpsafe::Ok{});
     });
 }
 
 // The patch set from --func, --patch-file and --klp-module. Each .ko is read
 // once; what kernel checks need of it besides its targets (its name and
 // .replace) goes to `klp`.
-lpsafe::Result<lpsafe::PatchSet> patch_set(const Args& a, lpsafe::cli::KlpModules& klp) {
+lpsafe::Result<lpsafe::PatchSet> patch_set(const Args& a, lpsafe::pipeline::KlpModules& klp) {
     lpsafe::PatchSet patch;
     for (const auto& f : a.funcs) {
-        if (auto st = patch.add_spec(f); !st) return lpsafe::make_error("--func: " + st.error().message);
+        if (auto st = lpsafe::pipeline::add_function(patch, f); !st) return st.error();
     }
     for (const auto& p : a.patch_files) {
-        if (auto st = patch.add_file(p); !st) return st.error();
+        if (auto st = lpsafe::pipeline::add_patch_file(patch, p); !st) return st.error();
     }
     for (const auto& k : a.klp_modules) {
-        auto m = lpsafe::readers::read_klp_module(k);
-        if (!m) return lpsafe::make_error("--klp-module: " + m.error().message);
-        for (auto& t : m->targets()) {
-            if (auto st = patch.add_target(std::move(t)); !st) return lpsafe::make_error(k + ": " + st.error().message);
-        }
-        klp.names.push_back(m->module);
-        klp.replace = klp.replace || m->replace;
+        if (auto st = lpsafe::pipeline::add_klp_module(patch, klp, k); !st) return st.error();
     }
     return patch;
 }
 
 int run(const Args& a, lpsafe::report::Mode mode) {
-    lpsafe::cli::KlpModules klp;
+    lpsafe::pipeline::KlpModules klp;
     auto patch = patch_set(a, klp);
     if (!patch) return fail(patch.error().message);
     if (mode == lpsafe::report::Mode::check && patch->empty() && a.kernel.klp_disable.empty()) {
-        return fail("no functions to check: give --func [OBJECT:]FUNCTION, --patch-file FILE or --klp-module FILE.ko");
+        return fail(lpsafe::pipeline::kNoFunctions);
     }
-    if (!a.snapshot.empty() && !a.kernel.kernel && is_kernel_capture(a.snapshot)) {
+    if (!a.snapshot.empty() && !a.kernel.kernel && lpsafe::pipeline::is_kernel_capture(a.snapshot)) {
         Args k = a;
         k.kernel.kernel = true;
         k.kernel.proc_root = a.snapshot;
@@ -211,25 +135,16 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     if (const std::string opt = lpsafe::cli::kernel_only_option(a.kernel); !opt.empty()) {
         return fail(opt + " applies to kernel stacks only: add --kernel");
     }
-    const lpsafe::CheckOptions options = check_options(a);
-    std::vector<lpsafe::ProcessReport> reports;
     std::vector<lpsafe::second_opinion::ThreadComparison> peer;
-    const int st = for_each_process(a, [&](const lpsafe::ProcessImage& process) {
-        auto report = lpsafe::check_process(process, *patch, options);
-        if (!report) {
-            const std::string who = fmt::format("pid {} ({})", process.pid, process.comm);
-            if (!a.all_user) return fail(a.pids.empty() ? report.error().message : who + ": " + report.error().message);
-            note("skipped " + who + ": " + report.error().message);
-            return 0;
-        }
-        if (a.cross_check_libunwind) {
-            auto c = lpsafe::second_opinion::compare_with_libunwind(process, *report, a.max_frames);
+    auto checked = lpsafe::pipeline::check_processes(
+        a, *patch, check_options(a), [](const std::string& n) { note(n); },
+        [&](const lpsafe::ProcessImage& process, const lpsafe::ProcessReport& report) {
+            if (!a.cross_check_libunwind) return;
+            auto c = lpsafe::second_opinion::compare_with_libunwind(process, report, a.max_frames);
             peer.insert(peer.end(), std::make_move_iterator(c.begin()), std::make_move_iterator(c.end()));
-        }
-        reports.push_back(std::move(*report));
-        return 0;
-    });
-    if (st != 0) return st;
+        });
+    if (!checked) return fail(checked.error().message);
+    const std::vector<lpsafe::ProcessReport>& reports = *checked;
 
     if (a.json) {
         auto out = lpsafe::report::to_json(reports, mode);

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "report/report.h"
+#include "report/json_report.h"
 
 namespace lpsafe::report {
 namespace {

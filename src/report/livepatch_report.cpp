@@ -12,18 +12,6 @@
 namespace lpsafe::report {
 namespace {
 
-using nlohmann::json;
-using readers::PatchState;
-
-template <typename T>
-json or_null(const std::optional<T>& v) {
-    return v ? json(*v) : json(nullptr);
-}
-
-std::string state_name(const readers::TaskPatchState& t) {
-    return t.state ? readers::patch_state_name(*t.state) : "unreadable";
-}
-
 std::string patch_line(const readers::LoadedPatch& p) {
     std::string out = fmt::format("  {}: {}{}", p.name, p.enabled ? "enabled" : "disabled",
                                   p.transition ? ", in transition" : "");
@@ -40,36 +28,6 @@ std::string patch_line(const readers::LoadedPatch& p) {
 
 }  // namespace
 
-json livepatch_to_json(const readers::LivepatchStatus& status) {
-    json patches = json::array();
-    for (const readers::LoadedPatch& p : status.patches) {
-        json objects = json::array();
-        for (const readers::LivepatchObject& o : p.objects) {
-            json funcs = json::array();
-            for (const readers::LivepatchFunc& f : o.funcs) funcs.push_back({{"name", f.name}, {"sympos", f.sympos}});
-            objects.push_back({{"name", o.name}, {"patched", or_null(o.patched)}, {"functions", std::move(funcs)}});
-        }
-        patches.push_back({{"name", p.name},
-                           {"enabled", p.enabled},
-                           {"transition", p.transition},
-                           {"replace", or_null(p.replace)},
-                           {"stack_order", or_null(p.stack_order)},
-                           {"objects", std::move(objects)}});
-    }
-    return {{"available", status.available}, {"in_transition", status.in_transition()}, {"patches", std::move(patches)}};
-}
-
-void add_patch_states(json& tasks, const std::vector<readers::TaskPatchState>& states) {
-    std::map<std::pair<int, int>, const readers::TaskPatchState*> by_task;
-    for (const readers::TaskPatchState& s : states) by_task[{s.pid, s.tid}] = &s;
-    for (json& t : tasks) {
-        const auto it = by_task.find({t["pid"].get<int>(), t["tid"].get<int>()});
-        if (it == by_task.end()) continue;
-        t["patch_state"] = state_name(*it->second);
-        if (!it->second->state) t["patch_state_error"] = it->second->unreadable;
-    }
-}
-
 std::string render_livepatch_text(const readers::LivepatchStatus& status,
                                   const std::vector<readers::TaskPatchState>& states, const ProcessReport& report) {
     if (!status.available) return {};
@@ -80,7 +38,7 @@ std::string render_livepatch_text(const readers::LivepatchStatus& status,
     std::map<std::pair<int, int>, const TaskVerdict*> tasks;
     for (const TaskVerdict& t : report.tasks) tasks[{t.pid, t.tid}] = &t;
     std::map<std::string, std::vector<const readers::TaskPatchState*>> by_state;
-    for (const readers::TaskPatchState& s : states) by_state[state_name(s)].push_back(&s);
+    for (const readers::TaskPatchState& s : states) by_state[patch_state_label(s)].push_back(&s);
     for (const auto& [name, list] : by_state) {
         out += fmt::format("\npatch_state {} ({} task{}):\n", name, list.size(), list.size() == 1 ? "" : "s");
         // Outside a transition every task is idle (-1): one line, not the whole system.

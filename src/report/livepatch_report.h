@@ -12,6 +12,8 @@
 
 namespace lpsafe::report {
 
+// "idle", "patched", ... or "unreadable" (livepatch_json.cpp).
+std::string patch_state_label(const readers::TaskPatchState& t);
 nlohmann::json livepatch_to_json(const readers::LivepatchStatus& status);
 // Adds "patch_state" (and "patch_state_error") to the tasks of a report's
 // JSON whose patch_state was read.

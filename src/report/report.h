@@ -1,5 +1,6 @@
-// Reports: the same ProcessReports rendered as JSON (docs/json-format.md) or
-// as text for a person. Rendering never re-reads memory or re-runs a check.
+// Reports: the same ProcessReports rendered as text for a person (and the
+// libunwind comparison). The JSON document is the library's (json_report.h).
+// Rendering never re-reads memory or re-runs a check.
 #pragma once
 
 #include <span>
@@ -8,13 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "lpsafe/analyze.h"
+#include "report/json_report.h"
 #include "second_opinion/compare.h"
 
 namespace lpsafe::report {
-
-enum class Mode { check, stack };
-
-nlohmann::json to_json(std::span<const ProcessReport> reports, Mode mode);
 
 // `check`: a table with a line per task, then details for every task that is
 // not safe. `stack`: every task's frames, each with its method and findings.
@@ -24,15 +22,6 @@ std::string render_text(std::span<const ProcessReport> reports, Mode mode);
 // function that blocks them, then unreliable, unreadable and running tasks.
 std::string render_kernel_text(const ProcessReport& report);
 
-Summary total(std::span<const ProcessReport> reports);
-
-// Live capture: how long threads were stopped, over every task with a stop time.
-struct StopTotals {
-    int threads = 0;
-    uint64_t total_ns = 0;
-    uint64_t max_ns = 0;
-};
-StopTotals stop_totals(std::span<const ProcessReport> reports);
 // `stack --cross-check`: per thread, whether libunwind found the same frames,
 // and where it parted from lpsafe (cross_check_report.cpp).
 nlohmann::json cross_check_json(std::span<const second_opinion::ThreadComparison> threads);
