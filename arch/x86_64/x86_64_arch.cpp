@@ -26,6 +26,7 @@ const Arch kX86_64Arch = {
     .fp_step = x86_64::fp_step,
     .check_fp_prologue = x86_64::check_fp_prologue,
     .cfi_row_is_fp_frame = x86_64::cfi_row_is_fp_frame,
+    .check_stack_end_marker = x86_64::check_stack_end_marker,
     .user_regs_size = x86_64::kUserRegsWords * sizeof(uint64_t),
     .parse_user_regs = x86_64::parse_user_regs,
     .red_zone = 128,  // System V psABI 3.2.2

@@ -273,4 +273,21 @@ RuleOutcome check_fp_prologue(const ProcessImage& process, uint64_t fn_start, ui
     return RuleOutcome::fail("no mov %rsp,%rbp follows push %rbp in the prologue");
 }
 
+// psABI 3.4.1: "the user code should mark the deepest stack frame by setting
+// the frame pointer to zero" -- glibc's _start and the child side of clone
+// and clone3 do it (`xor %ebp,%ebp`) before their first call, and rbp is
+// callee-saved, so every frame above keeps it and hands it back: at a real
+// outermost frame the recovered rbp is 0. A saved return address replaced by
+// such a return site (clone3's `call *%rdx` has no fixed callee to refute
+// it) recovers the rbp of the frame it cut off instead.
+RuleOutcome check_stack_end_marker(const Regs& outermost) {
+    const auto fp = outermost.get(rbp);
+    if (!fp) return RuleOutcome::cannot("the outermost frame's rbp is unknown, so its end-of-stack mark (rbp 0) cannot be seen");
+    if (*fp != 0) {
+        return RuleOutcome::fail("the outermost frame's rbp is " + hex(*fp) +
+                                 ", not the 0 that marks the deepest frame (psABI 3.4.1)");
+    }
+    return RuleOutcome::pass();
+}
+
 }  // namespace lpsafe::x86_64

@@ -203,6 +203,7 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
                                                       (out.frames.back().function.empty() ? hex_address(out.frames.back().pc)
                                                                                           : out.frames.back().function) +
                                                       " undefined"};
+            out.outermost_regs = *regs;
             break;
         }
         if (out.frames.size() >= options.max_frames) {

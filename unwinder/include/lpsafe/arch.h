@@ -104,6 +104,10 @@ struct Arch {
     // frame-pointer step applies and must agree)?
     bool (*cfi_row_is_fp_frame)(const CfiRow& row);
 
+    // bottom: the ABI's own mark of the deepest frame, checked on the
+    // registers of the frame whose CFI ends the walk (x86_64: rbp 0).
+    RuleOutcome (*check_stack_end_marker)(const Regs& outermost);
+
     // Live capture (ptrace): the general registers as PTRACE_GETREGSET
     // NT_PRSTATUS returns them, i.e. the struct NT_PRSTATUS embeds, and its size.
     size_t user_regs_size;

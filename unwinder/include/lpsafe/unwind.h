@@ -8,6 +8,7 @@
 #include "lpsafe/finding.h"
 #include "lpsafe/frame.h"
 #include "lpsafe/process.h"
+#include "lpsafe/regs.h"
 
 namespace lpsafe {
 
@@ -29,6 +30,9 @@ struct StackEnd {
 struct UnwoundStack {
     std::vector<Frame> frames;
     StackEnd end;
+    // When the end is `outermost`: that frame's registers, for the
+    // architecture's end-of-stack mark (Arch::check_stack_end_marker).
+    Regs outermost_regs;
     std::vector<Finding> findings;  // unwind, cross_check, sp, loop facts
 };
 
