@@ -38,6 +38,9 @@ PACKAGES=(
     # python3, packaged multi-threaded daemons, a JIT runtime that must stay
     # unreliable
     python3 memcached redis-server nodejs
+    # aarch64 cores (fixtures/make-foreign-cores.sh): the cross compiler and
+    # glibc, and qemu-user to run them and write their cores
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
     # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
     clang libclang-rt-14-dev
 )

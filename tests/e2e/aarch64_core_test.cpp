@@ -1,0 +1,170 @@
+// aarch64 end to end on real cores: parked.c cross-built with Debian's
+// aarch64 gcc, run under qemu-user and dumped by qemu
+// (fixtures/make-foreign-cores.sh). The cores have no NT_FILE and no text
+// pages, so modules come from the link map and code from the files under
+// the cross sysroot. Every thread must get the verdict x86_64's cores get
+// (stack_expect.cpp), and the kernel's restart form of the top rule (pc AT
+// the svc) must judge the same as qemu's (pc after it).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "fixture_util.h"
+#include "lpsafe/analyze.h"
+#include "lpsafe/arch.h"
+#include "overlay_memory.h"
+#include "readers/core_file.h"
+#include "stack_expect.h"
+
+namespace lpsafe::e2e {
+namespace {
+
+constexpr const char* kSysroot = "/usr/aarch64-linux-gnu";
+constexpr unsigned kPc = 32;  // lpsafe's DWARF slot for the aarch64 pc
+
+std::string cores_dir() {
+    const char* d = std::getenv("LPSAFE_FOREIGN_CORES");
+    return d != nullptr ? d : "";
+}
+
+struct Loaded {
+    ProcessImage process;
+    std::map<int, std::string> roles;
+    std::map<std::string, Expectation> expect;
+};
+
+class Aarch64Core : public testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        if (cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
+        const std::string dir = cores_dir() + "/aarch64-" + GetParam();
+        auto p = readers::read_core(dir + "/core.qemu", {dir + "/parked", kSysroot});
+        ASSERT_TRUE(p) << p.error().message;
+        loaded_.process = std::move(*p);
+        loaded_.roles = read_roles(dir + "/roles.txt");
+        loaded_.expect = read_expectations(std::string(std::getenv("LPSAFE_SOURCE_FIXTURES")) + "/programs/parked.expect");
+    }
+    ProcessReport check(const std::string& spec) {
+        PatchSet patch;
+        EXPECT_TRUE(patch.add_spec(spec));
+        auto r = check_process(loaded_.process, patch);
+        EXPECT_TRUE(r) << r.error().message;
+        return r ? *r : ProcessReport{};
+    }
+    const ThreadState& thread_of(const std::string& role) {
+        for (const ThreadState& t : loaded_.process.threads)
+            if (loaded_.roles.at(t.tid) == role) return t;
+        ADD_FAILURE() << "no thread " << role;
+        return loaded_.process.threads.front();
+    }
+    Loaded loaded_;
+};
+
+TEST_P(Aarch64Core, ReadsAsAarch64WithModulesFromTheLinkMap) {
+    const ProcessImage& p = loaded_.process;
+    EXPECT_EQ(p.arch, ArchId::aarch64);
+    EXPECT_EQ(p.threads.size(), 9u);
+    std::vector<std::string> names;
+    for (const Module& m : p.modules.modules()) {
+        names.push_back(m.name);
+        EXPECT_TRUE(m.status.usable()) << m.path << ": " << m.status.detail;
+    }
+    for (const char* want : {"parked", "libc.so.6", "ld-linux-aarch64.so.1"})
+        EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+}
+
+// An unrelated patch: every parked thread safe with the program's own chain
+// and a real end of stack; spin, smash and deep unreliable for their reasons.
+TEST_P(Aarch64Core, ParkedThreadsSafeOthersUnreliable) {
+    const ProcessReport r = check("parked:spin_outer");
+    expect_untouched_verdicts(r, loaded_.roles, loaded_.expect, false);
+    int judged = 0;
+    for (const TaskVerdict& t : r.tasks) judged += t.verdict == VerdictKind::safe;
+    std::printf("aarch64-%s: %d of %zu threads safe\n", GetParam().c_str(), judged, r.tasks.size());
+}
+
+// Patching the function a thread sleeps in blocks exactly that thread, at
+// the frame of that function.
+TEST_P(Aarch64Core, PatchingTheSleepingFunctionBlocks) {
+    for (const std::string& role : kParkedRoles) {
+        SCOPED_TRACE(role);
+        const std::string inner = loaded_.expect.at(role).chain.front();
+        const ProcessReport r = check("parked:" + inner);
+        for (const TaskVerdict& t : r.tasks) {
+            const std::string& who = loaded_.roles.at(t.tid);
+            if (who == role) {
+                ASSERT_EQ(t.verdict, VerdictKind::blocked) << dump(t);
+                ASSERT_EQ(t.blocked_by.size(), 1u);
+                EXPECT_EQ(t.frames[t.blocked_by[0].frame].function, inner);
+            } else if (std::find(kParkedRoles.begin(), kParkedRoles.end(), who) != kParkedRoles.end()) {
+                EXPECT_EQ(t.verdict, VerdictKind::safe) << dump(t);
+            }
+        }
+    }
+}
+
+// The kernel's form of a parked thread: arm64's signal code rewinds pc to
+// the svc before get_signal() (arch/arm64/kernel/signal.c), so a kernel
+// core or a ptrace stop shows pc AT `svc #0`. The same stack must be judged
+// the same, with frame 0 at the svc.
+TEST_P(Aarch64Core, KernelRestartFormJudgedLikeQemuForm) {
+    for (const std::string& role : kParkedRoles) {
+        SCOPED_TRACE(role);
+        ThreadState t = thread_of(role);
+        const uint64_t pc = *t.regs.get(kPc);
+        t.regs.set(kPc, pc - 4);
+        PatchSet none;
+        ASSERT_TRUE(none.add_spec("parked:spin_outer"));
+        auto resolved = resolve_patch_set(none, loaded_.process.modules);
+        ASSERT_TRUE(resolved);
+        const TaskVerdict v = check_thread(loaded_.process, t, *resolved);
+        EXPECT_EQ(v.verdict, VerdictKind::safe) << dump(v);
+        expect_chain(v, loaded_.expect.at(role).chain);
+        // Eight bytes back is neither form: not parked.
+        t.regs.set(kPc, pc - 8);
+        const TaskVerdict off = check_thread(loaded_.process, t, *resolved);
+        EXPECT_EQ(off.verdict, VerdictKind::unreliable) << dump(off);
+        EXPECT_TRUE(std::any_of(off.findings.begin(), off.findings.end(),
+                                [](const Finding& f) { return f.check == Check::top; }))
+            << dump(off);
+    }
+}
+
+// A stack cut short (the core lost the words above main's second frame)
+// must not reach a real end: unreliable, for the bottom.
+TEST_P(Aarch64Core, CutStackIsUnreliable) {
+    const ThreadState& t = thread_of("main");
+    PatchSet none;
+    ASSERT_TRUE(none.add_spec("parked:spin_outer"));
+    auto resolved = resolve_patch_set(none, loaded_.process.modules);
+    ASSERT_TRUE(resolved);
+    const TaskVerdict whole = check_thread(loaded_.process, t, *resolved);
+    ASSERT_EQ(whole.verdict, VerdictKind::safe) << dump(whole);
+    ASSERT_GE(whole.frames.size(), 4u);
+    auto overlay = std::make_shared<OverlayMemory>(loaded_.process.memory);
+    const uint64_t cut = whole.frames[2].cfa;
+    overlay->hide(cut - 16, cut + 4096 * 64);
+    ProcessImage cut_process = loaded_.process;
+    cut_process.memory = overlay;
+    const TaskVerdict v = check_thread(cut_process, t, *resolved);
+    EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
+    EXPECT_TRUE(std::any_of(v.findings.begin(), v.findings.end(),
+                            [](const Finding& f) { return f.check == Check::bottom; }))
+        << dump(v);
+}
+
+// x29 is 0 at every outermost frame the walk reaches (AAPCS64's end mark,
+// set by glibc's _start and the clone child path).
+TEST_P(Aarch64Core, OutermostFramesCarryTheEndMark) {
+    const ProcessReport r = check("parked:spin_outer");
+    for (const TaskVerdict& t : r.tasks) {
+        if (t.end.kind != StackEnd::Kind::outermost) continue;
+        for (const Finding& f : t.findings) EXPECT_NE(f.check, Check::bottom) << dump(t);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Aarch64Core, testing::Values("dist", "fp"));
+
+}  // namespace
+}  // namespace lpsafe::e2e
