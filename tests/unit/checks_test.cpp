@@ -123,6 +123,9 @@ UnwoundStack good_stack() {
         frame(kAfterCall, kThreadSp + 0x40, 0, true, "main", 9),
     };
     s.end.kind = StackEnd::Kind::outermost;
+    // The outermost frame's rbp is 0, the psABI's end mark (check_stack_end_marker).
+    s.outermost_regs = Regs(ArchId::x86_64);
+    s.outermost_regs.set(6, 0);
     return s;
 }
 
