@@ -130,7 +130,7 @@ ModuleStatus verify_build_id(const Group& group, const ElfImage& image, const st
             if (why.empty())
                 return {Kind::ok, file + " identified by its dynamic section in memory (the core holds no page of "
                                          "its header to read the build-id from)"};
-            return {Kind::build_id_unverified, "cannot verify " + file + ": the core holds no page of its header, and " + why};
+            return {Kind::build_id_unverified, "cannot verify " + file + ": the core holds no page of its ELF header, and " + why};
         }
     }
     if (!in_memory)
