@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aarch64_code.h"
+#include "../common/arch_common.h"
 #include "aarch64_insn.h"
 #include "aarch64_regs.h"
 
@@ -35,10 +36,7 @@ std::optional<uint64_t> jump_target(uint32_t word, uint64_t addr) {
 // the return address still in x30: its frame torn down, as before a tail
 // call through a register?
 bool at_entry_state(const ProcessImage& process, uint64_t addr) {
-    const Module* m = process.modules.find(addr);
-    if (m == nullptr || !m->image || !m->status.usable()) return false;
-    if (process.on_function_lookup) process.on_function_lookup(*m, addr - m->bias);
-    const CfiLookup row = m->image->cfi_at(addr - m->bias);
+    const CfiLookup row = arch_common::cfi_row_at(process, addr);
     if (row.status != CfiLookup::Status::found || row.row.cfa.size() != 1) return false;
     const DwarfOp& op = row.row.cfa[0];
     const bool sp_plus_0 = (op.atom == DW_OP_breg31 && op.number == 0) ||

@@ -17,29 +17,18 @@
 
 #include "aarch64_insn.h"
 #include "aarch64_regs.h"
+#include "../common/arch_common.h"
 
 namespace lpsafe::aarch64 {
 
+// AAPCS64 keeps sp 16-aligned, and x29 = sp + off with off a multiple of 16.
 Result<FpStep> fp_step(const Memory& memory, uint64_t fp) {
-    if (fp == 0) return make_error("frame pointer is null");
-    if (fp % 16 != 0) return make_error("frame pointer is not 16-byte aligned (AAPCS64 keeps sp 16-aligned)");
-    auto caller_fp = memory.read_u64(fp);
-    auto ret = memory.read_u64(fp + 8);
-    if (!caller_fp || !ret) return make_error("frame record at the frame pointer is unreadable");
-    FpStep step{*ret, fp + 16, *caller_fp};
-    step.cfa_exact = false;
+    auto step = arch_common::frame_record_step(memory, fp, 16);
+    if (step) step->cfa_exact = false;
     return step;
 }
 
-namespace {
-
-bool is_cfa_plus(const DwarfExpr& e, int64_t offset) {
-    if (e.empty() || e[0].atom != DW_OP_call_frame_cfa) return false;
-    if (e.size() == 1) return offset == 0;
-    return e.size() == 2 && e[1].atom == DW_OP_plus_uconst && static_cast<int64_t>(e[1].number) == offset;
-}
-
-}  // namespace
+using arch_common::is_cfa_plus;
 
 // CFA = x29 + N with x29 saved at CFA-N and x30 at CFA-N+8: the frame
 // record is at x29, so an independent frame-pointer step applies and must
