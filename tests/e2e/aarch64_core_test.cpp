@@ -52,6 +52,14 @@ protected:
         EXPECT_TRUE(r) << r.error().message;
         return r ? *r : ProcessReport{};
     }
+    // The patch set every test below judges against: nothing on a parked chain.
+    ResolvedPatchSet unrelated() {
+        PatchSet set;
+        EXPECT_TRUE(set.add_spec("parked:spin_outer"));
+        auto resolved = resolve_patch_set(set, loaded_.process.modules);
+        EXPECT_TRUE(resolved);
+        return resolved ? *resolved : ResolvedPatchSet{};
+    }
     const ThreadState& thread_of(const std::string& role) {
         for (const ThreadState& t : loaded_.process.threads)
             if (loaded_.roles.at(t.tid) == role) return t;
@@ -114,16 +122,13 @@ TEST_P(Aarch64Core, KernelRestartFormJudgedLikeQemuForm) {
         ThreadState t = thread_of(role);
         const uint64_t pc = *t.regs.get(kPc);
         t.regs.set(kPc, pc - 4);
-        PatchSet none;
-        ASSERT_TRUE(none.add_spec("parked:spin_outer"));
-        auto resolved = resolve_patch_set(none, loaded_.process.modules);
-        ASSERT_TRUE(resolved);
-        const TaskVerdict v = check_thread(loaded_.process, t, *resolved);
+        const ResolvedPatchSet patch = unrelated();
+        const TaskVerdict v = check_thread(loaded_.process, t, patch);
         EXPECT_EQ(v.verdict, VerdictKind::safe) << dump(v);
         expect_chain(v, loaded_.expect.at(role).chain);
         // Eight bytes back is neither form: not parked.
         t.regs.set(kPc, pc - 8);
-        const TaskVerdict off = check_thread(loaded_.process, t, *resolved);
+        const TaskVerdict off = check_thread(loaded_.process, t, patch);
         EXPECT_EQ(off.verdict, VerdictKind::unreliable) << dump(off);
         EXPECT_TRUE(std::any_of(off.findings.begin(), off.findings.end(),
                                 [](const Finding& f) { return f.check == Check::top; }))
@@ -135,11 +140,8 @@ TEST_P(Aarch64Core, KernelRestartFormJudgedLikeQemuForm) {
 // must not reach a real end: unreliable, for the bottom.
 TEST_P(Aarch64Core, CutStackIsUnreliable) {
     const ThreadState& t = thread_of("main");
-    PatchSet none;
-    ASSERT_TRUE(none.add_spec("parked:spin_outer"));
-    auto resolved = resolve_patch_set(none, loaded_.process.modules);
-    ASSERT_TRUE(resolved);
-    const TaskVerdict whole = check_thread(loaded_.process, t, *resolved);
+    const ResolvedPatchSet patch = unrelated();
+    const TaskVerdict whole = check_thread(loaded_.process, t, patch);
     ASSERT_EQ(whole.verdict, VerdictKind::safe) << dump(whole);
     ASSERT_GE(whole.frames.size(), 4u);
     auto overlay = std::make_shared<OverlayMemory>(loaded_.process.memory);
@@ -147,7 +149,7 @@ TEST_P(Aarch64Core, CutStackIsUnreliable) {
     overlay->hide(cut - 16, cut + 4096 * 64);
     ProcessImage cut_process = loaded_.process;
     cut_process.memory = overlay;
-    const TaskVerdict v = check_thread(cut_process, t, *resolved);
+    const TaskVerdict v = check_thread(cut_process, t, patch);
     EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
     EXPECT_TRUE(std::any_of(v.findings.begin(), v.findings.end(),
                             [](const Finding& f) { return f.check == Check::bottom; }))
