@@ -4,7 +4,8 @@
 // usually at the bottom of its frame. So every word of a reliable stack
 // between sp and the outermost frame that holds one of the stack's return
 // addresses or a stack address (a saved x29) is corrupted in turn, and so
-// are the registers frame 0 reads its caller from (x30, x29); the stack is
+// are the registers frame 0 reads its caller from (x30, x29: leaf_park.c
+// parks in a leaf, whose caller comes from x30); the stack is
 // also cut short at each frame. A mutant must come out unreliable, or
 // reliable with exactly the original frames.
 #include <gtest/gtest.h>
@@ -72,7 +73,7 @@ protected:
         return out;
     }
 
-    void mutate_core(const std::string& variant);
+    void mutate_core(const std::string& variant, const std::string& exe, const std::string& unrelated);
 
     std::string dir_;
     ResolvedPatchSet patch_;
@@ -82,12 +83,12 @@ protected:
     int threads_ = 0;
 };
 
-void Aarch64Mutation::mutate_core(const std::string& variant) {
+void Aarch64Mutation::mutate_core(const std::string& variant, const std::string& exe, const std::string& unrelated) {
     const std::string d = dir_ + "/aarch64-" + variant;
-    auto process = readers::read_core(d + "/core.qemu", {d + "/parked", "/usr/aarch64-linux-gnu"});
+    auto process = readers::read_core(d + "/core.qemu", {d + "/" + exe, "/usr/aarch64-linux-gnu"});
     ASSERT_TRUE(process) << process.error().message;
     PatchSet set;
-    ASSERT_TRUE(set.add_spec("parked:spin_outer"));
+    ASSERT_TRUE(set.add_spec(unrelated));
     auto resolved = resolve_patch_set(set, process->modules);
     ASSERT_TRUE(resolved);
     patch_ = *resolved;
@@ -148,7 +149,9 @@ void Aarch64Mutation::mutate_core(const std::string& variant) {
 }
 
 TEST_F(Aarch64Mutation, NoMutantIsJudgedReliableWithOtherFrames) {
-    for (const char* v : {"dist", "fp"}) mutate_core(v);
+    for (const char* v : {"dist", "fp"}) mutate_core(v, "parked", "parked:spin_outer");
+    // Frame 0 in a leaf: its caller comes from x30 (leaf_park.c).
+    mutate_core("leaf", "leaf_park", "leaf_park:leaf_thread");
     int other = 0, unreliable = 0, same = 0;
     std::printf("aarch64 mutation soundness: %d reliable threads, %d mutants\n", threads_, mutants_);
     for (const auto& [kind, c] : counts_) {
@@ -159,7 +162,7 @@ TEST_F(Aarch64Mutation, NoMutantIsJudgedReliableWithOtherFrames) {
     }
     std::printf("  total: %d unreliable, %d same frames, %d other frames\n", unreliable, same, other);
     RecordProperty("mutants", mutants_);
-    EXPECT_EQ(threads_, 12);  // the six parked threads of each core
+    EXPECT_EQ(threads_, 14);  // the six parked threads of each parked core, both of leaf_park's
     EXPECT_GT(unreliable, 0);
     const int indirect = counts_.count(kIndirectSite) ? counts_[kIndirectSite][kOtherFrames] : 0;
     EXPECT_EQ(other, indirect);
