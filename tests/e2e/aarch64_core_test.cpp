@@ -82,6 +82,22 @@ TEST_P(Aarch64Core, ReadsAsAarch64WithModulesFromTheLinkMap) {
         EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 }
 
+// A snapshot of the core (record) replays on this x86_64 host with the same
+// frames and verdicts, without the aarch64 files.
+TEST_P(Aarch64Core, SnapshotReplaysIdentically) {
+    const std::string dir = cores_dir() + "/aarch64-" + GetParam();
+    const std::string snap = testing::TempDir() + "aarch64-" + GetParam() + ".snap";
+    const std::string input = " --core " + dir + "/core.qemu --exe " + dir + "/parked --sysroot " + kSysroot;
+    const CommandResult rec = run_command(lpsafe_bin() + " record" + input + " -o " + snap);
+    ASSERT_EQ(rec.exit_status, 0) << rec.err;
+    const std::string func = " --func parked:sleep_inner --json";
+    const CommandResult from_core = run_command(lpsafe_bin() + " check" + input + func);
+    const CommandResult from_snapshot = run_command(lpsafe_bin() + " check --snapshot " + snap + func);
+    EXPECT_EQ(from_core.exit_status, 1) << from_core.err;  // sleep_inner's thread is blocked
+    EXPECT_EQ(from_snapshot.exit_status, from_core.exit_status) << from_snapshot.err;
+    EXPECT_EQ(from_snapshot.out, from_core.out);
+}
+
 // An unrelated patch: every parked thread safe with the program's own chain
 // and a real end of stack; spin, smash and deep unreliable for their reasons.
 TEST_P(Aarch64Core, ParkedThreadsSafeOthersUnreliable) {
