@@ -39,7 +39,8 @@ protected:
     void SetUp() override {
         if (cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
         const std::string dir = cores_dir() + "/aarch64-" + GetParam();
-        auto p = readers::read_core(dir + "/core.qemu", {dir + "/parked", kSysroot});
+        // aarch64-host's link map names host paths already.
+        auto p = readers::read_core(dir + "/core.qemu", {dir + "/parked", GetParam() == "host" ? "" : kSysroot});
         ASSERT_TRUE(p) << p.error().message;
         loaded_.process = std::move(*p);
         loaded_.roles = read_roles(dir + "/roles.txt");
@@ -87,7 +88,8 @@ TEST_P(Aarch64Core, ReadsAsAarch64WithModulesFromTheLinkMap) {
 TEST_P(Aarch64Core, SnapshotReplaysIdentically) {
     const std::string dir = cores_dir() + "/aarch64-" + GetParam();
     const std::string snap = testing::TempDir() + "aarch64-" + GetParam() + ".snap";
-    const std::string input = " --core " + dir + "/core.qemu --exe " + dir + "/parked --sysroot " + kSysroot;
+    const std::string input = " --core " + dir + "/core.qemu --exe " + dir + "/parked" +
+                              (GetParam() == "host" ? "" : std::string(" --sysroot ") + kSysroot);
     const CommandResult rec = run_command(lpsafe_bin() + " record" + input + " -o " + snap);
     ASSERT_EQ(rec.exit_status, 0) << rec.err;
     const std::string func = " --func parked:sleep_inner --json";
@@ -182,7 +184,26 @@ TEST_P(Aarch64Core, OutermostFramesCarryTheEndMark) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, Aarch64Core, testing::Values("dist", "fp"));
+// eu-stack (elfutils 0.188: no --sysroot, so only the host-path core) must
+// find the same pcs for every thread lpsafe judges reliable.
+TEST_P(Aarch64Core, FramesEqualEuStacks) {
+    if (GetParam() != "host") GTEST_SKIP() << "eu-stack cannot map guest paths (no --sysroot)";
+    const std::string dir = cores_dir() + "/aarch64-host";
+    const auto peer = eu_stack_pcs(dir + "/core.qemu", dir + "/parked");
+    const ProcessReport r = check("parked:spin_outer");
+    int compared = 0;
+    for (const TaskVerdict& t : r.tasks) {
+        if (t.verdict != VerdictKind::safe) continue;
+        ASSERT_TRUE(peer.count(t.tid)) << t.tid;
+        std::vector<unsigned long long> ours;
+        for (const Frame& f : t.frames) ours.push_back(f.pc);
+        EXPECT_EQ(ours, peer.at(t.tid)) << dump(t);
+        ++compared;
+    }
+    EXPECT_EQ(compared, 6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Aarch64Core, testing::Values("dist", "fp", "host"));
 
 }  // namespace
 }  // namespace lpsafe::e2e
