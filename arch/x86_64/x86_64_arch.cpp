@@ -29,6 +29,7 @@ const Arch kX86_64Arch = {
     .check_stack_end_marker = x86_64::check_stack_end_marker,
     .user_regs_size = x86_64::kUserRegsWords * sizeof(uint64_t),
     .parse_user_regs = x86_64::parse_user_regs,
+    .glibc_thread_descriptor = x86_64::glibc_thread_descriptor,
     .red_zone = 128,  // System V psABI 3.2.2
     .kernel_stack_ends = x86_64::kernel_stack_ends,
     .code_edges = x86_64::code_edges,

@@ -14,7 +14,7 @@ constexpr size_t kPrStatusSize = 336;
 // Word indexes in user_regs_struct.
 enum UserReg : size_t {
     u_r15, u_r14, u_r13, u_r12, u_rbp, u_rbx, u_r11, u_r10, u_r9, u_r8, u_rax, u_rcx, u_rdx,
-    u_rsi, u_rdi, u_orig_rax, u_rip, u_cs, u_eflags, u_rsp, u_ss,
+    u_rsi, u_rdi, u_orig_rax, u_rip, u_cs, u_eflags, u_rsp, u_ss, u_fs_base,
 };
 
 }  // namespace
@@ -28,8 +28,13 @@ Regs regs_from_user_regs(std::span<const uint64_t, kUserRegsWords> w) {
     };
     for (auto [dwarf, user] : map) regs.set(dwarf, w[user]);
     regs.syscall_nr = static_cast<int64_t>(w[u_orig_rax]);
+    regs.thread_pointer = w[u_fs_base];
     return regs;
 }
+
+// TLS variant II (the TCB at the thread pointer): fs_base points at glibc's
+// struct pthread itself, whose first word points to itself (tcbhead_t.tcb).
+uint64_t glibc_thread_descriptor(uint64_t thread_pointer, uint64_t /*sizeof_pthread*/) { return thread_pointer; }
 
 Result<Regs> parse_user_regs(std::span<const std::byte> regset) {
     std::array<uint64_t, kUserRegsWords> words{};

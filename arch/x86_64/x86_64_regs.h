@@ -22,6 +22,7 @@ inline constexpr size_t kUserRegsWords = 27;
 
 // Regs from a user_regs_struct image (shared by core notes and ptrace).
 Regs regs_from_user_regs(std::span<const uint64_t, kUserRegsWords> words);
+uint64_t glibc_thread_descriptor(uint64_t thread_pointer, uint64_t sizeof_pthread);
 
 // A user_regs_struct as bytes (PTRACE_GETREGSET NT_PRSTATUS); fails unless
 // exactly the kernel's size.

@@ -11,6 +11,7 @@
 #include "readers/elf_bytes.h"
 #include "readers/link_map.h"
 #include "readers/module_loader.h"
+#include "readers/thread_start.h"
 
 namespace lpsafe::readers {
 
@@ -264,6 +265,7 @@ Result<ProcessImage> read_core(const std::string& path, const CoreOptions& optio
     image.mappings = std::move(*mappings);
     image.modules = load_modules(image.mappings, *memory, notes.auxv, ModuleSearch{options.exe, options.sysroot, options.debug_dirs});
     image.memory = std::move(memory);
+    learn_thread_starts(image);
     return image;
 }
 

@@ -12,6 +12,7 @@
 #include "lpsafe/arch.h"
 #include "readers/live_memory.h"
 #include "readers/proc_files.h"
+#include "readers/thread_start.h"
 
 namespace lpsafe::readers {
 namespace {
@@ -200,6 +201,7 @@ Result<ProcessImage> capture_process(int pid, const LiveOptions& options) {
     image.modules = load_modules(image.mappings, *memory, auxv ? *auxv : Auxv{}, options.search);
     copy_got_slots(*memory, image.modules, image.mappings);
     image.memory = std::move(memory);
+    learn_thread_starts(image);
     return image;
 }
 

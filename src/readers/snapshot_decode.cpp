@@ -116,6 +116,13 @@ ThreadRecord get_thread(ByteReader& r, ArchId arch) {
     t.stack_low = r.u64();
     t.stack_end = r.u64();
     t.stack_truncated = r.u8() != 0;
+    // Since 1.1: where the thread started. A 1.0 file ends here, and its
+    // threads' stacks that need this anchor are judged unreliable.
+    if (!r.at_end()) {
+        const bool known = r.u8() != 0;
+        const uint64_t start = r.u64();
+        if (known) s.start_routine = start;
+    }
     return t;
 }
 

@@ -91,6 +91,8 @@ void put_thread(ByteWriter& w, const ThreadRecord& t) {
     w.u64(t.stack_low);
     w.u64(t.stack_end);
     w.u8(t.stack_truncated);
+    w.u8(s.start_routine.has_value());
+    w.u64(s.start_routine.value_or(0));
 }
 
 void put_mapping(ByteWriter& w, const Mapping& m) {

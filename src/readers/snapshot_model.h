@@ -23,7 +23,7 @@ inline constexpr char kUserMagic[8] = {'L', 'P', 'S', 'A', 'F', 'E', 'U', '\x1a'
 // Kernel captures (kernel_archive.h) are the kernel's snapshots; one magic for both.
 inline constexpr const auto& kKernelMagic = kCaptureMagic;
 inline constexpr uint16_t kVersionMajor = 1;  // incompatible changes
-inline constexpr uint16_t kVersionMinor = 0;  // additions readers may skip
+inline constexpr uint16_t kVersionMinor = 1;  // additions readers may skip
 inline constexpr size_t kHeaderSize = 24;
 
 enum class RecordType : uint16_t { process = 1, mapping = 2, thread = 3, memory = 4, module = 5 };

@@ -102,6 +102,34 @@ TEST_P(CoreFixture, EachParkedChainBlocksItsThread) {
     }
 }
 
+// glibc's thread descriptors, read through libthread_db's layout objects:
+// every thread pthread_create started names its own start function (the
+// fixture's `<role>_thread`), the main thread none (its start_routine is 0).
+TEST_P(CoreFixture, EveryThreadKnowsItsStartRoutine) {
+    auto process = readers::read_core(GetParam().core(), {GetParam().exe(), ""});
+    ASSERT_TRUE(process.ok()) << process.error().message;
+    const std::map<std::string, std::string> start_of = {
+        {"pause", "pause_thread"}, {"nanosleep", "sleep_thread"}, {"piperead", "pipe_thread"},
+        {"condvar", "cond_thread"}, {"epoll", "epoll_thread"},    {"smash", "smash_thread"},
+        {"spin", "spin_thread"},    {"deep", "deep_thread"},
+    };
+    for (const ThreadState& t : process->threads) {
+        const std::string& role = roles_.at(t.tid);
+        if (role == "main") {
+            EXPECT_FALSE(t.start_routine.has_value()) << "main thread";
+            continue;
+        }
+        ASSERT_TRUE(t.start_routine.has_value()) << role;
+        const Module* m = process->modules.find(*t.start_routine);
+        ASSERT_NE(m, nullptr) << role;
+        ASSERT_TRUE(m->image);
+        const Symbol* s = m->image->symbol_at(*t.start_routine - m->bias);
+        ASSERT_NE(s, nullptr) << role;
+        EXPECT_EQ(s->name, start_of.at(role));
+        EXPECT_EQ(s->start + m->bias, *t.start_routine) << "not the function's entry";
+    }
+}
+
 // A function in libc: every thread parked in pause() is blocked at frame 0.
 TEST_P(CoreFixture, LibraryFunctionAtTheTopBlocks) {
     const ProcessReport r = check(GetParam(), {"pause"});

@@ -107,12 +107,26 @@ struct Candidate {
     uint64_t value;
 };
 
-// The one kind of mutant lpsafe cannot refute: a saved return address
-// replaced by a real return site after an indirect call (`call *%rdx` in
-// clone3, `call *%rax` in __libc_start_call_main) whose CFI leads on to a
-// real end of stack. No call target ties that site to its callee, and every
-// remaining frame is genuine. Counted apart, and reported.
+// A saved return address replaced by a real return site after an indirect
+// call (`call *%rdx` in clone3, `call *%rax` in __libc_start_call_main). No
+// call target ties such a site to its callee; the thread's start routine
+// (check_bottom) now refutes every mutant that cuts the stack short. What is
+// left is one swap lpsafe cannot see: start_thread's own return site replaced
+// by __libc_start_call_main's, two indirect calls whose CFI fits the same
+// frame, so that one glibc frame is misnamed and every other frame is
+// genuine. Counted apart, reported, and held to exactly that shape.
 constexpr const char* kIndirectSite = "ra_indirect_call_site";
+
+// The mutant differs from the original only in the pc of the frame the
+// outermost one called (same stack pointers, same frame count).
+bool only_start_frame_renamed(const std::vector<Frame>& mutant, const std::vector<Frame>& original) {
+    if (mutant.size() != original.size() || mutant.size() < 3) return false;
+    for (size_t i = 0; i < mutant.size(); ++i) {
+        if (mutant[i].sp != original[i].sp) return false;
+        if (mutant[i].pc != original[i].pc && i != mutant.size() - 2) return false;
+    }
+    return true;
+}
 
 std::vector<Candidate> wrong_values(const ProcessImage& p, const Slot& s, const std::vector<Frame>& return_sites,
                                     uint64_t sp) {
@@ -142,7 +156,8 @@ protected:
         Outcome o = Outcome::unreliable;
         if (reliable(v.verdict)) o = same_frames(v.frames, original.frames) ? Outcome::same_frames : Outcome::different_frames;
         tally_.add(kind, o);
-        if (o == Outcome::different_frames && kind != kIndirectSite) {
+        if (o == Outcome::different_frames &&
+            (kind != kIndirectSite || !only_start_frame_renamed(v.frames, original.frames))) {
             ADD_FAILURE() << "soundness: " << what << " judged " << verdict_name(v.verdict) << " with other frames\n"
                           << "original:\n"
                           << frames_text(original.frames) << "mutant:\n"
@@ -232,6 +247,8 @@ TEST_F(MutationSoundness, NoMutantIsJudgedReliableWithOtherFrames) {
     EXPECT_GE(threads_, 36);
     EXPECT_GT(tally_.total(Outcome::unreliable), 0);
     EXPECT_EQ(tally_.total(Outcome::different_frames), tally_.count(kIndirectSite, Outcome::different_frames));
+    // At most the one swap per thread (start_thread's return site).
+    EXPECT_LE(tally_.count(kIndirectSite, Outcome::different_frames), threads_);
 }
 
 }  // namespace

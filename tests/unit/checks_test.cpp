@@ -17,7 +17,7 @@
 namespace lpsafe {
 namespace {
 
-constexpr unsigned kRsp = 7, kRip = 16;
+constexpr unsigned kRbp = 6, kRsp = 7, kRip = 16;
 
 // The program's code at 0x401000 (16 bytes of int3 padding first):
 //   401010: 55                push %rbp
@@ -31,7 +31,10 @@ constexpr unsigned kRsp = 7, kRip = 16;
 //   401027: c3                ret                <- kAfterSyscall
 //   401028: eb 05             jmp +5
 //   40102a: cc ...                               <- kAfterJmp
+//   401030: ff d2             call *%rdx
+//   401032: cc ...                               <- kAfterIndirectCall
 constexpr uint64_t kAfterCall = 0x401019, kAfterSyscall = 0x401027, kAfterJmp = 0x40102a;
+constexpr uint64_t kAfterIndirectCall = 0x401032;
 constexpr uint64_t kStackLo = 0x7ffd0000, kStackHi = 0x7ffe0000;
 constexpr uint64_t kThreadSp = 0x7ffdf000;
 // libfoo (a build-id mismatch) at 0x500000; its code ends in a call at 0x500010.
@@ -84,6 +87,8 @@ ProcessImage make_process() {
                               0xcc, 0xb8, 0x22, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xc3, 0xeb, 0x05}))
         code.push_back(b);
     code.resize(0x40, std::byte{0xcc});
+    code[0x30] = std::byte{0xff};
+    code[0x31] = std::byte{0xd2};
     mem->add(0x401000, code);
     std::vector<std::byte> foo(11, std::byte{0xcc});
     for (std::byte b : bytes({0xe8, 0x00, 0x00, 0x00, 0x00, 0xc3})) foo.push_back(b);  // call; ret
@@ -123,9 +128,8 @@ UnwoundStack good_stack() {
         frame(kAfterCall, kThreadSp + 0x40, 0, true, "main", 9),
     };
     s.end.kind = StackEnd::Kind::outermost;
-    // The outermost frame's rbp is 0, the psABI's end mark (check_stack_end_marker).
     s.outermost_regs = Regs(ArchId::x86_64);
-    s.outermost_regs.set(6, 0);
+    s.outermost_regs.set(kRbp, 0);  // psABI 3.4.1: the deepest frame's mark
     return s;
 }
 
@@ -219,6 +223,39 @@ TEST_F(ChecksTest, BottomOutermostFrameOutsideTheStackMapping) {
     ASSERT_EQ(fs.size(), 1u);
     EXPECT_EQ(fs[0].frame, 2);
     EXPECT_NE(fs[0].detail.find("0x600800"), std::string::npos) << fs[0].detail;
+}
+
+TEST_F(ChecksTest, BottomOutermostFrameMustCarryTheZeroFramePointer) {
+    UnwoundStack s = good_stack();
+    s.outermost_regs.set(kRbp, kThreadSp + 0x30);  // the rbp of a frame cut off
+    auto fs = check_bottom(process, thread_at(kAfterSyscall, 34), s);
+    ASSERT_EQ(fs.size(), 1u);
+    EXPECT_EQ(fs[0].frame, 2);
+    EXPECT_NE(fs[0].detail.find("psABI 3.4.1"), std::string::npos) << fs[0].detail;
+    s.outermost_regs.clear(kRbp);  // unknown is not zero
+    fs = check_bottom(process, thread_at(kAfterSyscall, 34), s);
+    ASSERT_EQ(fs.size(), 1u);
+    EXPECT_NE(fs[0].detail.find("unknown"), std::string::npos) << fs[0].detail;
+}
+
+// An outermost frame made by an indirect call (clone's `call *%rdx`) needs
+// the thread's recorded start routine; without one nothing shows the stack
+// was not cut short there.
+TEST_F(ChecksTest, BottomAfterAnIndirectCallNeedsTheThreadsStart) {
+    UnwoundStack s = good_stack();
+    s.frames[2].pc = kAfterIndirectCall;
+    ThreadState t = thread_at(kAfterSyscall, 34);
+    auto fs = check_bottom(process, t, s);
+    ASSERT_EQ(fs.size(), 1u);
+    EXPECT_NE(fs[0].detail.find("where the thread started is unknown"), std::string::npos) << fs[0].detail;
+    // A direct call's outermost frame does not need it (its callee is fixed).
+    EXPECT_TRUE(check_bottom(process, t, good_stack()).empty());
+    // Two frames: no room for start_thread and the start routine.
+    t.start_routine = 0x401010;
+    s.frames.erase(s.frames.begin() + 1);
+    fs = check_bottom(process, t, s);
+    ASSERT_EQ(fs.size(), 1u);
+    EXPECT_NE(fs[0].detail.find("no frame of the thread's start routine"), std::string::npos) << fs[0].detail;
 }
 
 TEST_F(ChecksTest, BottomThreadSpInNoMapping) {

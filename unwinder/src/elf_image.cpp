@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -58,6 +59,7 @@ struct ElfImage::Impl {
     std::vector<ElfSegment> segments;
     std::vector<std::pair<uint64_t, uint64_t>> got_ranges;
     std::vector<Symbol> symbols;  // sorted by start, aliases merged
+    std::map<std::string, uint64_t, std::less<>> thread_db;  // _thread_db_* objects
     std::unique_ptr<FdeIndex> fdes;
     bool have_symtab = false;
     // Made on first use: libdw's dwarf_begin_elf decompresses every
@@ -81,6 +83,7 @@ struct ElfImage::Impl {
     void read_segments_and_notes();
     void read_sections();
     void add_symbols(Elf_Scn* scn, const GElf_Shdr& shdr);
+    void add_thread_db(const GElf_Sym& sym, const char* name);
     void finish_symbols();
 };
 
@@ -171,14 +174,26 @@ void ElfImage::Impl::add_symbols(Elf_Scn* scn, const GElf_Shdr& shdr) {
         GElf_Sym sym;
         if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
         const int type = GELF_ST_TYPE(sym.st_info);
-        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) {
+        if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
+        if (type == STT_OBJECT) {
+            add_thread_db(sym, elf_strptr(elf, shdr.sh_link, sym.st_name));
             continue;
         }
+        if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
         const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
         if (name == nullptr || *name == '\0') continue;
         const int bind = GELF_ST_BIND(sym.st_info);
         symbols.push_back({name, sym.st_value, sym.st_size, bind == STB_GLOBAL || bind == STB_WEAK});
     }
+}
+
+// glibc publishes its thread descriptor's layout for libthread_db (nptl_db's
+// structs.def): `_thread_db_<struct>_<field>` objects of three u32 (bits,
+// count, offset). Only their addresses are kept; the bytes are read when used.
+void ElfImage::Impl::add_thread_db(const GElf_Sym& sym, const char* name) {
+    constexpr std::string_view kPrefix = "_thread_db_";
+    if (name == nullptr || std::string_view(name).substr(0, kPrefix.size()) != kPrefix) return;
+    thread_db.emplace(name, sym.st_value);
 }
 
 void ElfImage::Impl::finish_symbols() {
@@ -307,6 +322,12 @@ std::vector<const Symbol*> ElfImage::symbols_named(std::string_view name) const 
 }
 
 const std::vector<Symbol>& ElfImage::symbols() const { return impl_->symbols; }
+
+std::optional<uint64_t> ElfImage::thread_db_symbol(std::string_view name) const {
+    const auto it = impl_->thread_db.find(name);
+    if (it == impl_->thread_db.end()) return std::nullopt;
+    return it->second;
+}
 
 bool ElfImage::has_symtab() const { return impl_->have_symtab; }
 

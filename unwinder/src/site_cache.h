@@ -78,6 +78,9 @@ private:
 // The call-target rule of return-after-call: the call before `ret` must reach
 // the function holding `callee_addr` (the called frame's lookup address).
 RuleOutcome call_reaches_callee(const ProcessImage& process, uint64_t ret, uint64_t callee_addr);
+// Code entered at `target` (by a call, or as a thread's start) reaches the
+// frame at `at`: it is in that function or in one its tail calls reach.
+RuleOutcome control_reaches(const ProcessImage& process, uint64_t target, uint64_t at, std::string_view what);
 
 // The engine's passes with a caller-owned cache (the public functions in
 // unwind.h and checks.h make a private cache and call these).

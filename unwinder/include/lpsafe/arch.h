@@ -117,6 +117,10 @@ struct Arch {
     // NT_PRSTATUS returns them, i.e. the struct NT_PRSTATUS embeds, and its size.
     size_t user_regs_size;
     Result<Regs> (*parse_user_regs)(std::span<const std::byte> regset);
+    // Where glibc's thread descriptor (struct pthread) lies, given the thread
+    // pointer and the descriptor's size (libthread_db's
+    // `_thread_db_sizeof_pthread`): the TLS variant of the architecture.
+    uint64_t (*glibc_thread_descriptor)(uint64_t thread_pointer, uint64_t sizeof_pthread);
     // Bytes below sp that leaf code may use without moving sp (the ABI's red
     // zone); a stack copy starts this far below sp.
     uint64_t red_zone;

@@ -19,10 +19,15 @@ public:
     // readable contiguously from addr (0 when addr itself is unreadable).
     virtual size_t read(uint64_t addr, std::span<std::byte> out) const = 0;
 
-    std::optional<uint64_t> read_u64(uint64_t addr) const {
-        std::byte buf[8];
+    std::optional<uint64_t> read_u64(uint64_t addr) const { return read_value<uint64_t>(addr); }
+    std::optional<uint32_t> read_u32(uint64_t addr) const { return read_value<uint32_t>(addr); }
+
+private:
+    template <typename T>
+    std::optional<T> read_value(uint64_t addr) const {
+        std::byte buf[sizeof(T)];
         if (read(addr, buf) != sizeof buf) return std::nullopt;
-        uint64_t v;
+        T v;
         std::memcpy(&v, buf, sizeof v);
         return v;
     }

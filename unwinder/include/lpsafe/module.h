@@ -86,6 +86,9 @@ public:
     // what a snapshot records of a module (src/readers/snapshot_writer.h).
     const std::vector<Symbol>& symbols() const;
     std::span<const std::byte> file_bytes() const;
+    // File address of glibc's libthread_db descriptor `name` (an object
+    // `_thread_db_...` in .dynsym or .symtab), nullopt when the file has none.
+    std::optional<uint64_t> thread_db_symbol(std::string_view name) const;
 
     // Whether symbols() came from a .symtab (all functions, static ones too)
     // or only from .dynsym (exported ones): a stripped file.

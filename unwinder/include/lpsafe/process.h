@@ -45,6 +45,11 @@ struct ThreadState {
     CaptureStatus status = CaptureStatus::captured;
     std::string status_reason;  // why gone/unreadable
     uint64_t stop_ns = 0;       // live capture: how long the thread was stopped
+    // The function the thread library started this thread in (glibc: its
+    // descriptor's start_routine, readers/thread_start.h), when known: the
+    // anchor of a stack whose outermost frame an indirect call made
+    // (check_bottom, docs/verdict-rules.md).
+    std::optional<uint64_t> start_routine;
 };
 
 struct ProcessImage {

@@ -40,6 +40,10 @@ public:
     // The system call the thread is in, as the kernel reports it (x86_64:
     // orig_rax; -1 when the thread is not inside a system call).
     std::optional<int64_t> syscall_nr;
+    // The thread pointer (x86_64: fs_base), where the C library keeps the
+    // thread's descriptor; a reader learns from it where the thread started
+    // (ThreadState::start_routine).
+    std::optional<uint64_t> thread_pointer;
 
 private:
     ArchId arch_ = ArchId::x86_64;
