@@ -29,6 +29,7 @@ const Arch kAarch64Arch = {
     .check_stack_end_marker = aarch64::check_stack_end_marker,
     .user_regs_size = aarch64::kUserRegsWords * sizeof(uint64_t),
     .parse_user_regs = aarch64::parse_user_regs,
+    .glibc_thread_descriptor = aarch64::glibc_thread_descriptor,
     .red_zone = 0,  // AAPCS64 has none: memory below sp may be clobbered at any time
     .kernel_stack_ends = aarch64::kernel_stack_ends,
     .code_edges = aarch64::code_edges,

@@ -30,6 +30,10 @@ Result<Regs> parse_user_regs(std::span<const std::byte> regset) {
     return regs;
 }
 
+uint64_t glibc_thread_descriptor(uint64_t thread_pointer, uint64_t sizeof_pthread) {
+    return thread_pointer - sizeof_pthread;
+}
+
 Result<ThreadState> parse_prstatus(std::span<const std::byte> note) {
     return arch_common::parse_prstatus(note, kPrStatusSize, kUserRegsWords * sizeof(uint64_t), "aarch64", parse_user_regs);
 }

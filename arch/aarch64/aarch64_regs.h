@@ -26,6 +26,11 @@ inline constexpr size_t kUserRegsWords = 34;
 
 Result<Regs> parse_user_regs(std::span<const std::byte> regset);
 
+// TLS variant I (glibc sysdeps/aarch64/nptl/tls.h: THREAD_SELF is
+// `(struct pthread *)__builtin_thread_pointer () - 1`): the descriptor lies
+// just below the thread pointer (tpidr_el0).
+uint64_t glibc_thread_descriptor(uint64_t thread_pointer, uint64_t sizeof_pthread);
+
 // NT_PRSTATUS: struct elf_prstatus (include/uapi/linux/elfcore.h) with
 // aarch64's elf_gregset_t = user_pt_regs.
 Result<ThreadState> parse_prstatus(std::span<const std::byte> note);
