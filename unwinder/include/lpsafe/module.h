@@ -87,7 +87,8 @@ public:
     const std::vector<Symbol>& symbols() const;
     std::span<const std::byte> file_bytes() const;
     // File address of glibc's libthread_db descriptor `name` (an object
-    // `_thread_db_...` in .dynsym or .symtab), nullopt when the file has none.
+    // `_thread_db_...` in .dynsym or .symtab, or the dynamic linker's
+    // `_rtld_global`), nullopt when the file has none.
     std::optional<uint64_t> thread_db_symbol(std::string_view name) const;
 
     // Whether symbols() came from a .symtab (all functions, static ones too)
