@@ -10,6 +10,7 @@
 // reliable with exactly the original frames.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <map>
@@ -92,18 +93,19 @@ void Aarch64Mutation::mutate_core(const std::string& variant, const std::string&
     auto resolved = resolve_patch_set(set, process->modules);
     ASSERT_TRUE(resolved);
     patch_ = *resolved;
-    std::vector<TaskVerdict> originals;
-    for (const ThreadState& t : process->threads) {
-        originals.push_back(check_thread(*process, t, patch_));
-        for (const Frame& f : originals.back().frames)
+    // Every thread's verdict before any mutation, and every return site seen.
+    std::vector<TaskVerdict> before(process->threads.size());
+    std::transform(process->threads.begin(), process->threads.end(), before.begin(),
+                   [&](const ThreadState& t) { return check_thread(*process, t, patch_); });
+    for (const TaskVerdict& v : before)
+        for (const Frame& f : v.frames)
             if (f.pc_is_return_address) sites_.insert(f.pc);
-    }
-    auto overlay = std::make_shared<OverlayMemory>(process->memory);
     ProcessImage mutated = *process;
+    auto overlay = std::make_shared<OverlayMemory>(process->memory);
     mutated.memory = overlay;
-    for (size_t k = 0; k < process->threads.size(); ++k) {
-        const ThreadState& t = process->threads[k];
-        const TaskVerdict& original = originals[k];
+    size_t index = 0;
+    for (const ThreadState& t : process->threads) {
+        const TaskVerdict& original = before[index++];
         if (!is_reliable(original)) continue;
         ++threads_;
         const uint64_t sp = *t.regs.get(kSp);
