@@ -7,7 +7,7 @@ PACKAGES=(
     # build
     g++ meson ninja-build pkg-config
     # engine
-    libdw-dev libelf-dev libcapstone-dev libunwind-dev
+    libdw-dev libelf-dev libcapstone-dev libbpf-dev libunwind-dev
     # snapshot files (deflate)
     zlib1g-dev
     # symbols for stripped modules (src/readers/debug_symbols.h): MiniDebugInfo

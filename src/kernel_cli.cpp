@@ -18,6 +18,8 @@
 #include "lpsafe/kernel_stack.h"
 #include "cli_errors.h"
 #include "readers/kernel_code.h"
+#include "readers/kernel_core_memory.h"
+#include "readers/kernel_memory_tasks.h"
 #include "readers/kernel_scan.h"
 #include "report/livepatch_report.h"
 
@@ -106,6 +108,27 @@ std::vector<std::string> kallsyms_notes(const Kallsyms& k) {
     return out;
 }
 
+// --kernel-memory: the tasks as the kernel's memory holds them, each stack
+// walked with the running image's ORC tables (needs that image).
+Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, const Kallsyms& kallsyms,
+                                                   const KernelImage* image) {
+    if (image == nullptr || !image->has_vmlinux()) {
+        return make_error("--kernel-memory needs the running kernel's image (its ORC tables and BTF): " +
+                          (image == nullptr ? std::string("none was read") : image->missing));
+    }
+    if (!image->mismatch.empty()) return make_error("--kernel-memory: " + image->mismatch);
+    const Module* vmlinux = image->process.modules.modules().empty() ? nullptr : &image->process.modules.modules().front();
+    if (vmlinux == nullptr || !vmlinux->image) return make_error("--kernel-memory: the kernel image is not loaded");
+    auto orc = OrcTable::from_image(*vmlinux->image);
+    if (!orc) return orc.error();
+    auto memory = readers::KernelCoreMemory::open(path);
+    if (!memory) return memory.error();
+    readers::KernelMemoryOptions options;
+    options.kaslr_offset = image->kaslr_offset;
+    options.reader_tgid = path == "/proc/kcore" ? getpid() : 0;  // a dump holds no lpsafe
+    return readers::read_memory_tasks(**memory, kallsyms, *vmlinux->image, *orc, options);
+}
+
 Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::optional<KernelImage>& image) {
     auto loaded = load(k);
     if (!loaded) return loaded.error();
@@ -123,6 +146,12 @@ Result<KernelRun> check_once(const KernelArgs& k, const PatchSet& patch, std::op
             if (!made) return made.error();
             image = std::move(*made);
         }
+    }
+    if (!k.kernel_memory.empty()) {
+        auto walked = walk_kernel_memory(k.kernel_memory, loaded->input.kallsyms, image ? &*image : nullptr);
+        if (!walked) return walked.error();
+        loaded->input.tasks = std::move(*walked);
+        loaded->source = k.kernel_memory + " (kernel memory, ORC)";
     }
     KernelCheckOptions options;
     options.image = image ? &*image : nullptr;
@@ -262,6 +291,11 @@ void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking) {
                  "read no kernel image nor module files: return-after-call is skipped on kernel stacks")
         ->excludes(vmlinux);
     cmd.add_flag("--strict", k.strict, "a skipped check makes the verdict unreliable");
+    cmd.add_option("--kernel-memory", k.kernel_memory,
+                   "walk every task's stack in this kernel memory (/proc/kcore) with the image's ORC tables "
+                   "instead of reading /proc/PID/stack")
+        ->check(CLI::ExistingFile)
+        ->excludes("--no-kernel-image");
     if (checking) {
         cmd.add_option("--klp-disable", k.klp_disable,
                        "predict disabling this loaded livepatch (its new functions are checked; kernel only)");
@@ -281,6 +315,7 @@ std::string kernel_only_option(const KernelArgs& k) {
     if (!k.vmlinux.empty()) return "--vmlinux";
     if (!k.boot_dir.empty()) return "--boot-dir";
     if (!k.modules_dir.empty()) return "--modules-dir";
+    if (!k.kernel_memory.empty()) return "--kernel-memory";
     if (k.no_kernel_image) return "--no-kernel-image";
     if (k.strict) return "--strict";
     if (k.watch) return "--watch";

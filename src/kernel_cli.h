@@ -36,6 +36,9 @@ struct KernelArgs {
     // patches (lpsafe/klp_transition.h).
     KlpModules klp;
     std::string klp_disable;  // predict disabling this loaded patch
+    // --kernel-memory: walk every task in this kernel memory (/proc/kcore)
+    // with the image's ORC tables instead of reading /proc stacks.
+    std::string kernel_memory;
 };
 
 void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking);

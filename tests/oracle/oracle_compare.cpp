@@ -4,7 +4,8 @@
 // (fixtures/kernel-guest/run-oracle.sh boots Debian's kernel under qemu and
 // records both; oracle_inputs.h says what). For every scenario and every
 // lpsafe run (before the action, insmod or disable; before it with
-// --vmlinux, "image"; and during the transition it starts) it prints a row:
+// --vmlinux, "image"; with the image from kernel memory, /proc/kcore walked
+// with ORC, "memory"; and during the transition it starts) it prints a row:
 //
 //   both-safe     lpsafe safe, the kernel switched the task
 //   both-refused  lpsafe blocked/unreliable/other, the kernel refused it
@@ -211,10 +212,11 @@ bool status_ok(const LpsafeRun& run) {
 void print_row(const ScenarioRecord& s, const char* tag, const LpsafeRun& run, const Row& r) {
     std::printf(
         "%s\n",
-        fmt::format("{:<14} {:<7} {:<9} {:>8} {:>9} {:>3} ({}/{}/{}) {:>3} ({}/{}/{}) {:>10}   {}/{}/{}", s.spec.name,
+        fmt::format("{:<14} {:<7} {:<9} {:>8} {:>9} {:>3} ({}/{}/{}) {:>3} ({}/{}/{}) {:>10}   {:<11} {:>6}", s.spec.name,
                     tag, status_text(run), r.compared, r.both_safe, r.refused[0] + r.refused[1] + r.refused[2],
                     r.refused[0], r.refused[1], r.refused[2], r.conservative[0] + r.conservative[1] + r.conservative[2],
-                    r.conservative[0], r.conservative[1], r.conservative[2], r.false_safe, r.ran, r.own, r.gone)
+                    r.conservative[0], r.conservative[1], r.conservative[2], r.false_safe,
+                    fmt::format("{}/{}/{}", r.ran, r.own, r.gone), run.seconds.empty() ? "-" : run.seconds + "s")
             .c_str());
 }
 
@@ -239,9 +241,10 @@ int compare(const std::string& scenarios_path, const std::string& results) {
     int false_safe_total = 0;
     std::printf(
         "lpsafe against the kernel's first decision, per task (not compared: tasks that ran in between,\n"
-        "lpsafe's own, gone). Columns in parentheses: lpsafe blocked/unreliable/other.\n\n");
-    std::printf("%-14s %-7s %-9s %8s %9s %-13s %-13s %10s   %s\n", "scenario", "run", "lpsafe", "compared", "both-safe",
-                "both-refused", "conservative", "FALSE-SAFE", "not compared (ran/own/gone)");
+        "lpsafe's own, gone). Columns in parentheses: lpsafe blocked/unreliable/other. time: the run's\n"
+        "wall time in the guest (TCG, one CPU).\n\n");
+    std::printf("%-14s %-7s %-9s %8s %9s %-13s %-13s %10s   %-11s %6s\n", "scenario", "run", "lpsafe", "compared",
+                "both-safe", "both-refused", "conservative", "FALSE-SAFE", "ran/own/gone", "time");
     for (const ScenarioSpec& spec : specs) {
         const ScenarioRecord s = read_scenario(results, spec);
         if (!s.present) {
@@ -256,8 +259,9 @@ int compare(const std::string& scenarios_path, const std::string& results) {
         if (!s.first_round_found)
             failures.push_back(spec.name + ": the markers around " + spec.action + " are missing from dmesg");
         for (const auto& [tag, run, last] : {std::tuple{"before", &s.before, 1}, std::tuple{"image", &s.image, 1},
-                                             std::tuple{"during", &s.during, 2}}) {
-            if (!run->present && std::string(tag) == "image") continue;  // the guest had no vmlinux
+                                             std::tuple{"memory", &s.memory, 1}, std::tuple{"during", &s.during, 2}}) {
+            const bool with_image = std::string(tag) == "image" || std::string(tag) == "memory";
+            if (!run->present && with_image) continue;  // the guest had no vmlinux
             if (!status_ok(*run)) {
                 std::printf("%-14s %-7s %-9s   lpsafe failed: %s\n", spec.name.c_str(), tag, status_text(*run).c_str(),
                             run->error.substr(0, 160).c_str());
@@ -288,10 +292,10 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             if (const std::string why = forecast_failure(s, *run); std::string(tag) == "before" && !why.empty()) {
                 failures.push_back(fmt::format("{}: forecast: {}", spec.name, why));
             }
-            if (std::string(tag) == "image" && r.unblocked_sleeping) {
+            if (with_image && r.unblocked_sleeping) {
                 failures.push_back(fmt::format("{}: {} task(s) the kernel found sleeping on a patched function are "
-                                               "not blocked with the kernel image",
-                                               spec.name, r.unblocked_sleeping));
+                                               "not blocked with the kernel image ({})",
+                                               spec.name, r.unblocked_sleeping, tag));
             }
             if (r.inconsistent) {
                 failures.push_back(fmt::format("{}: {} task(s) where the kernel's messages and patch_state disagree",

@@ -157,6 +157,7 @@ LpsafeRun read_run(const std::string& dir, const std::string& tag) {
     run.present = status.has_value();
     run.exit_status = number_in(status, -1);
     run.error = trimmed(slurp(dir + "/" + tag + ".err").value_or(""));
+    run.seconds = trimmed(slurp(dir + "/" + tag + ".seconds").value_or(""));
     const auto text = slurp(dir + "/" + tag + ".json");
     if (!text || text->empty()) {
         run.json_error = "no JSON output";
@@ -203,6 +204,7 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
     for (const auto& [tid, comm] : per_task(slurp(dir + "/parked.txt"))) s.parked[tid] = comm;
     s.before = read_run(dir, "before");
     s.image = read_run(dir, "image");
+    s.memory = read_run(dir, "memory");
     s.during = read_run(dir, "during");
     s.end = trimmed(slurp(dir + "/end.txt").value_or(""));
     return s;

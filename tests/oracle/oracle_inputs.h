@@ -37,6 +37,7 @@ struct LpsafeRun {
     std::string error;                // its standard error
     std::string json_error;           // why the JSON could not be read, if it could not
     std::map<int, LpsafeTask> tasks;  // by tid
+    std::string seconds;              // how long it ran in the guest, when recorded
 };
 
 // The kernel's refusal of one task in the first round of the transition
@@ -63,7 +64,7 @@ struct ScenarioRecord {
     std::map<int, std::string> parked;  // tid -> comm of the scenario's parked tasks
     // Before the action (/proc only), before it again with --vmlinux (when
     // the guest had the image), and during the transition.
-    LpsafeRun before, image, during;
+    LpsafeRun before, image, memory, during;
     std::string end;  // how the transition ended (end.txt)
 };
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "readers/kernel_image_file.h"
 #include "test_support.h"
 
 namespace lpsafe::test {
@@ -41,6 +42,22 @@ inline const DebianKernel& debian_kernel() {
         return out;
     }();
     return k;
+}
+
+// The package's vmlinuz unpacked and opened once per test binary (null,
+// with a failure, when it cannot be).
+inline std::shared_ptr<ElfImage> debian_vmlinux() {
+    static const std::shared_ptr<ElfImage> image = []() -> std::shared_ptr<ElfImage> {
+        const DebianKernel& k = debian_kernel();
+        if (!k.ok()) return nullptr;
+        auto opened = readers::open_kernel_image(k.vmlinuz());
+        if (!opened) {
+            ADD_FAILURE() << opened.error().message;
+            return nullptr;
+        }
+        return opened->elf;
+    }();
+    return image;
 }
 
 }  // namespace lpsafe::test

@@ -327,6 +327,23 @@ std::vector<const Symbol*> ElfImage::symbols_named(std::string_view name) const 
 
 const std::vector<Symbol>& ElfImage::symbols() const { return impl_->symbols; }
 
+std::optional<SectionBytes> ElfImage::section_named(std::string_view name) const {
+    size_t shstrndx = 0;
+    if (elf_getshdrstrndx(impl_->elf, &shstrndx) != 0) return std::nullopt;
+    const auto file = file_bytes();
+    Elf_Scn* scn = nullptr;
+    while ((scn = elf_nextscn(impl_->elf, scn)) != nullptr) {
+        GElf_Shdr shdr;
+        if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+        const char* n = elf_strptr(impl_->elf, shstrndx, shdr.sh_name);
+        if (n == nullptr || name != n) continue;
+        if (shdr.sh_type == SHT_NOBITS || (shdr.sh_flags & SHF_COMPRESSED) != 0) return std::nullopt;
+        if (shdr.sh_offset > file.size() || shdr.sh_size > file.size() - shdr.sh_offset) return std::nullopt;
+        return SectionBytes{shdr.sh_addr, file.subspan(shdr.sh_offset, shdr.sh_size)};
+    }
+    return std::nullopt;
+}
+
 std::optional<uint64_t> ElfImage::thread_db_symbol(std::string_view name) const {
     const auto it = impl_->thread_db.find(name);
     if (it == impl_->thread_db.end()) return std::nullopt;

@@ -133,6 +133,86 @@ void check_listed_bottom(const Arch& arch, Listed& l, size_t entries, StackEnd& 
     l.findings.push_back({Check::bottom, idx, end.detail + ", which is not a known end of a task stack"});
 }
 
+// Kernel memory: every frame the ORC walk found, named by kallsyms. The
+// first is the saved return address into the scheduler, so every frame is
+// a return address except a never-run task's ret_from_fork.
+Listed walked_frames(const OrcWalk& walk, const Kallsyms& kallsyms) {
+    Listed out;
+    for (size_t i = 0; i < walk.frames.size(); ++i) {
+        Frame f;
+        f.method = UnwindMethod::orc;
+        f.pc = walk.frames[i].ip;
+        f.sp = walk.frames[i].sp;
+        f.pc_is_return_address = true;
+        const KernelSymbol* sym = kallsyms.at(f.pc);
+        if (sym == nullptr || (sym->size != 0 && f.pc - sym->addr >= sym->size)) {
+            out.findings.push_back({Check::executable, static_cast<int>(i), fmt::format("{:#x} is not kernel text kallsyms names", f.pc)});
+            sym = nullptr;
+        } else {
+            f.function = std::string(sym->name);
+            f.offset = f.pc - sym->addr;
+            f.object = object_of(sym->module);
+            if (const char* refused = refused_pseudo_module(sym->module)) {
+                out.findings.push_back({Check::module, static_cast<int>(i), f.function + " is " + refused});
+            }
+        }
+        out.frames.push_back(std::move(f));
+        out.symbols.push_back(sym);
+    }
+    if (walk.end == OrcWalk::End::failed) {
+        out.findings.push_back({Check::unwind, std::max(walk.failed_at, 0), "ORC walk: " + walk.detail});
+    }
+    return out;
+}
+
+// top, literally (kernel/livepatch/transition.c klp_check_stack() sees the
+// same frames): a sleeping task's walk starts in __schedule, where
+// __switch_to_asm saved its context. A task that never ran starts at
+// ret_from_fork.
+void check_walked_top(const Kallsyms& kallsyms, Listed& l) {
+    if (l.frames.empty()) {
+        l.findings.push_back({Check::top, -1, "the walk found no frame"});
+        return;
+    }
+    const Frame& top = l.frames.front();
+    if (top.function == "__schedule" || top.function == "ret_from_fork") return;
+    (void)kallsyms;
+    l.findings.push_back({Check::top, 0, "the saved context returns to " +
+                                             (top.function.empty() ? fmt::format("{:#x}", top.pc) : top.function) +
+                                             ", not __schedule"});
+}
+
+// bottom: user-mode pt_regs at the very top of the task's stack
+// (task_pt_regs()), or the ORC end of a kernel thread's stack in
+// ret_from_fork.
+void check_walked_bottom(const OrcWalk& walk, uint64_t task_pt_regs, Listed& l, StackEnd& end) {
+    const int idx = static_cast<int>(l.frames.size()) - 1;
+    end.kind = StackEnd::Kind::failed;
+    switch (walk.end) {
+    case OrcWalk::End::user_regs:
+        if (walk.end_regs == task_pt_regs) {
+            end.kind = StackEnd::Kind::outermost;
+            end.detail = "user-mode registers at the top of the task's stack";
+            return;
+        }
+        end.detail = fmt::format("user-mode registers at {:#x}, not at the top of the task's stack ({:#x})",
+                                 walk.end_regs, task_pt_regs);
+        break;
+    case OrcWalk::End::end_of_stack:
+        if (!l.frames.empty() && l.frames.back().function == "ret_from_fork") {
+            end.kind = StackEnd::Kind::outermost;
+            end.detail = "ORC end of stack in ret_from_fork";
+            return;
+        }
+        end.detail = "ORC end of stack outside ret_from_fork";
+        break;
+    case OrcWalk::End::failed:
+        end.detail = walk.detail;
+        return;  // the unwind finding says it
+    }
+    l.findings.push_back({Check::bottom, idx, end.detail});
+}
+
 // Why return-after-call cannot run on frames of `module` ("" = vmlinux), or
 // nullopt when it can. A mismatching file is a finding (its bytes are not
 // what runs), a missing one a skipped check.
@@ -215,6 +295,9 @@ void insert_proven(std::vector<std::pair<size_t, Frame>> proven, Listed& l) {
     }
 }
 
+TaskVerdict finish_task(const ResolvedPatchSet& patch, const KernelCheckOptions& options, Listed l,
+                        ElidedFrames::Judgement hidden, TaskVerdict v);
+
 TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,
                        const KernelCheckOptions& options, const ElidedFrames& elided) {
     TaskVerdict v;
@@ -228,9 +311,19 @@ TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const R
         return v;
     }
     const Arch& arch = arch_of(options.arch);
-    auto entries = parse_stack_text(task.stack);
     Listed l;
     ElidedFrames::Judgement hidden;
+    if (task.walk) {
+        l = walked_frames(*task.walk, kallsyms);
+        if (!sleeping_state(task.state)) {
+            l.findings.push_back({Check::top, -1, "task state '" + task.state + "' is not a sleeping state"});
+        }
+        check_walked_top(kallsyms, l);
+        check_walked_bottom(*task.walk, task.task_pt_regs, l, v.end);
+        check_listed_calls(arch, options, l, v.skipped);
+        return finish_task(patch, options, std::move(l), std::move(hidden), std::move(v));
+    }
+    auto entries = parse_stack_text(task.stack);
     if (!entries) {
         l.findings.push_back({Check::unwind, -1, "stack file: " + entries.error().message});
     } else {
@@ -244,6 +337,12 @@ TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const R
         hidden = elided.judge(l.frames, l.symbols);
         insert_proven(std::move(hidden.proven), l);
     }
+    return finish_task(patch, options, std::move(l), std::move(hidden), std::move(v));
+}
+
+// The verdict from the frames and findings of either source.
+TaskVerdict finish_task(const ResolvedPatchSet& patch, const KernelCheckOptions& options, Listed l,
+                        ElidedFrames::Judgement hidden, TaskVerdict v) {
     if (options.strict) {
         for (const SkippedCheck& s : v.skipped) l.findings.push_back({s.check, -1, "skipped (--strict): " + s.reason});
     }

@@ -21,6 +21,7 @@ std::string_view method_name(UnwindMethod method) {
     case UnwindMethod::fp: return "fp";
     case UnwindMethod::listed: return "procfs";
     case UnwindMethod::inferred: return "inferred";
+    case UnwindMethod::orc: return "orc";
     }
     return "unknown";
 }

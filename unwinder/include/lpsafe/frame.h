@@ -14,7 +14,7 @@ namespace lpsafe {
 // `inferred`: a frame the listing hides (scheduler text) that the kernel
 // image proves is on the stack: the listed caller's call goes straight to it
 // and it cannot have left by a tail call (docs/verdict-rules.md, "elided").
-enum class UnwindMethod { initial, cfi, fp, listed, inferred };
+enum class UnwindMethod { initial, cfi, fp, listed, inferred, orc };
 std::string_view method_name(UnwindMethod method);
 
 struct Frame {

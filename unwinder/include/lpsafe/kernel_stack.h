@@ -14,6 +14,7 @@
 #include "lpsafe/analyze.h"
 #include "lpsafe/kallsyms.h"
 #include "lpsafe/memory.h"
+#include "lpsafe/orc.h"
 #include "lpsafe/patch_set.h"
 #include "lpsafe/process.h"
 #include "lpsafe/result.h"
@@ -49,6 +50,11 @@ struct KernelTask {
     CaptureStatus status = CaptureStatus::captured;
     std::string status_reason;
     bool is_reader = false;  // one of the reading tool's own threads
+    // Read from kernel memory (/proc/kcore, a crash dump): lpsafe's own ORC
+    // walk from the task's saved context, which sees every frame; `stack`
+    // is then unused.
+    std::optional<OrcWalk> walk;
+    uint64_t task_pt_regs = 0;  // where a user task's entry registers lie (task_pt_regs())
 };
 
 // A loaded module's code as its .ko file holds it, or why it is not used.

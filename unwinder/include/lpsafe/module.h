@@ -50,6 +50,13 @@ struct CfiLookup {
     std::string detail;
 };
 
+// A section's link-time address and its bytes in the file (SHT_NOBITS:
+// none).
+struct SectionBytes {
+    uint64_t addr = 0;
+    std::span<const std::byte> bytes;
+};
+
 // An ELF file opened read-only (mmap). Thread-compatible: const methods may be
 // called concurrently only after construction (the CFI cache is internal and
 // guarded).
@@ -90,6 +97,8 @@ public:
     // `_thread_db_...` in .dynsym or .symtab, or the dynamic linker's
     // `_rtld_global`), nullopt when the file has none.
     std::optional<uint64_t> thread_db_symbol(std::string_view name) const;
+    // The first section called `name` (uncompressed sections only).
+    std::optional<SectionBytes> section_named(std::string_view name) const;
 
     // Whether symbols() came from a .symtab (all functions, static ones too)
     // or only from .dynsym (exported ones): a stripped file.

@@ -1,0 +1,35 @@
+// Every task of a kernel, read from its memory (/proc/kcore, a crash dump):
+// the task list from init_task, each task's fields at the offsets BTF gives,
+// and each sleeping task's stack walked with the image's ORC tables from the
+// context __switch_to_asm saved (unwind_orc.c __unwind_start()). The walk is
+// the engine's (lpsafe/orc.h); this reader only finds where it starts and
+// makes sure the task held still while it was read.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lpsafe/kallsyms.h"
+#include "lpsafe/kernel_stack.h"
+#include "lpsafe/memory.h"
+#include "lpsafe/module.h"
+#include "lpsafe/orc.h"
+#include "lpsafe/result.h"
+
+namespace lpsafe::readers {
+
+struct KernelMemoryOptions {
+    int64_t kaslr_offset = 0;  // runtime - link-time (kallsyms _text against the image's)
+    int reader_tgid = 0;       // the live reading process (its threads are running); 0 for dumps
+    // BTF bytes: the image's .BTF section when empty.
+    std::vector<std::byte> btf;
+    int retries = 3;  // reads of a task that keeps switching before it is called running
+};
+
+// `vmlinux` is the running kernel's image (build-id checked by the caller).
+Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
+                                                  const ElfImage& vmlinux, const OrcTable& orc,
+                                                  const KernelMemoryOptions& options);
+
+}  // namespace lpsafe::readers

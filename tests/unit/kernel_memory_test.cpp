@@ -1,0 +1,137 @@
+// Kernel memory readers: structure layouts from the real Debian image's BTF
+// against the layouts the kernel's headers fix, and the ELF-core memory
+// (/proc/kcore's format) on hand-made cores, truncated and garbage ones.
+#include <gtest/gtest.h>
+
+#include <elf.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "debian_kernel.h"
+#include "readers/kernel_btf.h"
+#include "readers/kernel_core_memory.h"
+#include "test_support.h"
+
+namespace lpsafe {
+namespace {
+
+class RealBtf : public testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        const auto vmlinux = test::debian_vmlinux();
+        ASSERT_TRUE(vmlinux);
+        const auto sec = vmlinux->section_named(".BTF");
+        ASSERT_TRUE(sec.has_value()) << "Debian's 6.1 image carries .BTF";
+        auto btf = readers::KernelBtf::from_bytes(sec->bytes);
+        ASSERT_TRUE(btf.ok()) << btf.error().message;
+        btf_ = new readers::KernelBtf(std::move(*btf));
+    }
+    static void TearDownTestSuite() {
+        delete btf_;
+        btf_ = nullptr;
+    }
+    static uint64_t offset(const char* type, const char* path) {
+        auto o = btf_->offset_of(type, path);
+        EXPECT_TRUE(o.ok()) << type << "." << path << ": " << (o.ok() ? "" : o.error().message);
+        return o.ok() ? *o : ~0ull;
+    }
+    static inline readers::KernelBtf* btf_ = nullptr;
+};
+
+// arch/x86/include/asm/ptrace.h: struct pt_regs on x86_64 is fixed by the
+// entry code (r15 ... bp at 32, ..., ip at 128, cs 136, flags 144, sp 152,
+// ss 160: 21 words).
+TEST_F(RealBtf, PtRegsIsTheEntryCodesLayout) {
+    ASSERT_NE(btf_, nullptr);
+    EXPECT_EQ(offset("pt_regs", "bp"), 32u);
+    EXPECT_EQ(offset("pt_regs", "ip"), 128u);
+    EXPECT_EQ(offset("pt_regs", "cs"), 136u);
+    EXPECT_EQ(offset("pt_regs", "sp"), 152u);
+    EXPECT_EQ(*btf_->size_of("pt_regs"), 168u);
+}
+
+// arch/x86/include/asm/switch_to.h: what __switch_to_asm pushes (64-bit:
+// r15 r14 r13 r12 bx bp, then the return address).
+TEST_F(RealBtf, InactiveTaskFrameIsWhatSwitchToAsmPushes) {
+    ASSERT_NE(btf_, nullptr);
+    EXPECT_EQ(offset("inactive_task_frame", "bp"), 40u);
+    EXPECT_EQ(offset("inactive_task_frame", "ret_addr"), 48u);
+    EXPECT_EQ(*btf_->size_of("inactive_task_frame"), 56u);
+}
+
+// Nested and anonymous members resolve; unknown ones are errors, not zero.
+TEST_F(RealBtf, TaskStructPathsResolveAndUnknownOnesFail) {
+    ASSERT_NE(btf_, nullptr);
+    const uint64_t thread = offset("task_struct", "thread");
+    EXPECT_EQ(offset("task_struct", "thread.sp"), thread + offset("thread_struct", "sp"));
+    EXPECT_LT(offset("task_struct", "pid"), offset("task_struct", "comm"));
+    EXPECT_FALSE(btf_->offset_of("task_struct", "no_such_member").ok());
+    EXPECT_FALSE(btf_->offset_of("no_such_struct", "pid").ok());
+    EXPECT_FALSE(btf_->offset_of("task_struct", "thread.no_such").ok());
+}
+
+TEST(KernelBtfBadInput, GarbageIsAnError) {
+    const std::string junk(4096, 'x');
+    EXPECT_FALSE(readers::KernelBtf::from_bytes(std::as_bytes(std::span(junk))).ok());
+    EXPECT_FALSE(readers::KernelBtf::from_bytes({}).ok());
+}
+
+// An ELF core with two PT_LOADs at kernel addresses, as /proc/kcore and
+// `dump-guest-memory -p` are laid out.
+std::string kernel_core(uint64_t a, const std::string& da, uint64_t b, const std::string& db) {
+    Elf64_Ehdr eh{};
+    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    eh.e_type = ET_CORE;
+    eh.e_machine = EM_X86_64;
+    eh.e_phoff = sizeof eh;
+    eh.e_phentsize = sizeof(Elf64_Phdr);
+    eh.e_phnum = 2;
+    Elf64_Phdr p[2]{};
+    const uint64_t data = sizeof eh + sizeof p;
+    p[0] = {PT_LOAD, PF_R, data, a, 0, da.size(), da.size(), 8};
+    p[1] = {PT_LOAD, PF_R, data + da.size(), b, 0, db.size(), db.size(), 8};
+    std::string out(reinterpret_cast<const char*>(&eh), sizeof eh);
+    out.append(reinterpret_cast<const char*>(p), sizeof p);
+    return out + da + db;
+}
+
+TEST(KernelCoreMemory, ReadsSegmentsAndStopsAtHoles) {
+    test::TempDir tmp;
+    const std::string path = tmp.path() + "/kcore";
+    const uint64_t a = 0xffffffff81000000, b = 0xffffffff81000010;  // touching: one read spans both
+    std::ofstream(path, std::ios::binary) << kernel_core(a, std::string(16, 'A'), b, std::string(8, 'B'));
+    auto m = readers::KernelCoreMemory::open(path);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    std::array<std::byte, 24> buf{};
+    EXPECT_EQ((*m)->read(a, buf), 24u);
+    EXPECT_EQ(static_cast<char>(buf[15]), 'A');
+    EXPECT_EQ(static_cast<char>(buf[16]), 'B');
+    EXPECT_EQ((*m)->read(b + 4, buf), 4u) << "stops at the end of memory";
+    EXPECT_EQ((*m)->read(a - 8, buf), 0u) << "below every segment";
+    EXPECT_FALSE((*m)->read_u64(b + 8).has_value());
+}
+
+TEST(KernelCoreMemory, TruncatedAndGarbageFilesAreErrors) {
+    test::TempDir tmp;
+    const std::string whole = kernel_core(0xffffffff81000000, std::string(64, 'A'), 0xffffffff82000000, "B");
+    for (size_t cut : {size_t{0}, size_t{10}, sizeof(Elf64_Ehdr) + 8}) {
+        const std::string path = tmp.path() + "/cut" + std::to_string(cut);
+        std::ofstream(path, std::ios::binary) << whole.substr(0, cut);
+        EXPECT_FALSE(readers::KernelCoreMemory::open(path).ok()) << "cut at " << cut;
+    }
+    // Segments whose data the file lacks read as nothing, not as garbage.
+    const std::string path = tmp.path() + "/short";
+    std::ofstream(path, std::ios::binary) << whole.substr(0, whole.size() - 40);
+    auto m = readers::KernelCoreMemory::open(path);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    std::array<std::byte, 64> buf{};
+    EXPECT_LT((*m)->read(0xffffffff81000000, buf), 64u);
+    EXPECT_FALSE(readers::KernelCoreMemory::open(tmp.path() + "/missing").ok());
+}
+
+}  // namespace
+}  // namespace lpsafe
