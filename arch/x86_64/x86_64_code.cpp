@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../common/arch_common.h"
 #include "x86_64_decoder.h"
 #include "x86_64_regs.h"
 
@@ -169,25 +170,16 @@ std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret) {
 
 namespace {
 
-bool is_cfa_minus_8(const DwarfExpr& e) {
-    return e.size() == 2 && e[0].atom == DW_OP_call_frame_cfa && e[1].atom == DW_OP_plus_uconst &&
-           static_cast<int64_t>(e[1].number) == -8;
-}
-
 // Is the CFI row at `addr` the function's entry state, CFA = rsp + 8 with
 // the return address at CFA - 8: its frame torn down, as before a tail call?
 bool at_entry_state(const ProcessImage& process, uint64_t addr) {
-    const Module* m = process.modules.find(addr);
-    if (m == nullptr || !m->image || !m->status.usable()) return false;
-    // The snapshot recorder keeps the FDE of every address looked up.
-    if (process.on_function_lookup) process.on_function_lookup(*m, addr - m->bias);
-    const CfiLookup row = m->image->cfi_at(addr - m->bias);
+    const CfiLookup row = arch_common::cfi_row_at(process, addr);
     if (row.status != CfiLookup::Status::found || row.row.cfa.size() != 1) return false;
     const DwarfOp& op = row.row.cfa[0];
     const bool rsp_plus_8 = (op.atom == DW_OP_breg7 && op.number == 8) ||
                             (op.atom == DW_OP_bregx && op.number == rsp && op.number2 == 8);
     const RegRule& ret = row.row.rule(row.row.ra_column);
-    return rsp_plus_8 && ret.kind == RegRule::Kind::location && is_cfa_minus_8(ret.expr);
+    return rsp_plus_8 && ret.kind == RegRule::Kind::location && arch_common::is_cfa_plus(ret.expr, -8);
 }
 
 }  // namespace

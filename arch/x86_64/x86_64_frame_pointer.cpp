@@ -3,29 +3,15 @@
 // and the caller's stack pointer after the return is rbp+16.
 #include <dwarf.h>
 
+#include "../common/arch_common.h"
 #include "x86_64_frame_pointer.h"
 #include "x86_64_regs.h"
 
 namespace lpsafe::x86_64 {
 
-Result<FpStep> fp_step(const Memory& memory, uint64_t fp) {
-    if (fp == 0) return make_error("frame pointer is null");
-    if (fp % 8 != 0) return make_error("frame pointer is not 8-byte aligned");
-    auto caller_fp = memory.read_u64(fp);
-    auto ret = memory.read_u64(fp + 8);
-    if (!caller_fp || !ret) return make_error("frame record at the frame pointer is unreadable");
-    return FpStep{*ret, fp + 16, *caller_fp};
-}
+Result<FpStep> fp_step(const Memory& memory, uint64_t fp) { return arch_common::frame_record_step(memory, fp, 8); }
 
-namespace {
-
-bool is_cfa_plus(const DwarfExpr& e, int64_t offset) {
-    if (e.empty() || e[0].atom != DW_OP_call_frame_cfa) return false;
-    if (e.size() == 1) return offset == 0;
-    return e.size() == 2 && e[1].atom == DW_OP_plus_uconst && static_cast<int64_t>(e[1].number) == offset;
-}
-
-}  // namespace
+using arch_common::is_cfa_plus;
 
 // CFA = rbp + 16, rbp saved at CFA-16, return address at CFA-8: the CFI says
 // this frame is a frame-pointer frame, so an independent frame-pointer step

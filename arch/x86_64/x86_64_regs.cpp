@@ -3,14 +3,12 @@
 #include <array>
 #include <cstring>
 
+#include "../common/arch_common.h"
+
 namespace lpsafe::x86_64 {
 namespace {
 
-// Offsets in struct elf_prstatus on x86_64: elf_siginfo (12) + pr_cursig (2)
-// + padding (2) + pr_sigpend (8) + pr_sighold (8), then pr_pid.
-constexpr size_t kPrPidOffset = 32;
-// ... pr_ppid, pr_pgrp, pr_sid (12) and four struct timeval (64) later.
-constexpr size_t kPrRegOffset = 112;
+// struct elf_prstatus on x86_64 (arch_common.h has the shared offsets).
 constexpr size_t kPrStatusSize = 336;
 
 // Word indexes in user_regs_struct.
@@ -40,27 +38,12 @@ uint64_t glibc_thread_descriptor(uint64_t thread_pointer, uint64_t /*sizeof_pthr
 
 Result<Regs> parse_user_regs(std::span<const std::byte> regset) {
     std::array<uint64_t, kUserRegsWords> words{};
-    if (regset.size() != sizeof words) {
-        return make_error("register set is " + std::to_string(regset.size()) + " bytes, expected " +
-                          std::to_string(sizeof words) + " (user_regs_struct) for x86_64");
-    }
-    std::memcpy(words.data(), regset.data(), sizeof words);
+    if (auto copied = arch_common::copy_regset(regset, words, "user_regs_struct for x86_64"); !copied) return copied.error();
     return regs_from_user_regs(words);
 }
 
 Result<ThreadState> parse_prstatus(std::span<const std::byte> note) {
-    if (note.size() < kPrStatusSize) {
-        return make_error("NT_PRSTATUS note is " + std::to_string(note.size()) + " bytes, expected " +
-                          std::to_string(kPrStatusSize) + " for x86_64");
-    }
-    ThreadState thread;
-    int32_t pid = 0;
-    std::memcpy(&pid, note.data() + kPrPidOffset, sizeof pid);
-    thread.tid = pid;
-    auto regs = parse_user_regs(note.subspan(kPrRegOffset, kUserRegsWords * sizeof(uint64_t)));
-    if (!regs) return regs.error();
-    thread.regs = std::move(*regs);
-    return thread;
+    return arch_common::parse_prstatus(note, kPrStatusSize, kUserRegsWords * sizeof(uint64_t), "x86_64", parse_user_regs);
 }
 
 }  // namespace lpsafe::x86_64

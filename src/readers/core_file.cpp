@@ -9,6 +9,7 @@
 #include "lpsafe/arch.h"
 #include "readers/core_notes.h"
 #include "readers/elf_bytes.h"
+#include "readers/link_map.h"
 #include "readers/module_loader.h"
 #include "readers/thread_start.h"
 
@@ -243,6 +244,14 @@ Result<ProcessImage> read_core(const std::string& path, const CoreOptions& optio
 
     auto loads = read_loads(bytes, *phdrs, path);
     if (!loads) return loads.error();
+    auto memory = std::make_shared<CoreMemory>(file, std::move(loads->segments));
+    // qemu-user writes no NT_FILE: the dynamic linker's link map in the
+    // core's memory names the files instead. Should that fail too, the core
+    // still opens and its frames lie in no module (unreliable, with why).
+    if (notes.files.empty()) {
+        if (auto linked = file_ranges_from_link_map(*memory, notes.auxv, {options.exe, options.sysroot}))
+            notes.files = std::move(*linked);
+    }
     auto mappings = merge_mappings(loads->mappings, notes.files);
     if (!mappings) return make_error(path + ": malformed NT_FILE note: " + mappings.error().message);
 
@@ -254,7 +263,6 @@ Result<ProcessImage> read_core(const std::string& path, const CoreOptions& optio
     if (notes.process) image.comm = notes.process->comm;
     image.threads = std::move(notes.threads);
     image.mappings = std::move(*mappings);
-    auto memory = std::make_shared<CoreMemory>(file, std::move(loads->segments));
     image.modules = load_modules(image.mappings, *memory, notes.auxv, ModuleSearch{options.exe, options.sysroot, options.debug_dirs});
     image.memory = std::move(memory);
     learn_thread_starts(image);

@@ -12,6 +12,7 @@
 
 #include "readers/core_notes.h"
 #include "readers/debug_symbols.h"
+#include "readers/dynamic_section.h"
 #include "readers/elf_bytes.h"
 
 namespace lpsafe::readers {
@@ -108,7 +109,7 @@ bool may_hold_code(const Group& group, bool is_exe, const Memory& memory) {
 }
 
 // Compares the file's build-id with the one in process memory.
-ModuleStatus verify_build_id(const Group& group, const ElfImage& image, const std::string& file,
+ModuleStatus verify_build_id(const Group& group, const ElfImage& image, const std::string& file, uint64_t bias,
                              const Memory& memory) {
     using Kind = ModuleStatus::Kind;
     if (image.build_id().empty())
@@ -118,6 +119,20 @@ ModuleStatus verify_build_id(const Group& group, const ElfImage& image, const st
         return {Kind::build_id_unverified,
                 "the process has no mapping of the ELF header of " + file + ": cannot read its build-id from memory"};
     auto in_memory = build_id_in_memory(memory, low->start);
+    // qemu-user's cores hold no page of a module's text segment, header and
+    // build-id note included; its dynamic section (in the dumped data
+    // segment) is then what identifies the file, a weaker proof the status
+    // detail states.
+    if (!in_memory && !memory_has_elf_header(memory, low->start)) {
+        std::byte probe[1];
+        if (memory.read(low->start, probe) == 0) {
+            const std::string why = dynamic_mismatch(memory, image, bias);
+            if (why.empty())
+                return {Kind::ok, file + " identified by its dynamic section in memory (the core holds no page of "
+                                         "its header to read the build-id from)"};
+            return {Kind::build_id_unverified, "cannot verify " + file + ": the core holds no page of its ELF header, and " + why};
+        }
+    }
     if (!in_memory)
         return {Kind::build_id_unverified,
                 "cannot verify " + file + " (build-id " + image.build_id() + "): " + in_memory.error().message};
@@ -172,7 +187,7 @@ Module module_for(const Group& group, bool is_exe, const ModuleSearch& search, c
         return mod;
     }
     mod.bias = *bias;
-    mod.status = verify_build_id(group, **image, file, memory);
+    mod.status = verify_build_id(group, **image, file, mod.bias, memory);
     debug.add_symbols(mod, file);
     return mod;
 }

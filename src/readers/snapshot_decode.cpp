@@ -157,7 +157,8 @@ bool decode_record(RecordType type, ByteReader& r, SnapshotData& d, bool& have_p
     switch (type) {
     case RecordType::process: {
         const uint16_t arch = r.u16();
-        if (arch != static_cast<uint16_t>(ArchId::x86_64) || have_process) return false;
+        // Any architecture with a row in the table (arch_name knows it).
+        if (arch_name(static_cast<ArchId>(arch)) == "unknown" || have_process) return false;
         d.arch = static_cast<ArchId>(arch);
         d.pid = r.i32();
         d.comm = r.str();

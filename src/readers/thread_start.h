@@ -2,7 +2,9 @@
 // (ThreadState::start_routine). glibc keeps pthread_create's start routine in
 // the thread's descriptor and publishes the descriptor's layout for
 // libthread_db (`_thread_db_pthread_start_routine` ...), the interface gdb
-// reads threads through; the thread pointer register locates the descriptor.
+// reads threads through; the thread pointer register locates the descriptor,
+// or, where the input has no thread pointer (qemu-user's aarch64 cores), the
+// dynamic linker's thread lists do (_rtld_global._dl_stack_used/_user).
 #pragma once
 
 #include "lpsafe/process.h"

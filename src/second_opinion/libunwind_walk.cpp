@@ -132,6 +132,12 @@ PeerStack fail(PeerStack out, const char* what, int code) {
 
 PeerStack libunwind_walk(const ProcessImage& process, const ThreadState& thread, unsigned max_frames) {
     PeerStack out;
+    // The library linked here is libunwind's x86_64 remote unwinder: another
+    // architecture's registers and code would only give it nonsense.
+    if (process.arch != ArchId::x86_64) {
+        out.detail = "libunwind's x86_64 unwinder cannot walk an " + std::string(arch_name(process.arch)) + " process";
+        return out;
+    }
     static unw_accessors_t table = accessors();
     // One address space per walk: no cache outlives the image it describes.
     unw_addr_space_t as = unw_create_addr_space(&table, 0);

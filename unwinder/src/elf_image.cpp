@@ -190,9 +190,13 @@ void ElfImage::Impl::add_symbols(Elf_Scn* scn, const GElf_Shdr& shdr) {
 // glibc publishes its thread descriptor's layout for libthread_db (nptl_db's
 // structs.def): `_thread_db_<struct>_<field>` objects of three u32 (bits,
 // count, offset). Only their addresses are kept; the bytes are read when used.
+// Also the dynamic linker's `_rtld_global`, which libthread_db looks up too:
+// its thread lists (`_dl_stack_used`, `_dl_stack_user`) find descriptors
+// where no thread pointer does (qemu-user's cores have no NT_ARM_TLS).
 void ElfImage::Impl::add_thread_db(const GElf_Sym& sym, const char* name) {
     constexpr std::string_view kPrefix = "_thread_db_";
-    if (name == nullptr || std::string_view(name).substr(0, kPrefix.size()) != kPrefix) return;
+    if (name == nullptr) return;
+    if (std::string_view(name) != "_rtld_global" && std::string_view(name).substr(0, kPrefix.size()) != kPrefix) return;
     thread_db.emplace(name, sym.st_value);
 }
 

@@ -9,6 +9,7 @@ namespace lpsafe {
 std::string_view arch_name(ArchId arch) {
     switch (arch) {
     case ArchId::x86_64: return "x86_64";
+    case ArchId::aarch64: return "aarch64";
     }
     return "unknown";
 }

@@ -20,6 +20,9 @@ struct Step {
     uint64_t cfa = 0;
     UnwindMethod method = UnwindMethod::cfi;
     bool caller_pc_exact = false;  // the frame was a signal trampoline
+    // The return address was in a register (aarch64's x30 at frame 0 of a
+    // leaf or a function before it saved x30), not in this frame's memory.
+    bool ra_in_register = false;
     bool cross_checked = false;
 };
 
@@ -85,6 +88,7 @@ Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, i
     auto ra = caller.get(row.ra_column);
     if (!ra) return fail(Check::unwind, index, "the CFI does not recover the return address");
     s.pc = *ra;
+    s.ra_in_register = row.rule(row.ra_column).kind != RegRule::Kind::location;
     caller.set(arch_.pc_reg, *ra);
     s.caller_pc_exact = row.signal_frame;
     s.kind = Step::Kind::next;
@@ -114,7 +118,10 @@ bool Walker::cross_check(const Regs& regs, const Step& cfi, const Regs& caller, 
     }
     auto fps = arch_.fp_step(*process_.memory, *fp);
     const auto caller_fp = caller.get(arch_.fp_reg);
-    if (fps && fps->pc == cfi.pc && fps->cfa == cfi.cfa && caller_fp && *caller_fp == fps->caller_fp) return true;
+    // Where the frame record does not give the frame's size (aarch64), the
+    // CFI's CFA must at least lie above the record.
+    const bool cfa_agrees = fps && (fps->cfa_exact ? fps->cfa == cfi.cfa : cfi.cfa >= fps->cfa);
+    if (fps && fps->pc == cfi.pc && cfa_agrees && caller_fp && *caller_fp == fps->caller_fp) return true;
     std::string detail = "CFI: return " + hex_address(cfi.pc) + ", cfa " + hex_address(cfi.cfa) + "; frame pointer: ";
     detail += fps ? "return " + hex_address(fps->pc) + ", cfa " + hex_address(fps->cfa) : fps.error().message;
     out_.findings.push_back({Check::cross_check, index, detail});
@@ -150,7 +157,9 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     // stays unknown so that no later rule silently uses a stale value.
     caller = Regs(regs.arch());
     caller.set(arch_.pc_reg, fps->pc);
-    caller.set(arch_.sp_reg, fps->cfa);
+    // Only a bound (aarch64): the caller's sp stays unknown, so a caller whose
+    // CFI needs it cannot be stepped on a guess.
+    if (fps->cfa_exact) caller.set(arch_.sp_reg, fps->cfa);
     caller.set(arch_.fp_reg, fps->caller_fp);
     return s;
 }
@@ -222,8 +231,13 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         const int next_index = index + 1;
         // Stacks grow down on every supported architecture: each caller's
         // frame lies strictly above its callee's, or the walk is going in
-        // circles (gdb: "previous frame inner to this frame").
-        if (next.sp <= prev_sp) {
+        // circles (gdb: "previous frame inner to this frame"). The one
+        // exception: an innermost aarch64 frame that has not stored anything
+        // (a leaf, or before its prologue) has CFA = sp and its return
+        // address still in x30, so its caller's sp is the same; only there,
+        // where the return address did not come from the stack.
+        const bool leaf_frame_0 = index == 0 && s.ra_in_register && next.sp == prev_sp;
+        if (next.sp <= prev_sp && !leaf_frame_0) {
             out.findings.push_back({Check::sp_monotonic, next_index,
                                     "stack pointer " + hex_address(next.sp) + " does not lie above " + hex_address(prev_sp)});
             out.end = {StackEnd::Kind::failed, out.findings.back().detail};

@@ -34,6 +34,11 @@ struct FpStep {
     uint64_t pc = 0;         // return address
     uint64_t cfa = 0;        // the caller's stack pointer after the return
     uint64_t caller_fp = 0;  // the caller's frame pointer
+    // Whether `cfa` is the caller's sp or only the lowest it can be: an
+    // aarch64 frame record sits at the bottom of its frame, below the locals
+    // (arch/aarch64/aarch64_frame_pointer.cpp), so the record alone does not
+    // give the frame's size.
+    bool cfa_exact = true;
 };
 
 // A function that really ends a kernel task's stack as /proc lists it (the

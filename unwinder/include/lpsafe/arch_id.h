@@ -4,7 +4,7 @@
 
 namespace lpsafe {
 
-enum class ArchId { x86_64 };
+enum class ArchId { x86_64, aarch64 };
 
 std::string_view arch_name(ArchId arch);
 

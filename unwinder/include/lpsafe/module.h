@@ -94,7 +94,8 @@ public:
     const std::vector<Symbol>& symbols() const;
     std::span<const std::byte> file_bytes() const;
     // File address of glibc's libthread_db descriptor `name` (an object
-    // `_thread_db_...` in .dynsym or .symtab), nullopt when the file has none.
+    // `_thread_db_...` in .dynsym or .symtab, or the dynamic linker's
+    // `_rtld_global`), nullopt when the file has none.
     std::optional<uint64_t> thread_db_symbol(std::string_view name) const;
     // The first section called `name` (uncompressed sections only).
     std::optional<SectionBytes> section_named(std::string_view name) const;
