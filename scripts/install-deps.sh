@@ -10,14 +10,14 @@ PACKAGES=(
     libdw-dev libelf-dev libcapstone-dev libbpf-dev libunwind-dev
     # snapshot files (deflate)
     zlib1g-dev
-    # symbols for stripped modules (src/readers/debug_symbols.h): MiniDebugInfo
+    # symbols for stripped modules (src/readers/modules/debug_symbols.h): MiniDebugInfo
     # is xz (liblzma), debuginfod through elfutils' client library
     liblzma-dev libdebuginfod-dev
     # command and output
     libcli11-dev nlohmann-json3-dev libfmt-dev
-    # kernel capture archives (src/readers/kernel_archive.cpp)
+    # kernel capture archives (src/readers/kernel/kernel_archive.cpp)
     zlib1g-dev
-    # kernel images and modules (/boot/vmlinuz-R, *.ko.xz): src/readers/decompress.cpp
+    # kernel images and modules (/boot/vmlinuz-R, *.ko.xz): src/readers/kernel/decompress.cpp
     liblzma-dev libzstd-dev liblz4-dev libbz2-dev
     # the decompression tests recompress a real vmlinux with the kernel's tools
     xz-utils zstd lz4 bzip2 gzip

@@ -11,7 +11,7 @@
 #include "kernel_cli.h"
 #include "lpsafe/analyze.h"
 #include "pipeline/process_run.h"
-#include "readers/klp_module.h"
+#include "readers/livepatch/klp_module.h"
 #include "report/klp_report.h"
 #include "report/report.h"
 

@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "lpsafe/klp_transition.h"
-#include "readers/kernel_archive.h"
-#include "readers/kernel_code.h"
-#include "readers/kernel_core_memory.h"
-#include "readers/kernel_memory_tasks.h"
+#include "readers/kernel/kernel_archive.h"
+#include "readers/kernel/kernel_code.h"
+#include "readers/kernel/kernel_core_memory.h"
+#include "readers/kernel/kernel_memory_tasks.h"
 #include "report/livepatch_report.h"
 
 namespace lpsafe::pipeline {

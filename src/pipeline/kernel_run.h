@@ -14,9 +14,9 @@
 #include "lpsafe/analyze.h"
 #include "lpsafe/kernel_stack.h"
 #include "pipeline/process_run.h"
-#include "readers/kernel_scan.h"
-#include "readers/livepatch_sysfs.h"
-#include "readers/proc_source.h"
+#include "readers/kernel/kernel_scan.h"
+#include "readers/kernel/livepatch_sysfs.h"
+#include "readers/kernel/proc_source.h"
 #include "report/json_report.h"
 
 namespace lpsafe::pipeline {

@@ -3,10 +3,10 @@
 #include <array>
 #include <fstream>
 
-#include "readers/core_file.h"
-#include "readers/klp_module.h"
-#include "readers/ptrace_capture.h"
-#include "readers/snapshot_reader.h"
+#include "readers/core/core_file.h"
+#include "readers/livepatch/klp_module.h"
+#include "readers/ptrace/ptrace_capture.h"
+#include "readers/snapshot/snapshot_reader.h"
 
 namespace lpsafe::pipeline {
 namespace {

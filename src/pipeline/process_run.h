@@ -13,7 +13,7 @@
 #include "lpsafe/patch_set.h"
 #include "lpsafe/process.h"
 #include "lpsafe/result.h"
-#include "readers/snapshot_writer.h"
+#include "readers/snapshot/snapshot_writer.h"
 
 namespace lpsafe::pipeline {
 

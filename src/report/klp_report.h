@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "readers/klp_module.h"
+#include "readers/livepatch/klp_module.h"
 
 namespace lpsafe::report {
 

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lpsafe/analyze.h"
-#include "readers/livepatch_sysfs.h"
+#include "readers/kernel/livepatch_sysfs.h"
 
 namespace lpsafe::report {
 

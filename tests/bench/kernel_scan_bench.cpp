@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "lpsafe/kernel_stack.h"
-#include "readers/kernel_scan.h"
+#include "readers/kernel/kernel_scan.h"
 
 namespace {
 

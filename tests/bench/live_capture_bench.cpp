@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "readers/ptrace_capture.h"
+#include "readers/ptrace/ptrace_capture.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include "core_inputs.h"
 #include "lpsafe/analyze.h"
 #include "lpsafe/arch.h"
-#include "readers/core_file.h"
+#include "readers/core/core_file.h"
 #include "report/report.h"
 #include "site_cache.h"
 

@@ -12,7 +12,7 @@
 
 #include "fixture_util.h"
 #include "lpsafe/analyze.h"
-#include "readers/core_file.h"
+#include "readers/core/core_file.h"
 #include "second_opinion/compare.h"
 
 namespace lpsafe::e2e {

@@ -18,7 +18,7 @@
 #include "fixture_util.h"
 #include "kernel_helpers.h"
 #include "lpsafe/kernel_stack.h"
-#include "readers/kernel_scan.h"
+#include "readers/kernel/kernel_scan.h"
 
 namespace lpsafe::e2e {
 namespace {

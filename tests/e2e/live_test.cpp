@@ -19,7 +19,7 @@
 
 #include "fixture_util.h"
 #include "live_program.h"
-#include "readers/ptrace_capture.h"
+#include "readers/ptrace/ptrace_capture.h"
 #include "stack_expect.h"
 
 namespace lpsafe::e2e {

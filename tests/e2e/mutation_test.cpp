@@ -15,7 +15,7 @@
 #include "lpsafe/analyze.h"
 #include "lpsafe/arch.h"
 #include "overlay_memory.h"
-#include "readers/core_file.h"
+#include "readers/core/core_file.h"
 
 namespace lpsafe::e2e {
 namespace {

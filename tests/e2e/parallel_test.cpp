@@ -5,7 +5,7 @@
 
 #include "fixture_util.h"
 #include "lpsafe/analyze.h"
-#include "readers/core_file.h"
+#include "readers/core/core_file.h"
 
 namespace lpsafe::e2e {
 namespace {

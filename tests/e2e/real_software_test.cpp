@@ -26,7 +26,7 @@
 #include <thread>
 
 #include "fixture_util.h"
-#include "readers/ptrace_capture.h"
+#include "readers/ptrace/ptrace_capture.h"
 
 namespace lpsafe::e2e {
 namespace {

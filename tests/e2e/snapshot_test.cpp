@@ -12,9 +12,9 @@
 
 #include "fixture_util.h"
 #include "lpsafe/analyze.h"
-#include "readers/core_file.h"
-#include "readers/snapshot_reader.h"
-#include "readers/snapshot_writer.h"
+#include "readers/core/core_file.h"
+#include "readers/snapshot/snapshot_reader.h"
+#include "readers/snapshot/snapshot_writer.h"
 
 namespace lpsafe::e2e {
 namespace {

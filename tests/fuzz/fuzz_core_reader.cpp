@@ -10,7 +10,7 @@
 #include <string>
 
 #include "lpsafe/analyze.h"
-#include "readers/core_file.h"
+#include "readers/core/core_file.h"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <span>
 
 #include "lpsafe/module.h"
-#include "readers/decompress.h"
-#include "readers/kernel_image_file.h"
+#include "readers/kernel/decompress.h"
+#include "readers/kernel/kernel_image_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);

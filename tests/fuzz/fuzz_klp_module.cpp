@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <span>
 
-#include "readers/klp_module.h"
+#include "readers/livepatch/klp_module.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);

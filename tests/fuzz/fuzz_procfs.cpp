@@ -19,8 +19,8 @@
 #include <string_view>
 
 #include "lpsafe/kernel_stack.h"
-#include "readers/kernel_archive.h"
-#include "readers/kernel_scan.h"
+#include "readers/kernel/kernel_archive.h"
+#include "readers/kernel/kernel_scan.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <span>
 
 #include "lpsafe/analyze.h"
-#include "readers/snapshot_reader.h"
+#include "readers/snapshot/snapshot_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto bytes = std::as_bytes(std::span(data, size));

@@ -1,7 +1,7 @@
 // read_core on real cores (gcore, and a kernel core where this machine can
 // write one) checked against independent peers (/proc, eu-readelf), and on
 // synthetic and damaged cores for every malformed input we can think of.
-#include "readers/core_file.h"
+#include "readers/core/core_file.h"
 #include "test_support.h"
 
 #include <elf.h>

@@ -10,7 +10,7 @@
 #include <tuple>
 #include <vector>
 
-#include "readers/core_file.h"
+#include "readers/core/core_file.h"
 #include "test_support.h"
 
 namespace lpsafe::readers {

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "readers/kernel_image_file.h"
+#include "readers/kernel/kernel_image_file.h"
 #include "test_support.h"
 
 namespace lpsafe::test {

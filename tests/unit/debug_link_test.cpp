@@ -2,8 +2,8 @@
 // by binutils and xz at test time: .gnu_debuglink and .gnu_debugdata as
 // objcopy writes them, the CRC-32 they use, bounded xz decoding, and what
 // ElfImage::add_symbols keeps.
-#include "readers/debug_link.h"
-#include "readers/decompress.h"
+#include "readers/modules/debug_link.h"
+#include "readers/kernel/decompress.h"
 
 #include <elf.h>
 #include <gtest/gtest.h>

@@ -9,8 +9,8 @@
 #include <fstream>
 
 #include "kernel_excerpt.h"
-#include "readers/kernel_archive.h"
-#include "readers/kernel_scan.h"
+#include "readers/kernel/kernel_archive.h"
+#include "readers/kernel/kernel_scan.h"
 
 namespace lpsafe::readers {
 namespace {

@@ -11,8 +11,8 @@
 #include <map>
 
 #include "debian_kernel.h"
-#include "readers/decompress.h"
-#include "readers/kernel_image_file.h"
+#include "readers/kernel/decompress.h"
+#include "readers/kernel/kernel_image_file.h"
 #include "test_support.h"
 
 namespace lpsafe::test {

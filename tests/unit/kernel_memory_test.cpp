@@ -9,8 +9,8 @@
 #include <fstream>
 
 #include "debian_kernel.h"
-#include "readers/kernel_btf.h"
-#include "readers/kernel_core_memory.h"
+#include "readers/kernel/kernel_btf.h"
+#include "readers/kernel/kernel_core_memory.h"
 #include "test_support.h"
 
 namespace lpsafe {

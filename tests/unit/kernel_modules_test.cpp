@@ -19,10 +19,10 @@
 #include "lpsafe/arch.h"
 #include "lpsafe/kernel_stack.h"
 #include "lpsafe/patch_set.h"
-#include "readers/kernel_archive.h"
-#include "readers/kernel_code.h"
-#include "readers/proc_source.h"
-#include "readers/kernel_modules.h"
+#include "readers/kernel/kernel_archive.h"
+#include "readers/kernel/kernel_code.h"
+#include "readers/kernel/proc_source.h"
+#include "readers/kernel/kernel_modules.h"
 #include "test_support.h"
 
 namespace lpsafe::test {

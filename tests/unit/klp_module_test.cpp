@@ -16,7 +16,7 @@
 
 #include "lpsafe/module.h"
 #include "lpsafe/patch_set.h"
-#include "readers/klp_module.h"
+#include "readers/livepatch/klp_module.h"
 #include "test_support.h"
 
 namespace lpsafe::readers {

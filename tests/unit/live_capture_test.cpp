@@ -17,9 +17,9 @@
 #include <filesystem>
 
 #include "lpsafe/arch.h"
-#include "readers/live_memory.h"
-#include "readers/proc_files.h"
-#include "readers/ptrace_thread.h"
+#include "readers/ptrace/live_memory.h"
+#include "readers/modules/proc_files.h"
+#include "readers/ptrace/ptrace_thread.h"
 
 namespace lpsafe::readers {
 namespace {

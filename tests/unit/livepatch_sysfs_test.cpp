@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "readers/livepatch_sysfs.h"
+#include "readers/kernel/livepatch_sysfs.h"
 
 namespace lpsafe::readers {
 namespace {

@@ -1,6 +1,6 @@
 // load_modules / compute_bias / build_id_in_memory on hand-built mappings and
 // BufferMemory holding real ELF header pages (/bin/true, this process's vDSO).
-#include "readers/module_loader.h"
+#include "readers/modules/module_loader.h"
 
 #include <elf.h>
 #include <gtest/gtest.h>

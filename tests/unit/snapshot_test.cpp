@@ -7,10 +7,10 @@
 #include <gtest/gtest.h>
 
 #include "lpsafe/module.h"
-#include "readers/snapshot_bytes.h"
-#include "readers/snapshot_elf.h"
-#include "readers/snapshot_model.h"
-#include "readers/snapshot_tables.h"
+#include "readers/snapshot/snapshot_bytes.h"
+#include "readers/snapshot/snapshot_elf.h"
+#include "readers/snapshot/snapshot_model.h"
+#include "readers/snapshot/snapshot_tables.h"
 #include "test_support.h"
 
 namespace lpsafe::readers::snapshot {

@@ -90,7 +90,7 @@ public:
     std::vector<const Symbol*> symbols_named(std::string_view name) const;
     CfiLookup cfi_at(uint64_t vaddr) const;
     // The function symbols as read (sorted by start) and the whole file image:
-    // what a snapshot records of a module (src/readers/snapshot_writer.h).
+    // what a snapshot records of a module (src/readers/snapshot/snapshot_writer.h).
     const std::vector<Symbol>& symbols() const;
     std::span<const std::byte> file_bytes() const;
     // File address of glibc's libthread_db descriptor `name` (an object

@@ -46,7 +46,7 @@ struct ThreadState {
     std::string status_reason;  // why gone/unreadable
     uint64_t stop_ns = 0;       // live capture: how long the thread was stopped
     // The function the thread library started this thread in (glibc: its
-    // descriptor's start_routine, readers/thread_start.h), when known: the
+    // descriptor's start_routine, readers/modules/thread_start.h), when known: the
     // anchor of a stack whose outermost frame an indirect call made
     // (check_bottom, docs/verdict-rules.md).
     std::optional<uint64_t> start_routine;
@@ -62,7 +62,7 @@ struct ProcessImage {
     std::shared_ptr<const Memory> memory;
     // Called with every module-file address whose function (symbol or FDE)
     // the engine looks up; the snapshot recorder logs them so that replay
-    // finds the same extents (src/readers/snapshot_writer.cpp). Unset
+    // finds the same extents (src/readers/snapshot/snapshot_writer.cpp). Unset
     // otherwise.
     std::function<void(const Module&, uint64_t file_addr)> on_function_lookup;
 

@@ -1,0 +1,119 @@
+#include "readers/kernel/kernel_image_file.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "readers/modules/elf_bytes.h"
+#include "readers/modules/mapped_file.h"
+
+namespace lpsafe::readers {
+namespace {
+
+bool is_elf(std::span<const std::byte> b) { return b.size() >= 4 && std::memcmp(b.data(), kElfMagic, 4) == 0; }
+
+// x86 boot protocol (Documentation/arch/x86/boot.rst): "HdrS" at 0x202, the
+// version at 0x206; from 2.08 on, payload_offset (0x248) and payload_length
+// (0x24c) locate the compressed vmlinux relative to the protected-mode code,
+// which starts after (setup_sects + 1) 512-byte sectors (setup_sects 0 means 4).
+struct BzPayload {
+    uint64_t offset = 0;
+    uint64_t length = 0;
+};
+
+Result<std::optional<BzPayload>> bzimage_payload(std::span<const std::byte> file) {
+    const auto magic = load<uint32_t>(file, 0x202);
+    if (!magic || *magic != 0x53726448) return std::optional<BzPayload>{};  // "HdrS": not a bzImage
+    const auto version = load<uint16_t>(file, 0x206);
+    const auto setup_sects = load<uint8_t>(file, 0x1f1);
+    const auto offset = load<uint32_t>(file, 0x248);
+    const auto length = load<uint32_t>(file, 0x24c);
+    if (!version || !setup_sects || !offset || !length) return make_error("bzImage setup header is truncated");
+    if (*version < 0x0208) {
+        return make_error(fmt::format("bzImage boot protocol {}.{:02} has no payload fields (2.08 or later needed)",
+                                      *version >> 8, *version & 0xff));
+    }
+    const uint64_t pm_start = (uint64_t{*setup_sects == 0 ? uint8_t{4} : *setup_sects} + 1) * 512;
+    const uint64_t start = pm_start + *offset;
+    if (*length == 0 || !in_bounds(start, *length, file.size())) {
+        return make_error(fmt::format("bzImage payload ({:#x} bytes at {:#x}) lies outside the {:#x}-byte file "
+                                      "(truncated?)", *length, start, file.size()));
+    }
+    return std::optional<BzPayload>{BzPayload{start, *length}};
+}
+
+Result<UnpackedKernel> from_payload(std::span<const std::byte> payload, uint64_t max_out) {
+    const auto c = compression_at(payload);
+    if (!c) {
+        if (is_elf(payload)) return UnpackedKernel{{payload.begin(), payload.end()}, "bzImage (uncompressed payload)"};
+        return make_error("bzImage payload starts with no known compression magic (gzip, xz, zstd, lz4, bzip2; "
+                          "lzma and lzo are not supported)");
+    }
+    // The payload ends with the uncompressed size (size_append): a hint only,
+    // the stream itself says where it ends.
+    const uint64_t expected = load<uint32_t>(payload, payload.size() - 4).value_or(0);
+    auto out = decompress(*c, payload, max_out, expected <= max_out ? expected : 0);
+    if (!out) return make_error("bzImage payload: " + out.error().message);
+    if (!is_elf(*out)) return make_error("bzImage payload decompresses to something that is not an ELF vmlinux");
+    return UnpackedKernel{std::move(*out), fmt::format("bzImage ({} payload)", compression_name(*c))};
+}
+
+// No setup header: the first stream, among the first few magic matches,
+// that decompresses to an ELF file (e.g. arm64's Image.gz, or a raw stream).
+Result<UnpackedKernel> scan_for_stream(std::span<const std::byte> file, uint64_t max_out) {
+    constexpr int kMaxTries = 8;  // a magic can occur by chance; do not decode every one
+    int tries = 0;
+    std::string last_error = "no compressed stream found (gzip, xz, zstd, lz4, bzip2)";
+    for (size_t at = 0; at + 4 <= file.size() && tries < kMaxTries; ++at) {
+        const auto c = compression_at(file.subspan(at));
+        if (!c) continue;
+        ++tries;
+        auto out = decompress(*c, file.subspan(at), max_out);
+        if (!out) {
+            last_error = fmt::format("{} stream at offset {:#x}: {}", compression_name(*c), at, out.error().message);
+            continue;
+        }
+        if (!is_elf(*out)) {
+            last_error = fmt::format("{} stream at offset {:#x} is not an ELF vmlinux", compression_name(*c), at);
+            continue;
+        }
+        return UnpackedKernel{std::move(*out), fmt::format("{} stream at offset {:#x}", compression_name(*c), at)};
+    }
+    return make_error("not an ELF vmlinux nor a bzImage; " + last_error);
+}
+
+}  // namespace
+
+Result<UnpackedKernel> unpack_kernel_image(std::span<const std::byte> file, uint64_t max_out) {
+    if (file.empty()) return make_error("the file is empty");
+    if (is_elf(file)) return UnpackedKernel{{file.begin(), file.end()}, "ELF"};
+    auto bz = bzimage_payload(file);
+    if (!bz) return bz.error();
+    if (*bz) return from_payload(file.subspan((*bz)->offset, (*bz)->length), max_out);
+    return scan_for_stream(file, max_out);
+}
+
+Result<OpenedKernelImage> open_kernel_image(const std::string& path) {
+    auto file = MappedFile::open(path);
+    if (!file) return file.error();
+    auto unpacked = unpack_kernel_image((*file)->bytes());
+    if (!unpacked) return make_error(path + ": " + unpacked.error().message);
+    auto elf = ElfImage::from_bytes(path, std::move(unpacked->elf));
+    if (!elf) return elf.error();
+    return OpenedKernelImage{std::move(*elf), std::move(unpacked->format)};
+}
+
+Result<std::vector<std::byte>> read_module_file(const std::string& path) {
+    auto file = MappedFile::open(path);
+    if (!file) return file.error();
+    const auto bytes = (*file)->bytes();
+    if (is_elf(bytes)) return std::vector<std::byte>(bytes.begin(), bytes.end());
+    const auto c = compression_at(bytes);
+    if (!c) return make_error(path + ": neither an ELF module nor a compressed one (xz, zstd, gzip)");
+    auto out = decompress(*c, bytes, kMaxDecompressed);
+    if (!out) return make_error(path + ": " + out.error().message);
+    if (!is_elf(*out)) return make_error(path + ": decompresses to something that is not ELF");
+    return out;
+}
+
+}  // namespace lpsafe::readers

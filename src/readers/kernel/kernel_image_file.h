@@ -1,0 +1,39 @@
+// A kernel image file as distributions ship it, unpacked to the ELF vmlinux
+// in memory: an ELF file as it is, an x86 bzImage (/boot/vmlinuz-*) whose
+// compressed payload the boot protocol's setup header locates
+// (Documentation/arch/x86/boot.rst, protocol 2.08+), or any other file
+// holding one compressed vmlinux stream, found by its magic.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lpsafe/module.h"
+#include "lpsafe/result.h"
+#include "readers/kernel/decompress.h"
+
+namespace lpsafe::readers {
+
+struct UnpackedKernel {
+    std::vector<std::byte> elf;
+    std::string format;  // "ELF", "bzImage (xz payload)", "xz stream at offset 0x4000"
+};
+
+Result<UnpackedKernel> unpack_kernel_image(std::span<const std::byte> file, uint64_t max_out = kMaxDecompressed);
+
+// Reads `path`, unpacks it and opens the ELF (ElfImage::from_bytes).
+struct OpenedKernelImage {
+    std::shared_ptr<ElfImage> elf;
+    std::string format;
+};
+Result<OpenedKernelImage> open_kernel_image(const std::string& path);
+
+// A module file: a .ko as it is, or .ko.xz / .ko.zst / .ko.gz (kbuild's
+// CONFIG_MODULE_COMPRESS_*) decompressed by its magic.
+Result<std::vector<std::byte>> read_module_file(const std::string& path);
+
+}  // namespace lpsafe::readers

@@ -1,0 +1,213 @@
+#include "readers/kernel/kernel_memory_tasks.h"
+
+#include <array>
+#include <cstring>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "readers/kernel/kernel_btf.h"
+
+namespace lpsafe::readers {
+namespace {
+
+// arch/x86/include/asm/page_64_types.h: THREAD_SIZE = PAGE_SIZE << (2 +
+// KASAN_STACK_ORDER). Debian builds without KASAN: 16 KiB. A KASAN kernel
+// would have its stacks judged too small and every walk would leave them:
+// unreliable, never safe.
+constexpr uint64_t kThreadSize = 16384;
+constexpr uint32_t kPfKthread = 0x00200000;  // include/linux/sched.h PF_KTHREAD
+constexpr size_t kMaxTasks = 1 << 22;         // pid_max's ceiling
+
+// Offsets of everything read, from BTF.
+struct Layout {
+    uint64_t tasks, pid, tgid, comm, state, stack, thread_sp, flags, nvcsw, nivcsw, on_cpu;
+    uint64_t thread_group;   // 6.1: every thread of a group on one list
+    uint64_t frame_size, frame_bp, frame_ret;  // struct inactive_task_frame
+    uint64_t regs_size, regs_ip, regs_sp, regs_cs, regs_bp;  // struct pt_regs
+};
+
+Result<Layout> layout_from(const KernelBtf& btf) {
+    Layout l{};
+    struct Need {
+        uint64_t* out;
+        const char* type;
+        const char* path;
+    };
+    const Need needs[] = {
+        {&l.tasks, "task_struct", "tasks"},     {&l.pid, "task_struct", "pid"},
+        {&l.tgid, "task_struct", "tgid"},       {&l.comm, "task_struct", "comm"},
+        {&l.state, "task_struct", "__state"},   {&l.stack, "task_struct", "stack"},
+        {&l.thread_sp, "task_struct", "thread.sp"}, {&l.flags, "task_struct", "flags"},
+        {&l.nvcsw, "task_struct", "nvcsw"},     {&l.nivcsw, "task_struct", "nivcsw"},
+        {&l.on_cpu, "task_struct", "on_cpu"},   {&l.thread_group, "task_struct", "thread_group"},
+        {&l.frame_bp, "inactive_task_frame", "bp"}, {&l.frame_ret, "inactive_task_frame", "ret_addr"},
+        {&l.regs_ip, "pt_regs", "ip"},          {&l.regs_sp, "pt_regs", "sp"},
+        {&l.regs_cs, "pt_regs", "cs"},          {&l.regs_bp, "pt_regs", "bp"},
+    };
+    for (const Need& n : needs) {
+        auto off = btf.offset_of(n.type, n.path);
+        if (!off) return make_error(off.error().message + " (this kernel's layout is not one lpsafe reads yet)");
+        *n.out = *off;
+    }
+    auto frame = btf.size_of("inactive_task_frame");
+    auto regs = btf.size_of("pt_regs");
+    if (!frame || !regs) return make_error("BTF lacks struct inactive_task_frame or pt_regs");
+    l.frame_size = *frame;
+    l.regs_size = *regs;
+    return l;
+}
+
+// fs/proc/array.c task_state_array[], from __state (exit_state aside).
+std::string state_letter(uint32_t s) {
+    if (s == 0) return "R";
+    if ((s & 0x2) && (s & 0x400)) return "I";  // TASK_IDLE = UNINTERRUPTIBLE | NOLOAD
+    if (s & 0x1) return "S";
+    if (s & 0x2) return "D";
+    if (s & 0x4) return "T";
+    if (s & 0x8) return "t";
+    if (s & 0x40) return "P";
+    if (s & 0x30) return "Z";
+    return fmt::format("?{:#x}", s);
+}
+
+class Reader {
+public:
+    Reader(const Memory& m, const Layout& l, const KernelOrc& orc, const KernelMemoryOptions& o, uint64_t ret_from_fork)
+        : mem_(m), l_(l), orc_(orc), o_(o), ret_from_fork_(ret_from_fork) {}
+
+    // One task, read until it holds still (the same switch counts before and
+    // after its stack was walked).
+    KernelTask task(uint64_t t) const;
+
+    std::optional<uint64_t> next(uint64_t node_field) const { return mem_.read_u64(node_field); }
+
+private:
+    std::optional<uint64_t> switches(uint64_t t) const {
+        const auto a = mem_.read_u64(t + l_.nvcsw), b = mem_.read_u64(t + l_.nivcsw);
+        if (!a || !b) return std::nullopt;
+        return *a + *b;
+    }
+    void walk(uint64_t t, KernelTask& out) const;
+
+    const Memory& mem_;
+    const Layout& l_;
+    const KernelOrc& orc_;
+    const KernelMemoryOptions& o_;
+    uint64_t ret_from_fork_;
+};
+
+void Reader::walk(uint64_t t, KernelTask& out) const {
+    const auto stack = mem_.read_u64(t + l_.stack);
+    const auto sp = mem_.read_u64(t + l_.thread_sp);
+    if (!stack || !sp) {
+        out.status = CaptureStatus::unreadable;
+        out.status_reason = "task_struct's stack or thread.sp is unreadable";
+        return;
+    }
+    OrcWalkLimits limits;
+    limits.stack_low = *stack;
+    limits.stack_high = *stack + kThreadSize;
+    limits.pt_regs_size = l_.regs_size;
+    limits.regs_ip = l_.regs_ip;
+    limits.regs_sp = l_.regs_sp;
+    limits.regs_cs = l_.regs_cs;
+    limits.regs_bp = l_.regs_bp;
+    out.task_pt_regs = limits.stack_high - l_.regs_size;
+    OrcStart start;
+    start.sp = *sp + l_.frame_size;
+    const auto bp = *sp >= limits.stack_low && *sp + l_.frame_size <= limits.stack_high ? mem_.read_u64(*sp + l_.frame_bp)
+                                                                                       : std::nullopt;
+    const auto ret = bp ? mem_.read_u64(*sp + l_.frame_ret) : std::nullopt;
+    OrcWalk w;
+    if (!bp || !ret) {
+        w.detail = fmt::format("thread.sp {:#x} is not inside the task's stack [{:#x}, {:#x})", *sp, limits.stack_low,
+                               limits.stack_high);
+        out.walk = std::move(w);
+        return;
+    }
+    start.bp = *bp;
+    start.ip = *ret;
+    start.signal = *ret == ret_from_fork_;
+    out.walk = orc_walk(mem_, orc_, start, limits);
+}
+
+KernelTask Reader::task(uint64_t t) const {
+    KernelTask out;
+    const auto pid = mem_.read_u32(t + l_.pid), tgid = mem_.read_u32(t + l_.tgid);
+    const auto state = mem_.read_u32(t + l_.state), flags = mem_.read_u32(t + l_.flags);
+    const auto on_cpu = mem_.read_u32(t + l_.on_cpu);
+    std::array<std::byte, 16> comm{};
+    if (!pid || !tgid || !state || !flags || !on_cpu || mem_.read(t + l_.comm, comm) != comm.size()) {
+        out.status = CaptureStatus::unreadable;
+        out.status_reason = fmt::format("task_struct at {:#x} is unreadable", t);
+        return out;
+    }
+    out.tid = static_cast<int>(*pid);
+    out.pid = static_cast<int>(*tgid);
+    const char* c = reinterpret_cast<const char*>(comm.data());
+    out.comm.assign(c, strnlen(c, comm.size()));
+    out.state = state_letter(*state);
+    out.is_reader = o_.reader_tgid != 0 && out.pid == o_.reader_tgid;
+    if (*on_cpu != 0 || out.state == "R" || out.is_reader) {
+        out.state = "R";  // on a CPU: its stack changes while it is read
+        return out;
+    }
+    for (int attempt = 0; attempt <= o_.retries; ++attempt) {
+        const auto before = switches(t);
+        KernelTask try_out = out;
+        walk(t, try_out);
+        const auto after = switches(t);
+        const auto state_after = mem_.read_u32(t + l_.state);
+        if (before && after && *before == *after && state_after == state) return try_out;
+    }
+    out.state = "R";
+    out.status_reason = "it kept switching while its stack was read";
+    return out;
+}
+
+}  // namespace
+
+Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
+                                                  const ElfImage& vmlinux, const KernelOrc& orc,
+                                                  const KernelMemoryOptions& options) {
+    std::vector<std::byte> btf_bytes = options.btf;
+    if (btf_bytes.empty()) {
+        const auto sec = vmlinux.section_named(".BTF");
+        if (!sec) return make_error(vmlinux.path() + " has no .BTF section (and no BTF was given)");
+        btf_bytes.assign(sec->bytes.begin(), sec->bytes.end());
+    }
+    auto btf = KernelBtf::from_bytes(btf_bytes);
+    if (!btf) return btf.error();
+    auto layout = layout_from(*btf);
+    if (!layout) return layout.error();
+    const auto init_task = kallsyms.vmlinux_address("init_task");
+    const auto rff = kallsyms.vmlinux_address("ret_from_fork");
+    if (!init_task || !rff) return make_error("kallsyms lacks init_task or ret_from_fork");
+    const Layout& l = *layout;
+    Reader reader(memory, l, orc, options, *rff);
+
+    std::vector<KernelTask> out;
+    std::set<uint64_t> seen;
+    // for_each_process(): init_task.tasks, then every thread of each group.
+    uint64_t p = *init_task;
+    do {
+        uint64_t t = p;
+        do {
+            if (!seen.insert(t).second || seen.size() > kMaxTasks) {
+                return make_error(fmt::format("the task list loops or is corrupt at {:#x}", t));
+            }
+            out.push_back(reader.task(t));
+            const auto n = reader.next(t + l.thread_group);
+            if (!n) return make_error(fmt::format("thread list unreadable at {:#x}", t));
+            t = *n - l.thread_group;
+        } while (t != p);
+        const auto n = reader.next(p + l.tasks);
+        if (!n) return make_error(fmt::format("task list unreadable at {:#x}", p));
+        p = *n - l.tasks;
+    } while (p != *init_task);
+    return out;
+}
+
+}  // namespace lpsafe::readers
