@@ -121,7 +121,7 @@ namespace {
 // kernel_memory: the tasks as the kernel's memory holds them, each stack
 // walked with the running image's ORC tables (needs that image).
 Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, const Kallsyms& kallsyms,
-                                                   const KernelImage* image) {
+                                                   KernelImage* image) {
     if (image == nullptr || !image->has_vmlinux()) {
         return make_error("kernel memory needs the running kernel's image (its ORC tables and BTF): " +
                           (image == nullptr ? std::string("none was read") : image->missing));
@@ -129,10 +129,16 @@ Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, cons
     if (!image->mismatch.empty()) return make_error("kernel memory: " + image->mismatch);
     const Module* vmlinux = image->process.modules.modules().empty() ? nullptr : &image->process.modules.modules().front();
     if (vmlinux == nullptr || !vmlinux->image) return make_error("kernel memory: the kernel image is not loaded");
-    auto table = OrcTable::from_image(*vmlinux->image);
-    if (!table) return table.error();
+    // Made once per image: --watch walks again every round, and sorting the
+    // image's table is most of a walk's cost.
+    if (!image->vmlinux_orc) {
+        auto table = OrcTable::from_image(*vmlinux->image);
+        if (!table) return table.error();
+        image->vmlinux_orc = std::move(*table);
+    }
+    const OrcTable* table = &*image->vmlinux_orc;
     KernelOrc orc;
-    orc.add(vmlinux->start, vmlinux->end, &*table, image->kaslr_offset);
+    orc.add(vmlinux->start, vmlinux->end, table, image->kaslr_offset);
     for (const KernelImage::ModuleOrc& m : image->module_orc) orc.add(m.start, m.end, &m.table, 0);
     auto memory = readers::KernelCoreMemory::open(path);
     if (!memory) return memory.error();

@@ -169,14 +169,13 @@ Listed walked_frames(const OrcWalk& walk, const Kallsyms& kallsyms) {
 // same frames): a sleeping task's walk starts in __schedule, where
 // __switch_to_asm saved its context. A task that never ran starts at
 // ret_from_fork.
-void check_walked_top(const Kallsyms& kallsyms, Listed& l) {
+void check_walked_top(Listed& l) {
     if (l.frames.empty()) {
         l.findings.push_back({Check::top, -1, "the walk found no frame"});
         return;
     }
     const Frame& top = l.frames.front();
     if (top.function == "__schedule" || top.function == "ret_from_fork") return;
-    (void)kallsyms;
     l.findings.push_back({Check::top, 0, "the saved context returns to " +
                                              (top.function.empty() ? fmt::format("{:#x}", top.pc) : top.function) +
                                              ", not __schedule"});
@@ -318,7 +317,7 @@ TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const R
         if (!sleeping_state(task.state)) {
             l.findings.push_back({Check::top, -1, "task state '" + task.state + "' is not a sleeping state"});
         }
-        check_walked_top(kallsyms, l);
+        check_walked_top(l);
         check_walked_bottom(*task.walk, task.task_pt_regs, l, v.end);
         check_listed_calls(arch, options, l, v.skipped);
         return finish_task(patch, options, std::move(l), std::move(hidden), std::move(v));

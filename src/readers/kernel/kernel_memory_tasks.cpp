@@ -17,12 +17,11 @@ namespace {
 // would have its stacks judged too small and every walk would leave them:
 // unreliable, never safe.
 constexpr uint64_t kThreadSize = 16384;
-constexpr uint32_t kPfKthread = 0x00200000;  // include/linux/sched.h PF_KTHREAD
 constexpr size_t kMaxTasks = 1 << 22;         // pid_max's ceiling
 
 // Offsets of everything read, from BTF.
 struct Layout {
-    uint64_t tasks, pid, tgid, comm, state, stack, thread_sp, flags, nvcsw, nivcsw, on_cpu;
+    uint64_t tasks, pid, tgid, comm, state, stack, thread_sp, nvcsw, nivcsw, on_cpu;
     uint64_t thread_group;   // 6.1: every thread of a group on one list
     uint64_t frame_size, frame_bp, frame_ret;  // struct inactive_task_frame
     uint64_t regs_size, regs_ip, regs_sp, regs_cs, regs_bp;  // struct pt_regs
@@ -39,7 +38,7 @@ Result<Layout> layout_from(const KernelBtf& btf) {
         {&l.tasks, "task_struct", "tasks"},     {&l.pid, "task_struct", "pid"},
         {&l.tgid, "task_struct", "tgid"},       {&l.comm, "task_struct", "comm"},
         {&l.state, "task_struct", "__state"},   {&l.stack, "task_struct", "stack"},
-        {&l.thread_sp, "task_struct", "thread.sp"}, {&l.flags, "task_struct", "flags"},
+        {&l.thread_sp, "task_struct", "thread.sp"},
         {&l.nvcsw, "task_struct", "nvcsw"},     {&l.nivcsw, "task_struct", "nivcsw"},
         {&l.on_cpu, "task_struct", "on_cpu"},   {&l.thread_group, "task_struct", "thread_group"},
         {&l.frame_bp, "inactive_task_frame", "bp"}, {&l.frame_ret, "inactive_task_frame", "ret_addr"},
@@ -80,8 +79,6 @@ public:
     // One task, read until it holds still (the same switch counts before and
     // after its stack was walked).
     KernelTask task(uint64_t t) const;
-
-    std::optional<uint64_t> next(uint64_t node_field) const { return mem_.read_u64(node_field); }
 
 private:
     std::optional<uint64_t> switches(uint64_t t) const {
@@ -136,10 +133,10 @@ void Reader::walk(uint64_t t, KernelTask& out) const {
 KernelTask Reader::task(uint64_t t) const {
     KernelTask out;
     const auto pid = mem_.read_u32(t + l_.pid), tgid = mem_.read_u32(t + l_.tgid);
-    const auto state = mem_.read_u32(t + l_.state), flags = mem_.read_u32(t + l_.flags);
+    const auto state = mem_.read_u32(t + l_.state);
     const auto on_cpu = mem_.read_u32(t + l_.on_cpu);
     std::array<std::byte, 16> comm{};
-    if (!pid || !tgid || !state || !flags || !on_cpu || mem_.read(t + l_.comm, comm) != comm.size()) {
+    if (!pid || !tgid || !state || !on_cpu || mem_.read(t + l_.comm, comm) != comm.size()) {
         out.status = CaptureStatus::unreadable;
         out.status_reason = fmt::format("task_struct at {:#x} is unreadable", t);
         return out;
@@ -199,11 +196,11 @@ Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Ka
                 return make_error(fmt::format("the task list loops or is corrupt at {:#x}", t));
             }
             out.push_back(reader.task(t));
-            const auto n = reader.next(t + l.thread_group);
+            const auto n = memory.read_u64(t + l.thread_group);
             if (!n) return make_error(fmt::format("thread list unreadable at {:#x}", t));
             t = *n - l.thread_group;
         } while (t != p);
-        const auto n = reader.next(p + l.tasks);
+        const auto n = memory.read_u64(p + l.tasks);
         if (!n) return make_error(fmt::format("task list unreadable at {:#x}", p));
         p = *n - l.tasks;
     } while (p != *init_task);

@@ -19,25 +19,22 @@ struct FieldDesc {
     uint32_t offset = 0;
 };
 
-std::optional<FieldDesc> field(const ElfImage& image, const char* name) {
+// The libthread_db object `name` as the file holds it: a FieldDesc, or one
+// u32 for `_thread_db_sizeof_*` (the structure's size in bytes).
+template <typename T>
+std::optional<T> thread_db_object(const ElfImage& image, const char* name) {
     const auto at = image.thread_db_symbol(name);
     if (!at) return std::nullopt;
-    std::array<std::byte, sizeof(FieldDesc)> raw{};
+    std::array<std::byte, sizeof(T)> raw{};
     if (image.read(*at, raw) != raw.size()) return std::nullopt;
-    FieldDesc d;
-    std::memcpy(&d, raw.data(), sizeof d);
-    return d;
-}
-
-// `_thread_db_sizeof_pthread` is one u32: the structure's size in bytes.
-std::optional<uint32_t> struct_size(const ElfImage& image, const char* name) {
-    const auto at = image.thread_db_symbol(name);
-    if (!at) return std::nullopt;
-    std::array<std::byte, sizeof(uint32_t)> raw{};
-    if (image.read(*at, raw) != raw.size()) return std::nullopt;
-    uint32_t v = 0;
+    T v{};
     std::memcpy(&v, raw.data(), sizeof v);
     return v;
+}
+
+std::optional<FieldDesc> field(const ElfImage& image, const char* name) { return thread_db_object<FieldDesc>(image, name); }
+std::optional<uint32_t> struct_size(const ElfImage& image, const char* name) {
+    return thread_db_object<uint32_t>(image, name);
 }
 
 struct Layout {

@@ -105,6 +105,8 @@ struct KernelImage {
         OrcTable table;
     };
     std::vector<ModuleOrc> module_orc;
+    // vmlinux's ORC table, made when a kernel-memory walk first needs it.
+    std::optional<OrcTable> vmlinux_orc;
     std::shared_ptr<BufferMemory> module_memory;  // process.memory: the used modules' code
 
     bool has_vmlinux() const { return !path.empty(); }
