@@ -128,6 +128,13 @@ void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking) {
                    "instead of reading /proc/PID/stack")
         ->check(CLI::ExistingFile)
         ->excludes("--no-kernel-image");
+    cmd.add_option("--vmcore", k.vmcore,
+                   "judge every task of this kernel dump (kdump's vmcore, QEMU dump-guest-memory -p, /proc/kcore): "
+                   "symbols, release and KASLR from its VMCOREINFO, stacks walked with the image's ORC tables")
+        ->check(CLI::ExistingFile)
+        ->excludes("--no-kernel-image")
+        ->excludes("--kernel-memory")
+        ->excludes("--proc-root");
     if (checking) {
         cmd.add_option("--klp-disable", k.klp_disable,
                        "predict disabling this loaded livepatch (its new functions are checked; kernel only)");
@@ -148,6 +155,7 @@ std::string kernel_only_option(const KernelArgs& k) {
     if (!k.boot_dir.empty()) return "--boot-dir";
     if (!k.modules_dir.empty()) return "--modules-dir";
     if (!k.kernel_memory.empty()) return "--kernel-memory";
+    if (!k.vmcore.empty()) return "--vmcore";
     if (k.no_kernel_image) return "--no-kernel-image";
     if (k.strict) return "--strict";
     if (k.watch) return "--watch";
@@ -157,7 +165,8 @@ std::string kernel_only_option(const KernelArgs& k) {
 
 int run_kernel(const KernelArgs& k, const PatchSet& patch, bool json, report::Mode mode) {
     if (k.watch) {
-        if (!k.proc_root.empty()) return fail("--watch re-reads the live /proc; it cannot watch a capture");
+        if (!k.proc_root.empty() || !k.vmcore.empty())
+            return fail("--watch re-reads the live /proc; it cannot watch a capture or a dump");
         return watch(k, patch, json);
     }
     std::optional<KernelImage> image;

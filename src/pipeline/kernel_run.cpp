@@ -10,7 +10,12 @@
 #include "readers/kernel/kernel_archive.h"
 #include "readers/kernel/kernel_code.h"
 #include "readers/kernel/kernel_core_memory.h"
+#include "readers/kernel/dump_kallsyms.h"
+#include "readers/kernel/dump_livepatch.h"
+#include "readers/kernel/dump_modules.h"
+#include "readers/kernel/kernel_btf.h"
 #include "readers/kernel/kernel_memory_tasks.h"
+#include "readers/kernel/vmcoreinfo.h"
 #include "report/livepatch_report.h"
 
 namespace lpsafe::pipeline {
@@ -19,6 +24,8 @@ namespace {
 struct Loaded {
     readers::KernelInput input;
     std::string source;
+    std::string dump_kallsyms;       // a dump's image symbols, as /proc/kallsyms text
+    std::vector<std::string> notes;  // for the report
 };
 
 Result<Loaded> load(const KernelOptions& k) {
@@ -28,7 +35,33 @@ Result<Loaded> load(const KernelOptions& k) {
     if (!capture) return capture.error();
     auto input = readers::to_kernel_input(*capture);
     if (!input) return input.error();
-    return Loaded{std::move(*input), capture->source};
+    return Loaded{std::move(*input), capture->source, {}, {}};
+}
+
+// A dump names its own kernel: symbols from its kallsyms tables, release and
+// build-id from VMCOREINFO. Its modules and loaded patches come once the
+// image (and its BTF) is known: add_dump_modules.
+Result<Loaded> load_vmcore(const KernelOptions& k, int64_t& kernel_offset) {
+    auto memory = readers::KernelCoreMemory::open(k.vmcore);
+    if (!memory) return memory.error();
+    auto info = readers::VmcoreInfo::from_notes((*memory)->notes());
+    if (!info) return make_error(k.vmcore + ": " + info.error().message);
+    auto text = readers::kallsyms_from_memory(**memory, *info);
+    if (!text) return make_error(k.vmcore + ": kallsyms: " + text.error().message);
+    auto kallsyms = Kallsyms::parse(*text);
+    if (!kallsyms) return make_error(k.vmcore + ": kallsyms: " + kallsyms.error().message);
+    Loaded out;
+    out.notes.push_back(fmt::format("kallsyms: {} symbols of the kernel image, decoded from the dump's own tables",
+                                    kallsyms->symbols().size()));
+    out.input.kallsyms = std::move(*kallsyms);
+    out.dump_kallsyms = std::move(*text);
+    out.input.release = info->value("OSRELEASE").value_or("");
+    out.input.build_id = info->value("BUILD-ID").value_or("");
+    for (char& c : out.input.build_id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.source = k.vmcore + " (kernel dump, ORC)";
+    kernel_offset = static_cast<int64_t>(info->hex("KERNELOFFSET").value_or(0));
+    if (out.input.release.empty()) return make_error(k.vmcore + ": VMCOREINFO has no OSRELEASE");
+    return out;
 }
 
 // The loaded patches as the engine models them, from /sys/kernel/livepatch.
@@ -73,13 +106,55 @@ std::vector<std::string> kallsyms_notes(const Kallsyms& k) {
     return out;
 }
 
-// The code return-after-call reads: the image once, the modules in stacks each
-// round.
-Status find_kernel_code(const KernelOptions& k, const readers::KernelInput& input, std::optional<KernelImage>& image) {
+std::vector<std::string> notes_of(Loaded& loaded) {
+    auto notes = kallsyms_notes(loaded.input.kallsyms);
+    for (std::string& n : loaded.notes) notes.push_back(std::move(n));
+    return notes;
+}
+
+readers::KernelCodeOptions code_options(const KernelOptions& k) {
     readers::KernelCodeOptions code;
     code.vmlinux = k.vmlinux;
     code.boot_dir = k.boot_dir;
     if (!k.modules_dir.empty()) code.modules_dir = k.modules_dir;
+    return code;
+}
+
+// A dump's loaded modules and livepatches, read from its memory with the
+// image's BTF. Module symbols join the dump's kallsyms and their .ko files
+// are placed and checked against the build-ids in memory, as /proc's are
+// against /sys; a module that cannot be read is a note, and its frames stay
+// unknown (unreliable). The loaded patches must be read: without them a
+// transition's ranges miss their new functions, so failing is an error.
+Status add_dump_modules(const KernelOptions& k, Loaded& loaded, KernelImage& image) {
+    const auto& mods = image.process.modules.modules();
+    if (mods.empty() || !mods.front().image) return make_error(k.vmcore + ": the kernel image is not loaded");
+    auto btf = readers::KernelBtf::of_image(*mods.front().image);
+    if (!btf) return make_error(k.vmcore + ": " + btf.error().message);
+    auto memory = readers::KernelCoreMemory::open(k.vmcore);
+    if (!memory) return memory.error();
+    auto found = readers::modules_from_memory(**memory, loaded.input.kallsyms, *btf);
+    if (found) {
+        auto all = Kallsyms::parse(loaded.dump_kallsyms + found->kallsyms);
+        if (!all) return make_error(k.vmcore + ": module symbols: " + all.error().message);
+        loaded.input.kallsyms = std::move(*all);
+        loaded.input.module_build_ids = std::move(found->build_ids);
+        for (std::string& n : found->notes) loaded.notes.push_back(std::move(n));
+        loaded.notes.push_back(fmt::format("modules: {} loaded, read from the dump", found->names.size()));
+        readers::add_module_code(code_options(k), loaded.input, {found->names.begin(), found->names.end()}, image);
+    } else {
+        loaded.notes.push_back("modules: " + found.error().message + "; frames in module code are unreliable");
+    }
+    auto patches = readers::livepatch_from_memory(**memory, loaded.input.kallsyms, *btf);
+    if (!patches) return make_error(k.vmcore + ": cannot read the loaded livepatches: " + patches.error().message);
+    loaded.input.livepatch = std::move(*patches);
+    return Ok{};
+}
+
+// The code return-after-call reads: the image once, the modules in stacks each
+// round.
+Status find_kernel_code(const KernelOptions& k, const readers::KernelInput& input, std::optional<KernelImage>& image) {
+    const readers::KernelCodeOptions code = code_options(k);
     const auto modules = readers::modules_in_stacks(input.tasks);
     if (image) {
         readers::add_module_code(code, input, modules, *image);
@@ -150,17 +225,28 @@ Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, cons
 }  // namespace
 
 Result<KernelRun> check_kernel_once(const KernelOptions& k, const PatchSet& patch, std::optional<KernelImage>& image) {
-    auto loaded = load(k);
+    int64_t dump_offset = 0;
+    auto loaded = k.vmcore.empty() ? load(k) : load_vmcore(k, dump_offset);
     if (!loaded) return loaded.error();
     const Kallsyms& kallsyms = loaded->input.kallsyms;
     if (!k.no_kernel_image) {
         if (auto st = find_kernel_code(k, loaded->input, image); !st) return st.error();
+        if (!k.vmcore.empty() && image) {
+            if (auto st = add_dump_modules(k, *loaded, *image); !st) return st.error();
+        }
     }
-    if (!k.kernel_memory.empty()) {
-        auto walked = walk_kernel_memory(k.kernel_memory, loaded->input.kallsyms, image ? &*image : nullptr);
+    const std::string& memory = k.vmcore.empty() ? k.kernel_memory : k.vmcore;
+    if (!memory.empty()) {
+        auto walked = walk_kernel_memory(memory, loaded->input.kallsyms, image ? &*image : nullptr);
         if (!walked) return walked.error();
+        // The image was placed by the dump's own _text; VMCOREINFO's slide
+        // must say the same, or symbols and memory disagree.
+        if (!k.vmcore.empty() && image && image->kaslr_offset != dump_offset) {
+            return make_error(fmt::format("{}: KERNELOFFSET={:x} but the dump's kallsyms put the image {:#x} from its link address",
+                                          k.vmcore, dump_offset, image->kaslr_offset));
+        }
         loaded->input.tasks = std::move(*walked);
-        loaded->source = k.kernel_memory + " (kernel memory, ORC)";
+        if (k.vmcore.empty()) loaded->source = k.kernel_memory + " (kernel memory, ORC)";
     }
     KernelCheckOptions options;
     options.image = image ? &*image : nullptr;
@@ -175,7 +261,7 @@ Result<KernelRun> check_kernel_once(const KernelOptions& k, const PatchSet& patc
                      image ? &*image : nullptr,
                      std::move(loaded->input.livepatch),
                      std::move(loaded->input.patch_states),
-                     kallsyms_notes(kallsyms)};
+                     notes_of(*loaded)};
 }
 
 Summary counted(const ProcessReport& r) {

@@ -35,6 +35,10 @@ struct KernelOptions {
     // Walk every task in this kernel memory (/proc/kcore) with the image's
     // ORC tables instead of reading /proc stacks; empty: /proc.
     std::string kernel_memory;
+    // Judge the tasks of this kernel dump (an ELF core at kernel virtual
+    // addresses with a VMCOREINFO note) without /proc: kallsyms, release,
+    // build-id and KASLR all come from the dump; empty: the live system.
+    std::string vmcore;
 };
 
 // The live /proc, or the capture named by proc_root.

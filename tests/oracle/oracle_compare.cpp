@@ -5,7 +5,8 @@
 // records both; oracle_inputs.h says what). For every scenario and every
 // lpsafe run (before the action, insmod or disable; before it with
 // --vmlinux, "image"; with the image from kernel memory, /proc/kcore walked
-// with ORC, "memory"; and during the transition it starts) it prints a row:
+// with ORC, "memory"; the same memory read as a dump, kallsyms and KASLR
+// from its VMCOREINFO, "vmcore"; and during the transition it starts) it prints a row:
 //
 //   both-safe     lpsafe safe, the kernel switched the task
 //   both-refused  lpsafe blocked/unreliable/other, the kernel refused it
@@ -259,8 +260,9 @@ int compare(const std::string& scenarios_path, const std::string& results) {
         if (!s.first_round_found)
             failures.push_back(spec.name + ": the markers around " + spec.action + " are missing from dmesg");
         for (const auto& [tag, run, last] : {std::tuple{"before", &s.before, 1}, std::tuple{"image", &s.image, 1},
-                                             std::tuple{"memory", &s.memory, 1}, std::tuple{"during", &s.during, 2}}) {
-            const bool with_image = std::string(tag) == "image" || std::string(tag) == "memory";
+                                             std::tuple{"memory", &s.memory, 1}, std::tuple{"vmcore", &s.vmcore, 1},
+                                             std::tuple{"during", &s.during, 2}}) {
+            const bool with_image = std::string(tag) != "before" && std::string(tag) != "during";
             if (!run->present && with_image) continue;  // the guest had no vmlinux
             if (!status_ok(*run)) {
                 std::printf("%-14s %-7s %-9s   lpsafe failed: %s\n", spec.name.c_str(), tag, status_text(*run).c_str(),

@@ -205,6 +205,7 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
     s.before = read_run(dir, "before");
     s.image = read_run(dir, "image");
     s.memory = read_run(dir, "memory");
+    s.vmcore = read_run(dir, "vmcore");
     s.during = read_run(dir, "during");
     s.end = trimmed(slurp(dir + "/end.txt").value_or(""));
     return s;

@@ -1,5 +1,7 @@
 #include "elf_cfi.h"
 
+#include "cfi_preflight.h"
+
 #include <dwarf.h>
 
 #include <cstdlib>
@@ -86,6 +88,9 @@ ElfCfi::ElfCfi(Elf* elf) {
     eh_frame_ = dwarf_getcfi_elf(elf);
     dwarf_ = dwarf_begin_elf(elf, DWARF_C_READ, nullptr);
     if (dwarf_ != nullptr) debug_frame_ = dwarf_getcfi(dwarf_);
+    // Before libdw interprets a single entry (cfi_preflight.h).
+    if (eh_frame_ != nullptr) eh_frame_refusal_ = cfi_table_refusal(elf, true);
+    if (debug_frame_ != nullptr) debug_frame_refusal_ = cfi_table_refusal(elf, false);
 }
 
 ElfCfi::~ElfCfi() {
@@ -118,6 +123,11 @@ CfiLookup ElfCfi::lookup_uncached(uint64_t vaddr) const {
     std::string errors;
     for (Dwarf_CFI* cfi : {eh_frame_, debug_frame_}) {
         if (cfi == nullptr) continue;
+        if (const auto& refused = cfi == eh_frame_ ? eh_frame_refusal_ : debug_frame_refusal_) {
+            if (!errors.empty()) errors += "; ";
+            errors += *refused;
+            continue;
+        }
         Dwarf_Frame* frame = nullptr;
         if (dwarf_cfi_addrframe(cfi, vaddr, &frame) == 0) {
             std::unique_ptr<Dwarf_Frame, decltype(&std::free)> owned(frame, &std::free);

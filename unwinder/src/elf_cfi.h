@@ -9,6 +9,8 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "lpsafe/module.h"
 
@@ -30,6 +32,9 @@ private:
     Dwarf_CFI* eh_frame_ = nullptr;     // owned (dwarf_cfi_end)
     Dwarf* dwarf_ = nullptr;            // owned (dwarf_end); its CFI is not
     Dwarf_CFI* debug_frame_ = nullptr;  // owned separately
+    // Why a table is not handed to libdw at all (cfi_preflight.h).
+    std::optional<std::string> eh_frame_refusal_;
+    std::optional<std::string> debug_frame_refusal_;
     mutable std::mutex mutex_;          // libdw's CFI caches are not thread-safe
     mutable std::map<uint64_t, CfiRow> rows_;  // by row start
 };

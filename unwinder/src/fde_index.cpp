@@ -1,5 +1,7 @@
 #include "fde_index.h"
 
+#include "byte_cursor.h"
+
 #include <dwarf.h>
 #include <gelf.h>
 
@@ -10,73 +12,10 @@
 namespace lpsafe {
 namespace {
 
-// A bounds-checked cursor over section bytes; a failed read latches.
-class Cursor {
-public:
-    Cursor(std::span<const std::byte> b, uint64_t at) : b_(b), at_(at) {}
-    bool ok() const { return ok_; }
-    uint64_t at() const { return at_; }
-    void skip(uint64_t n) {
-        if (!ok_ || n > b_.size() || at_ > b_.size() - n) ok_ = false;
-        else at_ += n;
-    }
-    template <typename T>
-    T fixed() {
-        T v{};
-        if (!ok_ || sizeof v > b_.size() || at_ > b_.size() - sizeof v) {
-            ok_ = false;
-            return v;
-        }
-        std::memcpy(&v, b_.data() + at_, sizeof v);
-        at_ += sizeof v;
-        return v;
-    }
-    uint64_t uleb() {
-        uint64_t v = 0;
-        for (unsigned shift = 0; ok_; shift += 7) {
-            const auto byte = fixed<uint8_t>();
-            if (shift < 64) v |= uint64_t{byte & 0x7fu} << shift;
-            if ((byte & 0x80) == 0) break;
-            if (shift > 63) ok_ = false;
-        }
-        return v;
-    }
-    int64_t sleb() {
-        uint64_t v = 0;
-        unsigned shift = 0;
-        uint8_t byte = 0;
-        do {
-            byte = fixed<uint8_t>();
-            if (shift < 64) v |= uint64_t{byte & 0x7fu} << shift;
-            shift += 7;
-            if (shift > 70) ok_ = false;
-        } while (ok_ && (byte & 0x80) != 0);
-        if (shift < 64 && (byte & 0x40) != 0) v |= ~uint64_t{0} << shift;
-        return static_cast<int64_t>(v);
-    }
-    std::string_view cstr() {
-        if (!ok_) return {};
-        const auto* p = reinterpret_cast<const char*>(b_.data() + at_);
-        const size_t max = b_.size() - at_;
-        const size_t n = strnlen(p, max);
-        if (n == max) {
-            ok_ = false;
-            return {};
-        }
-        at_ += n + 1;
-        return {p, n};
-    }
-
-private:
-    std::span<const std::byte> b_;
-    uint64_t at_;
-    bool ok_ = true;
-};
-
 // A DW_EH_PE-encoded pointer (LSB "Exception Frame Header" / gABI):
 // absolute or pc-relative only, which is what linkers and compilers emit
 // for FDE pointers; any other application is refused (nullopt).
-std::optional<uint64_t> read_encoded(Cursor& c, uint8_t enc, uint64_t section_addr, bool apply) {
+std::optional<uint64_t> read_encoded(ByteCursor& c, uint8_t enc, uint64_t section_addr, bool apply) {
     if (enc == DW_EH_PE_omit) return std::nullopt;
     const uint64_t field_addr = section_addr + c.at();
     uint64_t v = 0;
@@ -105,7 +44,7 @@ std::optional<uint64_t> read_encoded(Cursor& c, uint8_t enc, uint64_t section_ad
 
 // The FDE pointer encoding of the CIE at `offset` ('R' in its augmentation).
 std::optional<uint8_t> fde_encoding(std::span<const std::byte> eh, uint64_t offset, uint64_t eh_addr) {
-    Cursor c(eh, offset);
+    ByteCursor c(eh, offset);
     const auto length = c.fixed<uint32_t>();
     if (!c.ok() || length == 0 || length >= 0xfffffff0u) return std::nullopt;
     if (c.fixed<uint32_t>() != 0) return std::nullopt;  // not a CIE
@@ -168,7 +107,7 @@ FdeIndex::FdeIndex(Elf* elf) {
 }
 
 std::optional<FdeExtent> FdeIndex::fde_at(uint64_t offset) const {
-    Cursor c(eh_, offset);
+    ByteCursor c(eh_, offset);
     const auto length = c.fixed<uint32_t>();
     if (!c.ok() || length == 0 || length >= 0xfffffff0u) return std::nullopt;
     const uint64_t id_at = c.at();
@@ -210,7 +149,7 @@ std::optional<FdeExtent> FdeIndex::from_scan(uint64_t vaddr) const {
     std::call_once(scanned_, [this] {
         uint64_t off = 0;
         while (off + 8 <= eh_.size()) {
-            Cursor c(eh_, off);
+            ByteCursor c(eh_, off);
             const auto length = c.fixed<uint32_t>();
             if (!c.ok() || length == 0 || length >= 0xfffffff0u) break;  // terminator or 64-bit
             const auto id = c.fixed<uint32_t>();

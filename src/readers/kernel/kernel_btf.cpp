@@ -51,6 +51,13 @@ Result<KernelBtf> KernelBtf::from_bytes(std::span<const std::byte> data) {
     return k;
 }
 
+Result<KernelBtf> KernelBtf::of_image(const ElfImage& vmlinux, std::span<const std::byte> bytes) {
+    if (!bytes.empty()) return from_bytes(bytes);
+    const auto sec = vmlinux.section_named(".BTF");
+    if (!sec) return make_error(vmlinux.path() + " has no .BTF section (and no BTF was given)");
+    return from_bytes(sec->bytes);
+}
+
 Result<uint64_t> KernelBtf::offset_of(std::string_view type, std::string_view path) const {
     auto id = struct_id(btf_.get(), type);
     if (!id) return make_error("BTF has no struct " + std::string(type));
@@ -71,6 +78,15 @@ Result<uint64_t> KernelBtf::offset_of(std::string_view type, std::string_view pa
     }
     if (bits % 8 != 0) return make_error("BTF: " + std::string(type) + "." + std::string(path) + " is a bit-field");
     return bits / 8;
+}
+
+Status KernelBtf::offsets_of(std::span<const BtfMember> members) const {
+    for (const BtfMember& m : members) {
+        auto off = offset_of(m.type, m.path);
+        if (!off) return off.error();
+        *m.out = *off;
+    }
+    return Ok{};
 }
 
 Result<uint64_t> KernelBtf::size_of(std::string_view type) const {

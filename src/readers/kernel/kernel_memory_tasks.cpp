@@ -29,12 +29,7 @@ struct Layout {
 
 Result<Layout> layout_from(const KernelBtf& btf) {
     Layout l{};
-    struct Need {
-        uint64_t* out;
-        const char* type;
-        const char* path;
-    };
-    const Need needs[] = {
+    const BtfMember needs[] = {
         {&l.tasks, "task_struct", "tasks"},     {&l.pid, "task_struct", "pid"},
         {&l.tgid, "task_struct", "tgid"},       {&l.comm, "task_struct", "comm"},
         {&l.state, "task_struct", "__state"},   {&l.stack, "task_struct", "stack"},
@@ -45,11 +40,8 @@ Result<Layout> layout_from(const KernelBtf& btf) {
         {&l.regs_ip, "pt_regs", "ip"},          {&l.regs_sp, "pt_regs", "sp"},
         {&l.regs_cs, "pt_regs", "cs"},          {&l.regs_bp, "pt_regs", "bp"},
     };
-    for (const Need& n : needs) {
-        auto off = btf.offset_of(n.type, n.path);
-        if (!off) return make_error(off.error().message + " (this kernel's layout is not one lpsafe reads yet)");
-        *n.out = *off;
-    }
+    if (auto st = btf.offsets_of(needs); !st)
+        return make_error(st.error().message + " (this kernel's layout is not one lpsafe reads yet)");
     auto frame = btf.size_of("inactive_task_frame");
     auto regs = btf.size_of("pt_regs");
     if (!frame || !regs) return make_error("BTF lacks struct inactive_task_frame or pt_regs");
@@ -169,13 +161,7 @@ KernelTask Reader::task(uint64_t t) const {
 Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
                                                   const ElfImage& vmlinux, const KernelOrc& orc,
                                                   const KernelMemoryOptions& options) {
-    std::vector<std::byte> btf_bytes = options.btf;
-    if (btf_bytes.empty()) {
-        const auto sec = vmlinux.section_named(".BTF");
-        if (!sec) return make_error(vmlinux.path() + " has no .BTF section (and no BTF was given)");
-        btf_bytes.assign(sec->bytes.begin(), sec->bytes.end());
-    }
-    auto btf = KernelBtf::from_bytes(btf_bytes);
+    auto btf = KernelBtf::of_image(vmlinux, options.btf);
     if (!btf) return btf.error();
     auto layout = layout_from(*btf);
     if (!layout) return layout.error();

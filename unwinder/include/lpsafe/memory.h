@@ -21,6 +21,7 @@ public:
 
     std::optional<uint64_t> read_u64(uint64_t addr) const { return read_value<uint64_t>(addr); }
     std::optional<uint32_t> read_u32(uint64_t addr) const { return read_value<uint32_t>(addr); }
+    std::optional<uint8_t> read_u8(uint64_t addr) const { return read_value<uint8_t>(addr); }
 
 private:
     template <typename T>
