@@ -24,6 +24,7 @@ namespace {
 struct Loaded {
     readers::KernelInput input;
     std::string source;
+    std::shared_ptr<readers::KernelCoreMemory> dump;  // --vmcore
     std::string dump_kallsyms;       // a dump's image symbols, as /proc/kallsyms text
     std::vector<std::string> notes;  // for the report
 };
@@ -35,7 +36,7 @@ Result<Loaded> load(const KernelOptions& k) {
     if (!capture) return capture.error();
     auto input = readers::to_kernel_input(*capture);
     if (!input) return input.error();
-    return Loaded{std::move(*input), capture->source, {}, {}};
+    return Loaded{std::move(*input), capture->source, {}, {}, {}};
 }
 
 // A dump names its own kernel: symbols from its kallsyms tables, release and
@@ -46,6 +47,15 @@ Result<Loaded> load_vmcore(const KernelOptions& k, int64_t& kernel_offset) {
     if (!memory) return memory.error();
     auto info = readers::VmcoreInfo::from_notes((*memory)->notes());
     if (!info) return make_error(k.vmcore + ": " + info.error().message);
+    // x86_64 (arch/x86/kernel/machine_kexec_64.c): what the PT_LOADs do not
+    // map virtually is found through init_top_pgt, at its physical address
+    // __pa_symbol() = vaddr - __START_KERNEL_map + phys_base.
+    const auto pgt = info->symbol("init_top_pgt");
+    const auto phys_base = info->number("phys_base");
+    if (pgt && phys_base) {
+        constexpr uint64_t kStartKernelMap = 0xffffffff80000000;
+        (*memory)->use_page_tables(*pgt - kStartKernelMap + *phys_base, info->number("pgtable_l5_enabled") == 1u);
+    }
     auto text = readers::kallsyms_from_memory(**memory, *info);
     if (!text) return make_error(k.vmcore + ": kallsyms: " + text.error().message);
     auto kallsyms = Kallsyms::parse(*text);
@@ -59,6 +69,7 @@ Result<Loaded> load_vmcore(const KernelOptions& k, int64_t& kernel_offset) {
     out.input.build_id = info->value("BUILD-ID").value_or("");
     for (char& c : out.input.build_id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     out.source = k.vmcore + " (kernel dump, ORC)";
+    out.dump = std::move(*memory);
     kernel_offset = static_cast<int64_t>(info->hex("KERNELOFFSET").value_or(0));
     if (out.input.release.empty()) return make_error(k.vmcore + ": VMCOREINFO has no OSRELEASE");
     return out;
@@ -131,9 +142,8 @@ Status add_dump_modules(const KernelOptions& k, Loaded& loaded, KernelImage& ima
     if (mods.empty() || !mods.front().image) return make_error(k.vmcore + ": the kernel image is not loaded");
     auto btf = readers::KernelBtf::of_image(*mods.front().image);
     if (!btf) return make_error(k.vmcore + ": " + btf.error().message);
-    auto memory = readers::KernelCoreMemory::open(k.vmcore);
-    if (!memory) return memory.error();
-    auto found = readers::modules_from_memory(**memory, loaded.input.kallsyms, *btf);
+    const readers::KernelCoreMemory& memory = *loaded.dump;
+    auto found = readers::modules_from_memory(memory, loaded.input.kallsyms, *btf);
     if (found) {
         auto all = Kallsyms::parse(loaded.dump_kallsyms + found->kallsyms);
         if (!all) return make_error(k.vmcore + ": module symbols: " + all.error().message);
@@ -145,7 +155,7 @@ Status add_dump_modules(const KernelOptions& k, Loaded& loaded, KernelImage& ima
     } else {
         loaded.notes.push_back("modules: " + found.error().message + "; frames in module code are unreliable");
     }
-    auto patches = readers::livepatch_from_memory(**memory, loaded.input.kallsyms, *btf);
+    auto patches = readers::livepatch_from_memory(memory, loaded.input.kallsyms, *btf);
     if (!patches) return make_error(k.vmcore + ": cannot read the loaded livepatches: " + patches.error().message);
     loaded.input.livepatch = std::move(*patches);
     return Ok{};
@@ -195,8 +205,9 @@ namespace {
 
 // kernel_memory: the tasks as the kernel's memory holds them, each stack
 // walked with the running image's ORC tables (needs that image).
-Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, const Kallsyms& kallsyms,
-                                                   KernelImage* image) {
+// `dump`: the dump already open (--vmcore); null: open `path` (/proc/kcore).
+Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, std::shared_ptr<readers::KernelCoreMemory> dump,
+                                                   const Kallsyms& kallsyms, KernelImage* image) {
     if (image == nullptr || !image->has_vmlinux()) {
         return make_error("kernel memory needs the running kernel's image (its ORC tables and BTF): " +
                           (image == nullptr ? std::string("none was read") : image->missing));
@@ -215,11 +226,14 @@ Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, cons
     KernelOrc orc;
     orc.add(vmlinux->start, vmlinux->end, table, image->kaslr_offset);
     for (const KernelImage::ModuleOrc& m : image->module_orc) orc.add(m.start, m.end, &m.table, 0);
-    auto memory = readers::KernelCoreMemory::open(path);
-    if (!memory) return memory.error();
+    if (!dump) {
+        auto opened = readers::KernelCoreMemory::open(path);
+        if (!opened) return opened.error();
+        dump = std::move(*opened);
+    }
     readers::KernelMemoryOptions options;
     options.reader_tgid = path == "/proc/kcore" ? getpid() : 0;  // a dump holds no lpsafe
-    return readers::read_memory_tasks(**memory, kallsyms, *vmlinux->image, orc, options);
+    return readers::read_memory_tasks(*dump, kallsyms, *vmlinux->image, orc, options);
 }
 
 }  // namespace
@@ -237,7 +251,7 @@ Result<KernelRun> check_kernel_once(const KernelOptions& k, const PatchSet& patc
     }
     const std::string& memory = k.vmcore.empty() ? k.kernel_memory : k.vmcore;
     if (!memory.empty()) {
-        auto walked = walk_kernel_memory(memory, loaded->input.kallsyms, image ? &*image : nullptr);
+        auto walked = walk_kernel_memory(memory, loaded->dump, loaded->input.kallsyms, image ? &*image : nullptr);
         if (!walked) return walked.error();
         // The image was placed by the dump's own _text; VMCOREINFO's slide
         // must say the same, or symbols and memory disagree.

@@ -6,7 +6,8 @@
 // lpsafe run (before the action, insmod or disable; before it with
 // --vmlinux, "image"; with the image from kernel memory, /proc/kcore walked
 // with ORC, "memory"; the same memory read as a dump, kallsyms and KASLR
-// from its VMCOREINFO, "vmcore"; and during the transition it starts) it prints a row:
+// from its VMCOREINFO, "vmcore"; a QEMU dump-guest-memory dump judged on the
+// host, "dump" (some scenarios); and during the transition it starts) it prints a row:
 //
 //   both-safe     lpsafe safe, the kernel switched the task
 //   both-refused  lpsafe blocked/unreliable/other, the kernel refused it
@@ -213,7 +214,7 @@ bool status_ok(const LpsafeRun& run) {
 void print_row(const ScenarioRecord& s, const char* tag, const LpsafeRun& run, const Row& r) {
     std::printf(
         "%s\n",
-        fmt::format("{:<14} {:<7} {:<9} {:>8} {:>9} {:>3} ({}/{}/{}) {:>3} ({}/{}/{}) {:>10}   {:<11} {:>6}", s.spec.name,
+        fmt::format("{:<14} {:<8} {:<9} {:>8} {:>9} {:>3} ({}/{}/{}) {:>3} ({}/{}/{}) {:>10}   {:<11} {:>6}", s.spec.name,
                     tag, status_text(run), r.compared, r.both_safe, r.refused[0] + r.refused[1] + r.refused[2],
                     r.refused[0], r.refused[1], r.refused[2], r.conservative[0] + r.conservative[1] + r.conservative[2],
                     r.conservative[0], r.conservative[1], r.conservative[2], r.false_safe,
@@ -244,7 +245,7 @@ int compare(const std::string& scenarios_path, const std::string& results) {
         "lpsafe against the kernel's first decision, per task (not compared: tasks that ran in between,\n"
         "lpsafe's own, gone). Columns in parentheses: lpsafe blocked/unreliable/other. time: the run's\n"
         "wall time in the guest (TCG, one CPU).\n\n");
-    std::printf("%-14s %-7s %-9s %8s %9s %-13s %-13s %10s   %-11s %6s\n", "scenario", "run", "lpsafe", "compared",
+    std::printf("%-14s %-8s %-9s %8s %9s %-13s %-13s %10s   %-11s %6s\n", "scenario", "run", "lpsafe", "compared",
                 "both-safe", "both-refused", "conservative", "FALSE-SAFE", "ran/own/gone", "time");
     for (const ScenarioSpec& spec : specs) {
         const ScenarioRecord s = read_scenario(results, spec);
@@ -261,11 +262,12 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             failures.push_back(spec.name + ": the markers around " + spec.action + " are missing from dmesg");
         for (const auto& [tag, run, last] : {std::tuple{"before", &s.before, 1}, std::tuple{"image", &s.image, 1},
                                              std::tuple{"memory", &s.memory, 1}, std::tuple{"vmcore", &s.vmcore, 1},
+                                             std::tuple{"dump", &s.dump, 1}, std::tuple{"physdump", &s.physdump, 1},
                                              std::tuple{"during", &s.during, 2}}) {
             const bool with_image = std::string(tag) != "before" && std::string(tag) != "during";
             if (!run->present && with_image) continue;  // the guest had no vmlinux
             if (!status_ok(*run)) {
-                std::printf("%-14s %-7s %-9s   lpsafe failed: %s\n", spec.name.c_str(), tag, status_text(*run).c_str(),
+                std::printf("%-14s %-8s %-9s   lpsafe failed: %s\n", spec.name.c_str(), tag, status_text(*run).c_str(),
                             run->error.substr(0, 160).c_str());
                 failures.push_back(fmt::format("{}: lpsafe {} {}: {} ({})", spec.name, tag, spec.action,
                                                status_text(*run), run->error.substr(0, 160)));

@@ -206,6 +206,8 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
     s.image = read_run(dir, "image");
     s.memory = read_run(dir, "memory");
     s.vmcore = read_run(dir, "vmcore");
+    s.dump = read_run(dir, "dump");
+    s.physdump = read_run(dir, "physdump");
     s.during = read_run(dir, "during");
     s.end = trimmed(slurp(dir + "/end.txt").value_or(""));
     return s;

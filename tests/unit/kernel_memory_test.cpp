@@ -133,5 +133,52 @@ TEST(KernelCoreMemory, TruncatedAndGarbageFilesAreErrors) {
     EXPECT_FALSE(readers::KernelCoreMemory::open(tmp.path() + "/missing").ok());
 }
 
+// A dump without paging (QEMU dump-guest-memory without -p): one PT_LOAD of
+// physical memory at p_paddr 0 (p_vaddr 0), holding a 4-level page table
+// that maps a vmalloc-style page and a 2 MiB page, as x86_64 lays them out.
+TEST(KernelCoreMemory, PhysicalDumpsAreReadThroughThePageTables) {
+    constexpr uint64_t kPage = 4096, kPresent = 1, kLarge = 0x80;
+    std::string phys(6 * kPage, '\0');
+    const auto put = [&](uint64_t at, uint64_t v) { std::memcpy(phys.data() + at, &v, 8); };
+    const uint64_t va = 0xffffc90000401234;  // PGD -> PUD -> PMD -> PT -> page 5
+    put(0 * kPage + ((va >> 39) & 511) * 8, 1 * kPage | kPresent);
+    put(1 * kPage + ((va >> 30) & 511) * 8, 2 * kPage | kPresent);
+    put(2 * kPage + ((va >> 21) & 511) * 8, 3 * kPage | kPresent);
+    put(3 * kPage + ((va >> 12) & 511) * 8, 5 * kPage | kPresent | 0x8000000000000000);  // NX is not frame
+    std::memcpy(phys.data() + 5 * kPage + 0x234, "stack!", 6);
+    const uint64_t big = 0xffffc90000000000;  // a 2 MiB leaf onto physical 0
+    put(2 * kPage + ((big >> 21) & 511) * 8, 0 | kPresent | kLarge);
+
+    Elf64_Ehdr eh{};
+    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_type = ET_CORE;
+    eh.e_machine = EM_X86_64;
+    eh.e_phoff = sizeof eh;
+    eh.e_phentsize = sizeof(Elf64_Phdr);
+    eh.e_phnum = 1;
+    Elf64_Phdr ph{PT_LOAD, PF_R, sizeof eh + sizeof(Elf64_Phdr), 0, 0, phys.size(), phys.size(), 8};
+    test::TempDir tmp;
+    const std::string path = tmp.path() + "/phys.vmcore";
+    std::ofstream(path, std::ios::binary) << std::string(reinterpret_cast<const char*>(&eh), sizeof eh)
+                                          << std::string(reinterpret_cast<const char*>(&ph), sizeof ph) << phys;
+    auto m = readers::KernelCoreMemory::open(path);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    std::array<std::byte, 6> buf{};
+    EXPECT_EQ((*m)->read(va, buf), 0u) << "nothing maps it virtually";
+    EXPECT_EQ((*m)->read(0x234, buf), 0u) << "p_vaddr 0 is not the low virtual addresses";
+    (*m)->use_page_tables(0, false);
+    ASSERT_EQ((*m)->read(va, buf), 6u);
+    EXPECT_EQ(std::memcmp(buf.data(), "stack!", 6), 0);
+    EXPECT_EQ((*m)->translate(va), 5 * kPage + 0x234);
+    EXPECT_EQ((*m)->translate(big + 5 * kPage + 0x234), 5 * kPage + 0x234) << "inside the 2 MiB leaf";
+    EXPECT_FALSE((*m)->translate(va + kPage).has_value()) << "a PTE that is not present";
+    EXPECT_FALSE((*m)->translate(0xffff888000000000).has_value()) << "an empty PGD slot";
+    // A read across into an unmapped page stops there.
+    std::array<std::byte, 4096> page{};
+    EXPECT_EQ((*m)->read(va, page), kPage - 0x234);
+}
+
 }  // namespace
 }  // namespace lpsafe

@@ -1,11 +1,17 @@
-// Kernel virtual memory from an ELF core whose PT_LOAD segments are at
-// kernel virtual addresses: /proc/kcore (live, root), and QEMU's
-// `dump-guest-memory -p` (paging: virtual addresses). Read with pread, so
-// /proc/kcore's 128 TiB file is never mapped.
+// Kernel virtual memory from an ELF core: /proc/kcore (live, root), kdump's
+// /proc/vmcore, QEMU's `dump-guest-memory` with or without -p. Addresses a
+// PT_LOAD maps virtually are read from it; the rest (all of a physical
+// dump, vmalloc'd stacks in a kdump vmcore) go through the kernel's own
+// page tables to the PT_LOAD holding that physical address, once
+// use_page_tables() has found them. Read with pread, so /proc/kcore's
+// 128 TiB file is never mapped.
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "lpsafe/memory.h"
@@ -25,13 +31,27 @@ public:
     ~KernelCoreMemory() override;
     size_t read(uint64_t addr, std::span<std::byte> out) const override;
     const std::vector<KernelCoreSegment>& segments() const { return segments_; }
+    // x86_64: translate what no PT_LOAD maps virtually through the page
+    // table at physical address `root` (init_top_pgt), 4 or 5 levels.
+    void use_page_tables(uint64_t root, bool five_level);
+    bool has_page_tables() const { return root_.has_value(); }
+    // The physical address `vaddr` maps to, through the page tables.
+    std::optional<uint64_t> translate(uint64_t vaddr) const;
     // The ELF notes (for vmcoreinfo), raw.
     const std::vector<std::byte>& notes() const { return notes_; }
 
 private:
     KernelCoreMemory() = default;
+    // Bytes of the segment run covering `addr`, from `segs` (sorted by address).
+    size_t read_from(const std::vector<KernelCoreSegment>& segs, uint64_t addr, std::span<std::byte> out) const;
+    std::optional<uint64_t> read_physical_u64(uint64_t paddr) const;
     int fd_ = -1;
     std::vector<KernelCoreSegment> segments_;  // sorted by vaddr
+    std::vector<KernelCoreSegment> physical_;  // the same PT_LOADs by p_paddr (in .vaddr)
+    std::optional<uint64_t> root_;
+    bool five_level_ = false;
+    mutable std::mutex cache_mutex_;
+    mutable std::unordered_map<uint64_t, uint64_t> page_cache_;  // virtual page -> physical page
     std::vector<std::byte> notes_;
 };
 

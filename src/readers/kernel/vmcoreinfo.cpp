@@ -49,6 +49,15 @@ std::optional<uint64_t> VmcoreInfo::hex(std::string_view key) const {
     return out;
 }
 
+std::optional<uint64_t> VmcoreInfo::number(std::string_view name) const {
+    const auto v = value("NUMBER(" + std::string(name) + ")");
+    if (!v || v->empty()) return std::nullopt;
+    int64_t out = 0;
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out, 10);
+    if (ec != std::errc{} || end != v->data() + v->size()) return std::nullopt;
+    return static_cast<uint64_t>(out);
+}
+
 std::optional<uint64_t> VmcoreInfo::symbol(std::string_view name) const {
     return hex("SYMBOL(" + std::string(name) + ")");
 }

@@ -28,6 +28,9 @@ public:
     std::optional<std::string> value(std::string_view key) const;
     std::optional<uint64_t> symbol(std::string_view name) const;  // SYMBOL(name)
     std::optional<uint64_t> hex(std::string_view key) const;      // e.g. KERNELOFFSET
+    // NUMBER(name), decimal; printed with %ld, so an unsigned value such as
+    // phys_base may read negative and is returned as its two's complement.
+    std::optional<uint64_t> number(std::string_view name) const;
     size_t skipped_lines() const { return skipped_; }
 
 private:
