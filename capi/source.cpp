@@ -1,6 +1,10 @@
 // Opening sources and recording them. Files (cores, snapshots) are read at
 // open, so a bad file fails there; live processes and the live /proc are
 // read at each check, so every check sees the present.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <new>
 
 #include "handles.h"
@@ -17,10 +21,23 @@ lpsafe_status hand_out(std::unique_ptr<lpsafe_source> s, lpsafe_source** out) {
     return LPSAFE_OK;
 }
 
-lpsafe_status open_kernel(const std::string& proc_root, const lpsafe_kernel_options* options, lpsafe_source** out) {
+// `memory`: --kernel-memory's file; `dump`: --vmcore's (both empty: /proc).
+lpsafe_status open_kernel(const std::string& proc_root, const lpsafe_kernel_options* options, lpsafe_source** out,
+                          const std::string& memory = {}, const std::string& dump = {}) {
     auto s = std::make_unique<lpsafe_source>();
     s->kind = lpsafe_source::Kind::kernel;
     s->kernel.proc_root = proc_root;
+    s->kernel.kernel_memory = memory;
+    s->kernel.vmcore = dump;
+    if ((!memory.empty() || !dump.empty()) && options != nullptr && options->no_kernel_image != 0) {
+        return fail(LPSAFE_ERR_INVALID, "kernel memory is walked with the image's ORC tables: no_kernel_image excludes it");
+    }
+    if (!dump.empty()) {
+        auto st = lpsafe::pipeline::check_kernel_dump_file(dump);
+        if (!st) return fail(LPSAFE_ERR_INPUT, st.error());
+    } else if (!memory.empty() && ::access(memory.c_str(), R_OK) != 0) {
+        return fail(LPSAFE_ERR_INPUT, lpsafe::Error{"cannot read " + memory + ": " + std::strerror(errno)});
+    }
     if (options != nullptr) {
         s->kernel.vmlinux = optional_string(options->vmlinux);
         s->kernel.boot_dir = optional_string(options->boot_dir);
@@ -123,6 +140,26 @@ LPSAFE_API lpsafe_status lpsafe_source_open_kernel(const char* proc_root, const 
         if (missing(out, "out", st)) return st;
         *out = nullptr;
         return open_kernel(optional_string(proc_root), options, out);
+    });
+}
+
+LPSAFE_API lpsafe_status lpsafe_source_open_kernel_memory(const char* kcore, const lpsafe_kernel_options* options,
+                                                          lpsafe_source** out) {
+    return guarded([&] {
+        lpsafe_status st = LPSAFE_OK;
+        if (missing(out, "out", st) || missing(kcore, "kcore", st)) return st;
+        *out = nullptr;
+        return open_kernel({}, options, out, kcore);
+    });
+}
+
+LPSAFE_API lpsafe_status lpsafe_source_open_kernel_dump(const char* dump, const lpsafe_kernel_options* options,
+                                                        lpsafe_source** out) {
+    return guarded([&] {
+        lpsafe_status st = LPSAFE_OK;
+        if (missing(out, "out", st) || missing(dump, "dump", st)) return st;
+        *out = nullptr;
+        return open_kernel({}, options, out, {}, dump);
     });
 }
 

@@ -99,6 +99,21 @@ typedef struct lpsafe_kernel_options {
 LPSAFE_API lpsafe_status lpsafe_source_open_kernel(const char *proc_root, const lpsafe_kernel_options *options,
                                                    lpsafe_source **out);
 
+/* Every task read from the running kernel's memory (kcore: "/proc/kcore",
+ * root) instead of /proc/PID/stack, each sleeping task's stack walked with
+ * the image's ORC tables (the command's --kernel-memory). Symbols, modules
+ * and loaded patches still come from /proc and /sys. Needs the image. */
+LPSAFE_API lpsafe_status lpsafe_source_open_kernel_memory(const char *kcore, const lpsafe_kernel_options *options,
+                                                          lpsafe_source **out);
+
+/* A kernel judged from a dump alone (the command's --vmcore): an ELF core
+ * with a VMCOREINFO note (kdump's vmcore, QEMU dump-guest-memory with or
+ * without paging, /proc/kcore). Release, build-id, KASLR, symbols, modules
+ * and loaded patches come from the dump; the image is found by its release
+ * (or options->vmlinux). A file without VMCOREINFO fails here. */
+LPSAFE_API lpsafe_status lpsafe_source_open_kernel_dump(const char *dump, const lpsafe_kernel_options *options,
+                                                        lpsafe_source **out);
+
 
 LPSAFE_API void lpsafe_source_free(lpsafe_source *source);
 

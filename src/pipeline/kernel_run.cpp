@@ -139,7 +139,10 @@ readers::KernelCodeOptions code_options(const KernelOptions& k) {
 // transition's ranges miss their new functions, so failing is an error.
 Status add_dump_modules(const KernelOptions& k, Loaded& loaded, KernelImage& image) {
     const auto& mods = image.process.modules.modules();
-    if (mods.empty() || !mods.front().image) return make_error(k.vmcore + ": the kernel image is not loaded");
+    if (!image.has_vmlinux() || mods.empty() || !mods.front().image) {
+        return make_error(k.vmcore + ": a dump is read with its kernel's image (BTF, ORC): " +
+                          (image.missing.empty() ? std::string("not loaded") : image.missing));
+    }
     auto btf = readers::KernelBtf::of_image(*mods.front().image);
     if (!btf) return make_error(k.vmcore + ": " + btf.error().message);
     const readers::KernelCoreMemory& memory = *loaded.dump;
@@ -237,6 +240,14 @@ Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, std:
 }
 
 }  // namespace
+
+Status check_kernel_dump_file(const std::string& path) {
+    auto memory = readers::KernelCoreMemory::open(path);
+    if (!memory) return memory.error();
+    auto info = readers::VmcoreInfo::from_notes((*memory)->notes());
+    if (!info) return make_error(path + ": " + info.error().message);
+    return Ok{};
+}
 
 Result<KernelRun> check_kernel_once(const KernelOptions& k, const PatchSet& patch, std::optional<KernelImage>& image) {
     int64_t dump_offset = 0;

@@ -44,6 +44,10 @@ struct KernelOptions {
 // The live /proc, or the capture named by proc_root.
 Result<std::unique_ptr<readers::ProcSource>> open_kernel_source(const KernelOptions& k);
 
+// Whether `path` is a kernel dump --vmcore can read (an ELF core with a
+// VMCOREINFO note): for callers that open now and check later.
+Status check_kernel_dump_file(const std::string& path);
+
 // One round's report and what it was checked against (for the audit trail).
 struct KernelRun {
     ProcessReport report;

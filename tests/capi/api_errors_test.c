@@ -160,6 +160,40 @@ static void garbage_inputs(void) {
     lpsafe_patch_free(p);
 }
 
+/* Kernel memory and dumps: refused at open when they cannot be read; a dump
+ * (the fuzz seed: a real ELF core layout, VMCOREINFO, kallsyms tables, but
+ * no kernel image exists for its release) opens, and its check fails with
+ * a message instead of judging without the image. */
+static void kernel_dumps(void) {
+    lpsafe_source *s = NULL;
+    EXPECT_STATUS(LPSAFE_ERR_INVALID, lpsafe_source_open_kernel_dump(NULL, NULL, &s));
+    EXPECT_STATUS(LPSAFE_ERR_INVALID, lpsafe_source_open_kernel_memory(NULL, NULL, &s));
+    EXPECT_STATUS(LPSAFE_ERR_INPUT, lpsafe_source_open_kernel_dump("/nonexistent/vmcore", NULL, &s));
+    EXPECT_STATUS(LPSAFE_ERR_INPUT, lpsafe_source_open_kernel_memory("/nonexistent/kcore", NULL, &s));
+    lpsafe_kernel_options no_image = {NULL, NULL, NULL, 1};
+    EXPECT_STATUS(LPSAFE_ERR_INVALID, lpsafe_source_open_kernel_memory("/proc/kcore", &no_image, &s));
+    const char *fixtures = getenv("LPSAFE_SOURCE_FIXTURES");
+    if (fixtures == NULL) {
+        EXPECT(!"LPSAFE_SOURCE_FIXTURES is set");
+        return;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/fuzz-seeds/elf_image/tiny", fixtures); /* an ELF, not a core */
+    EXPECT_STATUS(LPSAFE_ERR_INPUT, lpsafe_source_open_kernel_dump(path, NULL, &s));
+    EXPECT(s == NULL);
+    snprintf(path, sizeof path, "%s/fuzz-seeds/kernel_dump/tiny.vmcore", fixtures);
+    EXPECT_OK(lpsafe_source_open_kernel_dump(path, NULL, &s));
+    lpsafe_patch *p = NULL;
+    lpsafe_result *r = NULL;
+    EXPECT_OK(lpsafe_patch_new(&p));
+    EXPECT_OK(lpsafe_patch_add_function(p, "vmlinux:do_nanosleep"));
+    EXPECT_STATUS(LPSAFE_ERR_CHECK, lpsafe_check(s, p, NULL, &r));
+    EXPECT(strstr(lpsafe_last_error(), "6.1.0-fuzz") != NULL);
+    EXPECT(r == NULL);
+    lpsafe_patch_free(p);
+    lpsafe_source_free(s);
+}
+
 int main(void) {
     if (mkdtemp(tmpdir) == NULL) {
         perror("mkdtemp");
@@ -169,6 +203,7 @@ int main(void) {
     null_handles();
     cannot_open();
     garbage_inputs();
+    kernel_dumps();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
