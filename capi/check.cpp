@@ -14,6 +14,7 @@ lpsafe_status check_kernel(lpsafe_source& s, const lpsafe_patch& patch, const lp
                            lpsafe_result& r) {
     lpsafe::pipeline::KernelOptions k = s.kernel;
     k.klp = patch.klp;
+    k.klp_disable = patch.klp_disable;
     k.strict = o.strict != 0;
     auto run = lpsafe::pipeline::check_kernel_once(k, patch.set, s.kernel_image);
     if (!run) return fail(LPSAFE_ERR_CHECK, run.error());
@@ -26,6 +27,9 @@ lpsafe_status check_kernel(lpsafe_source& s, const lpsafe_patch& patch, const lp
 }
 
 lpsafe_status check_processes(lpsafe_source& s, const lpsafe_patch& patch, const lpsafe_options& o, lpsafe_result& r) {
+    if (!patch.klp_disable.empty()) {
+        return fail(LPSAFE_ERR_USAGE, "lpsafe_patch_set_klp_disable predicts a kernel livepatch: use a kernel source");
+    }
     const auto options = lpsafe::pipeline::make_check_options(o.max_frames, o.no_cross_check == 0);
     if (s.image) {
         r.notes = s.open_notes;
@@ -80,10 +84,10 @@ LPSAFE_API lpsafe_status lpsafe_check(lpsafe_source* source, const lpsafe_patch*
         *out = nullptr;
         if (missing(source, "source", st) || missing(patch, "patch", st)) return st;
         // A check with nothing to look for would call every task safe.
-        if (patch->set.empty()) {
+        if (patch->empty()) {
             return fail(LPSAFE_ERR_USAGE,
                         "no functions to check: add some with "
-                        "lpsafe_patch_add_function, _add_file or _add_klp_module");
+                        "lpsafe_patch_add_function, _add_file or _add_klp_module (or lpsafe_patch_set_klp_disable)");
         }
         return run(source, *patch, options, Mode::check, out);
     });

@@ -33,6 +33,8 @@ struct lpsafe_source {
 struct lpsafe_patch {
     lpsafe::PatchSet set;
     lpsafe::pipeline::KlpModules klp;
+    std::string klp_disable;  // a loaded livepatch whose disabling is predicted
+    bool empty() const { return set.empty() && klp_disable.empty(); }
 };
 
 struct lpsafe_task {

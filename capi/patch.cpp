@@ -46,6 +46,14 @@ LPSAFE_API lpsafe_status lpsafe_patch_add_klp_module(lpsafe_patch* patch, const 
                [&](const std::string& p) { return lpsafe::pipeline::add_klp_module(patch->set, patch->klp, p); });
 }
 
+LPSAFE_API lpsafe_status lpsafe_patch_set_klp_disable(lpsafe_patch* patch, const char* module) {
+    return add(patch, module, "module", LPSAFE_ERR_USAGE, [&](const std::string& m) -> lpsafe::Status {
+        if (m.empty()) return lpsafe::make_error("an empty module name");
+        patch->klp_disable = m;
+        return lpsafe::Ok{};
+    });
+}
+
 LPSAFE_API void lpsafe_patch_free(lpsafe_patch* patch) { delete patch; }
 
 }  // extern "C"

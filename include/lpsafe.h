@@ -129,6 +129,10 @@ LPSAFE_API lpsafe_status lpsafe_patch_add_file(lpsafe_patch *patch, const char *
 /* A livepatch module: its klp_funcs, and for kernel checks its name and
  * .replace (--klp-module). */
 LPSAFE_API lpsafe_status lpsafe_patch_add_klp_module(lpsafe_patch *patch, const char *ko_path);
+/* Kernel checks only: predict disabling the loaded livepatch `module`
+ * (--klp-disable): the kernel then checks its new functions. A patch set
+ * that disables holds no functions of its own. */
+LPSAFE_API lpsafe_status lpsafe_patch_set_klp_disable(lpsafe_patch *patch, const char *module);
 LPSAFE_API void lpsafe_patch_free(lpsafe_patch *patch);
 
 /* ---- Checking ---------------------------------------------------------- */

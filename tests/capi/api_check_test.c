@@ -173,6 +173,21 @@ static void kernel_capture(const char *kernel_dir, const char *livepatch_dir) {
     r = check(s, NULL, ko);
     same_json_as_command(r, args);
     lpsafe_result_free(r);
+
+    /* Predicting a disable (--klp-disable) needs that patch loaded: this
+     * capture has none, and the check says which one it looked for, as the
+     * command does. Functions of its own are refused with it. */
+    lpsafe_patch *p = NULL;
+    EXPECT_OK(lpsafe_patch_new(&p));
+    EXPECT_STATUS(LPSAFE_ERR_INVALID, lpsafe_patch_set_klp_disable(p, NULL));
+    EXPECT_STATUS(LPSAFE_ERR_USAGE, lpsafe_patch_set_klp_disable(p, ""));
+    EXPECT_OK(lpsafe_patch_set_klp_disable(p, "lpo_not_loaded"));
+    EXPECT_STATUS(LPSAFE_ERR_CHECK, lpsafe_check(s, p, NULL, &r));
+    EXPECT(strstr(lpsafe_last_error(), "no loaded livepatch named lpo_not_loaded") != NULL);
+    EXPECT_OK(lpsafe_patch_add_function(p, "vmlinux:cmdline_proc_show"));
+    EXPECT_STATUS(LPSAFE_ERR_CHECK, lpsafe_check(s, p, NULL, &r));
+    EXPECT(strstr(lpsafe_last_error(), "--klp-disable") != NULL);
+    lpsafe_patch_free(p);
     lpsafe_source_free(s);
 }
 
@@ -195,6 +210,12 @@ static void live_child(void) {
     EXPECT_OK(lpsafe_result_summary(r, &sum));
     EXPECT(sum.safe == 1 && sum.exit_status == 0);
     lpsafe_result_free(r);
+    /* A kernel livepatch's disabling is no question for a process. */
+    lpsafe_patch *p = NULL;
+    EXPECT_OK(lpsafe_patch_new(&p));
+    EXPECT_OK(lpsafe_patch_set_klp_disable(p, "lpo_cum_a"));
+    EXPECT_STATUS(LPSAFE_ERR_USAGE, lpsafe_check(s, p, NULL, &r));
+    lpsafe_patch_free(p);
     lpsafe_source_free(s);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
