@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "lpsafe/klp_transition.h"
@@ -39,6 +41,12 @@ Result<Loaded> load(const KernelOptions& k) {
     return Loaded{std::move(*input), capture->source, {}, {}, {}};
 }
 
+// /proc/kcore (any path to it) is the running kernel, not a file that holds still.
+bool is_live_kernel_memory(const std::string& path) {
+    struct statfs fs {};
+    return ::statfs(path.c_str(), &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+}
+
 // A dump names its own kernel: symbols from its kallsyms tables, release and
 // build-id from VMCOREINFO. Its modules and loaded patches come once the
 // image (and its BTF) is known: add_dump_modules.
@@ -47,6 +55,7 @@ Result<Loaded> load_vmcore(const KernelOptions& k, int64_t& kernel_offset) {
     if (!memory) return memory.error();
     auto info = readers::VmcoreInfo::from_notes((*memory)->notes());
     if (!info) return make_error(k.vmcore + ": " + info.error().message);
+    if (!is_live_kernel_memory(k.vmcore)) (void)(*memory)->map_file();
     // x86_64 (arch/x86/kernel/machine_kexec_64.c): what the PT_LOADs do not
     // map virtually is found through init_top_pgt, at its physical address
     // __pa_symbol() = vaddr - __START_KERNEL_map + phys_base.
@@ -235,7 +244,7 @@ Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, std:
         dump = std::move(*opened);
     }
     readers::KernelMemoryOptions options;
-    options.reader_tgid = path == "/proc/kcore" ? getpid() : 0;  // a dump holds no lpsafe
+    options.reader_tgid = is_live_kernel_memory(path) ? getpid() : 0;  // a dump holds no lpsafe
     return readers::read_memory_tasks(*dump, kallsyms, *vmlinux->image, orc, options);
 }
 

@@ -106,13 +106,20 @@ TEST(KernelCoreMemory, ReadsSegmentsAndStopsAtHoles) {
     std::ofstream(path, std::ios::binary) << kernel_core(a, std::string(16, 'A'), b, std::string(8, 'B'));
     auto m = readers::KernelCoreMemory::open(path);
     ASSERT_TRUE(m.ok()) << m.error().message;
-    std::array<std::byte, 24> buf{};
-    EXPECT_EQ((*m)->read(a, buf), 24u);
-    EXPECT_EQ(static_cast<char>(buf[15]), 'A');
-    EXPECT_EQ(static_cast<char>(buf[16]), 'B');
-    EXPECT_EQ((*m)->read(b + 4, buf), 4u) << "stops at the end of memory";
-    EXPECT_EQ((*m)->read(a - 8, buf), 0u) << "below every segment";
-    EXPECT_FALSE((*m)->read_u64(b + 8).has_value());
+    // The same answers through pread (as for /proc/kcore) and mapped (a dump).
+    for (bool mapped : {false, true}) {
+        SCOPED_TRACE(mapped ? "mapped" : "pread");
+        if (mapped) {
+            ASSERT_TRUE((*m)->map_file());
+        }
+        std::array<std::byte, 24> buf{};
+        EXPECT_EQ((*m)->read(a, buf), 24u);
+        EXPECT_EQ(static_cast<char>(buf[15]), 'A');
+        EXPECT_EQ(static_cast<char>(buf[16]), 'B');
+        EXPECT_EQ((*m)->read(b + 4, buf), 4u) << "stops at the end of memory";
+        EXPECT_EQ((*m)->read(a - 8, buf), 0u) << "below every segment";
+        EXPECT_FALSE((*m)->read_u64(b + 8).has_value());
+    }
 }
 
 TEST(KernelCoreMemory, TruncatedAndGarbageFilesAreErrors) {
@@ -130,6 +137,8 @@ TEST(KernelCoreMemory, TruncatedAndGarbageFilesAreErrors) {
     ASSERT_TRUE(m.ok()) << m.error().message;
     std::array<std::byte, 64> buf{};
     EXPECT_LT((*m)->read(0xffffffff81000000, buf), 64u);
+    ASSERT_TRUE((*m)->map_file());
+    EXPECT_LT((*m)->read(0xffffffff81000000, buf), 64u) << "mapped, the file's end still ends the read";
     EXPECT_FALSE(readers::KernelCoreMemory::open(tmp.path() + "/missing").ok());
 }
 

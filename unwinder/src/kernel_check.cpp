@@ -2,6 +2,7 @@
 // stacks"). The kernel listed the frames; lpsafe decides whether the listing
 // can be trusted as the stack livepatch's reliable walker would see.
 #include <algorithm>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -231,8 +232,13 @@ std::optional<CallCheckBar> call_check_bar(const KernelImage& image, std::string
     return CallCheckBar{m->state == KernelModuleCode::State::mismatch, "frames in module " + m->name + ": " + m->detail};
 }
 
+// Return-after-call outcomes by return address, for one check of many
+// tasks: thousands of sleepers share a few dozen return sites, and decoding
+// each again was most of a whole-system check's time.
+using CallMemo = std::unordered_map<uint64_t, RuleOutcome>;
+
 void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Listed& l,
-                        std::vector<SkippedCheck>& skipped) {
+                        std::vector<SkippedCheck>& skipped, CallMemo& memo) {
     if (options.image == nullptr) {
         skipped.push_back({Check::return_after_call, "no kernel image was given (--no-kernel-image)"});
         return;
@@ -254,7 +260,10 @@ void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Lis
             }
             continue;
         }
-        const RuleOutcome r = arch.check_call_before(options.image->process, l.frames[i].pc, sym->addr, sym->size);
+        // The symbol is kallsyms' for this pc: the pc alone is the key.
+        auto [it, fresh] = memo.try_emplace(l.frames[i].pc);
+        if (fresh) it->second = arch.check_call_before(options.image->process, l.frames[i].pc, sym->addr, sym->size);
+        const RuleOutcome& r = it->second;
         if (r.kind != RuleOutcome::Kind::pass) {
             l.findings.push_back({Check::return_after_call, static_cast<int>(i), r.detail});
         }
@@ -298,7 +307,7 @@ TaskVerdict finish_task(const ResolvedPatchSet& patch, const KernelCheckOptions&
                         ElidedFrames::Judgement hidden, TaskVerdict v);
 
 TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,
-                       const KernelCheckOptions& options, const ElidedFrames& elided) {
+                       const KernelCheckOptions& options, const ElidedFrames& elided, CallMemo& memo) {
     TaskVerdict v;
     v.pid = task.pid;
     v.tid = task.tid;
@@ -319,7 +328,7 @@ TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const R
         }
         check_walked_top(l);
         check_walked_bottom(*task.walk, task.task_pt_regs, l, v.end);
-        check_listed_calls(arch, options, l, v.skipped);
+        check_listed_calls(arch, options, l, v.skipped, memo);
         return finish_task(patch, options, std::move(l), std::move(hidden), std::move(v));
     }
     auto entries = parse_stack_text(task.stack);
@@ -332,7 +341,7 @@ TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const R
         }
         check_listed_top(task, kallsyms, l);
         check_listed_bottom(arch, l, entries->size(), v.end);
-        check_listed_calls(arch, options, l, v.skipped);
+        check_listed_calls(arch, options, l, v.skipped, memo);
         hidden = elided.judge(l.frames, l.symbols);
         insert_proven(std::move(hidden.proven), l);
     }
@@ -363,7 +372,8 @@ TaskVerdict finish_task(const ResolvedPatchSet& patch, const KernelCheckOptions&
 TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,
                               const KernelCheckOptions& options) {
     const ElidedFrames elided(kallsyms, options.image, arch_of(options.arch), patch);
-    return judge_task(task, kallsyms, patch, options, elided);
+    CallMemo memo;
+    return judge_task(task, kallsyms, patch, options, elided, memo);
 }
 
 namespace {
@@ -447,8 +457,9 @@ ProcessReport check_kernel(const std::vector<KernelTask>& tasks, const Kallsyms&
     report.tasks.reserve(tasks.size());
     // Built once: with an image it decodes the whole of scheduler text.
     const ElidedFrames elided(kallsyms, options.image, arch_of(options.arch), report.patch);
+    CallMemo memo;
     for (const KernelTask& t : tasks) {
-        TaskVerdict v = judge_task(t, kallsyms, report.patch, options, elided);
+        TaskVerdict v = judge_task(t, kallsyms, report.patch, options, elided, memo);
         report.summary.add(v.verdict);
         report.tasks.push_back(std::move(v));
     }

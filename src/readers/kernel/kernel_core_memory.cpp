@@ -2,6 +2,8 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +34,7 @@ bool pread_all(int fd, void* buf, size_t len, uint64_t off) {
 }  // namespace
 
 KernelCoreMemory::~KernelCoreMemory() {
+    if (map_ != nullptr) ::munmap(const_cast<std::byte*>(map_), map_size_);
     if (fd_ >= 0) ::close(fd_);
 }
 
@@ -83,6 +86,24 @@ Result<std::shared_ptr<KernelCoreMemory>> KernelCoreMemory::open(const std::stri
                   [](const KernelCoreSegment& a, const KernelCoreSegment& b) { return a.vaddr < b.vaddr; });
     }
     return m;
+}
+
+bool KernelCoreMemory::read_file(std::byte* out, size_t len, uint64_t offset) const {
+    if (map_ == nullptr) return pread_all(fd_, out, len, offset);
+    if (offset > map_size_ || len > map_size_ - offset) return false;
+    std::memcpy(out, map_ + offset, len);
+    return true;
+}
+
+bool KernelCoreMemory::map_file() {
+    struct stat st {};
+    if (map_ != nullptr) return true;
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return false;
+    void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd_, 0);
+    if (p == MAP_FAILED) return false;
+    map_ = static_cast<const std::byte*>(p);
+    map_size_ = static_cast<size_t>(st.st_size);
+    return true;
 }
 
 void KernelCoreMemory::use_page_tables(uint64_t root, bool five_level) {
@@ -157,7 +178,7 @@ size_t KernelCoreMemory::read_from(const std::vector<KernelCoreSegment>& segs, u
         const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size() - done, it->size - (at - it->vaddr)));
         // /proc/kcore answers a read of memory that is not present (a hole
         // in a vmalloc'd range) with zeros or EIO; EIO ends the read here.
-        if (!pread_all(fd_, out.data() + done, n, it->offset + (at - it->vaddr))) break;
+        if (!read_file(out.data() + done, n, it->offset + (at - it->vaddr))) break;
         done += n;
     }
     return done;

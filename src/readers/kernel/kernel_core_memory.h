@@ -31,6 +31,13 @@ public:
     ~KernelCoreMemory() override;
     size_t read(uint64_t addr, std::span<std::byte> out) const override;
     const std::vector<KernelCoreSegment>& segments() const { return segments_; }
+    // A dump file never changes: map it and read words from the mapping (a
+    // task's fields and stack are read a word at a time: one pread each
+    // was most of a 10,000-task check). Never for the live /proc/kcore,
+    // whose words must be read fresh (a task's switch count before and after
+    // its walk), and whose 128 TiB would not map anyway. False when mapping
+    // failed; reads then stay preads.
+    bool map_file();
     // x86_64: translate what no PT_LOAD maps virtually through the page
     // table at physical address `root` (init_top_pgt), 4 or 5 levels.
     void use_page_tables(uint64_t root, bool five_level);
@@ -45,6 +52,8 @@ private:
     // Bytes of the segment run covering `addr`, from `segs` (sorted by address).
     size_t read_from(const std::vector<KernelCoreSegment>& segs, uint64_t addr, std::span<std::byte> out) const;
     std::optional<uint64_t> read_physical_u64(uint64_t paddr) const;
+    // The file's bytes at `offset`: from the mapping, else pread.
+    bool read_file(std::byte* out, size_t len, uint64_t offset) const;
     int fd_ = -1;
     std::vector<KernelCoreSegment> segments_;  // sorted by vaddr
     std::vector<KernelCoreSegment> physical_;  // the same PT_LOADs by p_paddr (in .vaddr)
@@ -52,6 +61,8 @@ private:
     bool five_level_ = false;
     mutable std::mutex cache_mutex_;
     mutable std::unordered_map<uint64_t, uint64_t> page_cache_;  // virtual page -> physical page
+    const std::byte* map_ = nullptr;  // map_file(): the whole file
+    size_t map_size_ = 0;
     std::vector<std::byte> notes_;
 };
 
