@@ -79,7 +79,8 @@ TEST(KernelBtfBadInput, GarbageIsAnError) {
 
 // An ELF core with two PT_LOADs at kernel addresses, as /proc/kcore and
 // `dump-guest-memory -p` are laid out.
-std::string kernel_core(uint64_t a, const std::string& da, uint64_t b, const std::string& db) {
+// The ELF header of an x86_64 core whose `phnum` program headers follow it.
+Elf64_Ehdr core_header(uint16_t phnum) {
     Elf64_Ehdr eh{};
     std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
     eh.e_ident[EI_CLASS] = ELFCLASS64;
@@ -89,7 +90,12 @@ std::string kernel_core(uint64_t a, const std::string& da, uint64_t b, const std
     eh.e_machine = EM_X86_64;
     eh.e_phoff = sizeof eh;
     eh.e_phentsize = sizeof(Elf64_Phdr);
-    eh.e_phnum = 2;
+    eh.e_phnum = phnum;
+    return eh;
+}
+
+std::string kernel_core(uint64_t a, const std::string& da, uint64_t b, const std::string& db) {
+    const Elf64_Ehdr eh = core_header(2);
     Elf64_Phdr p[2]{};
     const uint64_t data = sizeof eh + sizeof p;
     p[0] = {PT_LOAD, PF_R, data, a, 0, da.size(), da.size(), 8};
@@ -158,15 +164,7 @@ TEST(KernelCoreMemory, PhysicalDumpsAreReadThroughThePageTables) {
     const uint64_t big = 0xffffc90000000000;  // a 2 MiB leaf onto physical 0
     put(2 * kPage + ((big >> 21) & 511) * 8, 0 | kPresent | kLarge);
 
-    Elf64_Ehdr eh{};
-    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-    eh.e_ident[EI_CLASS] = ELFCLASS64;
-    eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    eh.e_type = ET_CORE;
-    eh.e_machine = EM_X86_64;
-    eh.e_phoff = sizeof eh;
-    eh.e_phentsize = sizeof(Elf64_Phdr);
-    eh.e_phnum = 1;
+    const Elf64_Ehdr eh = core_header(1);
     Elf64_Phdr ph{PT_LOAD, PF_R, sizeof eh + sizeof(Elf64_Phdr), 0, 0, phys.size(), phys.size(), 8};
     test::TempDir tmp;
     const std::string path = tmp.path() + "/phys.vmcore";
