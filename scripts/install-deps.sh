@@ -8,6 +8,8 @@ PACKAGES=(
     g++ meson ninja-build pkg-config
     # engine
     libdw-dev libelf-dev libcapstone-dev libbpf-dev libunwind-dev
+    # compressed kernel dumps (makedumpfile's kdump format)
+    libkdumpfile-dev
     # snapshot files (deflate)
     zlib1g-dev
     # symbols for stripped modules (src/readers/modules/debug_symbols.h): MiniDebugInfo

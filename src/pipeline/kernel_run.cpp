@@ -4,13 +4,12 @@
 
 #include <filesystem>
 
-#include <linux/magic.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "lpsafe/klp_transition.h"
 #include "readers/kernel/kernel_archive.h"
 #include "readers/kernel/kernel_code.h"
+#include "readers/kernel/kernel_dump.h"
 #include "readers/kernel/kernel_core_memory.h"
 #include "readers/kernel/dump_kallsyms.h"
 #include "readers/kernel/dump_livepatch.h"
@@ -26,7 +25,7 @@ namespace {
 struct Loaded {
     readers::KernelInput input;
     std::string source;
-    std::shared_ptr<readers::KernelCoreMemory> dump;  // --vmcore
+    std::shared_ptr<const Memory> dump;  // --vmcore
     std::string dump_kallsyms;       // a dump's image symbols, as /proc/kallsyms text
     std::vector<std::string> notes;  // for the report
 };
@@ -41,31 +40,14 @@ Result<Loaded> load(const KernelOptions& k) {
     return Loaded{std::move(*input), capture->source, {}, {}, {}};
 }
 
-// /proc/kcore (any path to it) is the running kernel, not a file that holds still.
-bool is_live_kernel_memory(const std::string& path) {
-    struct statfs fs {};
-    return ::statfs(path.c_str(), &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
-}
-
 // A dump names its own kernel: symbols from its kallsyms tables, release and
 // build-id from VMCOREINFO. Its modules and loaded patches come once the
 // image (and its BTF) is known: add_dump_modules.
 Result<Loaded> load_vmcore(const KernelOptions& k, int64_t& kernel_offset) {
-    auto memory = readers::KernelCoreMemory::open(k.vmcore);
-    if (!memory) return memory.error();
-    auto info = readers::VmcoreInfo::from_notes((*memory)->notes());
-    if (!info) return make_error(k.vmcore + ": " + info.error().message);
-    if (!is_live_kernel_memory(k.vmcore)) (void)(*memory)->map_file();
-    // x86_64 (arch/x86/kernel/machine_kexec_64.c): what the PT_LOADs do not
-    // map virtually is found through init_top_pgt, at its physical address
-    // __pa_symbol() = vaddr - __START_KERNEL_map + phys_base.
-    const auto pgt = info->symbol("init_top_pgt");
-    const auto phys_base = info->number("phys_base");
-    if (pgt && phys_base) {
-        constexpr uint64_t kStartKernelMap = 0xffffffff80000000;
-        (*memory)->use_page_tables(*pgt - kStartKernelMap + *phys_base, info->number("pgtable_l5_enabled") == 1u);
-    }
-    auto text = readers::kallsyms_from_memory(**memory, *info);
+    auto dump = readers::open_kernel_dump(k.vmcore);
+    if (!dump) return dump.error();
+    const readers::VmcoreInfo* info = &dump->info;
+    auto text = readers::kallsyms_from_memory(*dump->memory, *info);
     if (!text) return make_error(k.vmcore + ": kallsyms: " + text.error().message);
     auto kallsyms = Kallsyms::parse(*text);
     if (!kallsyms) return make_error(k.vmcore + ": kallsyms: " + kallsyms.error().message);
@@ -77,8 +59,8 @@ Result<Loaded> load_vmcore(const KernelOptions& k, int64_t& kernel_offset) {
     out.input.release = info->value("OSRELEASE").value_or("");
     out.input.build_id = info->value("BUILD-ID").value_or("");
     for (char& c : out.input.build_id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.source = k.vmcore + " (kernel dump, ORC)";
-    out.dump = std::move(*memory);
+    out.source = k.vmcore + " (kernel dump, " + dump->format + ", ORC)";
+    out.dump = dump->memory;
     kernel_offset = static_cast<int64_t>(info->hex("KERNELOFFSET").value_or(0));
     if (out.input.release.empty()) return make_error(k.vmcore + ": VMCOREINFO has no OSRELEASE");
     return out;
@@ -154,7 +136,7 @@ Status add_dump_modules(const KernelOptions& k, Loaded& loaded, KernelImage& ima
     }
     auto btf = readers::KernelBtf::of_image(*mods.front().image);
     if (!btf) return make_error(k.vmcore + ": " + btf.error().message);
-    const readers::KernelCoreMemory& memory = *loaded.dump;
+    const Memory& memory = *loaded.dump;
     auto found = readers::modules_from_memory(memory, loaded.input.kallsyms, *btf);
     if (found) {
         auto all = Kallsyms::parse(loaded.dump_kallsyms + found->kallsyms);
@@ -218,7 +200,7 @@ namespace {
 // kernel_memory: the tasks as the kernel's memory holds them, each stack
 // walked with the running image's ORC tables (needs that image).
 // `dump`: the dump already open (--vmcore); null: open `path` (/proc/kcore).
-Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, std::shared_ptr<readers::KernelCoreMemory> dump,
+Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, std::shared_ptr<const Memory> dump,
                                                    const Kallsyms& kallsyms, KernelImage* image) {
     if (image == nullptr || !image->has_vmlinux()) {
         return make_error("kernel memory needs the running kernel's image (its ORC tables and BTF): " +
@@ -244,17 +226,15 @@ Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, std:
         dump = std::move(*opened);
     }
     readers::KernelMemoryOptions options;
-    options.reader_tgid = is_live_kernel_memory(path) ? getpid() : 0;  // a dump holds no lpsafe
+    options.reader_tgid = readers::is_live_kernel_memory(path) ? getpid() : 0;  // a dump holds no lpsafe
     return readers::read_memory_tasks(*dump, kallsyms, *vmlinux->image, orc, options);
 }
 
 }  // namespace
 
 Status check_kernel_dump_file(const std::string& path) {
-    auto memory = readers::KernelCoreMemory::open(path);
-    if (!memory) return memory.error();
-    auto info = readers::VmcoreInfo::from_notes((*memory)->notes());
-    if (!info) return make_error(path + ": " + info.error().message);
+    auto dump = readers::open_kernel_dump(path);
+    if (!dump) return dump.error();
     return Ok{};
 }
 

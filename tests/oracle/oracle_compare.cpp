@@ -263,6 +263,7 @@ int compare(const std::string& scenarios_path, const std::string& results) {
         for (const auto& [tag, run, last] : {std::tuple{"before", &s.before, 1}, std::tuple{"image", &s.image, 1},
                                              std::tuple{"memory", &s.memory, 1}, std::tuple{"vmcore", &s.vmcore, 1},
                                              std::tuple{"dump", &s.dump, 1}, std::tuple{"physdump", &s.physdump, 1},
+                                             std::tuple{"kdump", &s.kdump, 1},
                                              std::tuple{"during", &s.during, 2}}) {
             const bool with_image = std::string(tag) != "before" && std::string(tag) != "during";
             if (!run->present && with_image) continue;  // the guest had no vmlinux

@@ -208,6 +208,7 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
     s.vmcore = read_run(dir, "vmcore");
     s.dump = read_run(dir, "dump");
     s.physdump = read_run(dir, "physdump");
+    s.kdump = read_run(dir, "kdump");
     s.during = read_run(dir, "during");
     s.end = trimmed(slurp(dir + "/end.txt").value_or(""));
     return s;

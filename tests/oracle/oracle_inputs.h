@@ -64,7 +64,7 @@ struct ScenarioRecord {
     std::map<int, std::string> parked;  // tid -> comm of the scenario's parked tasks
     // Before the action (/proc only), before it again with --vmlinux (when
     // the guest had the image), and during the transition.
-    LpsafeRun before, image, memory, vmcore, dump, physdump, during;
+    LpsafeRun before, image, memory, vmcore, dump, physdump, kdump, during;
     std::string end;  // how the transition ended (end.txt)
 };
 

@@ -10,7 +10,9 @@
 
 #include "debian_kernel.h"
 #include "readers/kernel/kernel_btf.h"
+#include "readers/kernel/kdump_memory.h"
 #include "readers/kernel/kernel_core_memory.h"
+#include "readers/kernel/kernel_dump.h"
 #include "test_support.h"
 
 namespace lpsafe {
@@ -185,6 +187,49 @@ TEST(KernelCoreMemory, PhysicalDumpsAreReadThroughThePageTables) {
     // A read across into an unmapped page stops there.
     std::array<std::byte, 4096> page{};
     EXPECT_EQ((*m)->read(va, page), kPage - 0x234);
+}
+
+// makedumpfile's flattened format (what QEMU 7.2 writes for -z/-l/-s) is
+// rearranged before libkdumpfile reads it; a cut or corrupt one is an error
+// naming what is wrong, and so is one that rearranges into no dump at all.
+// (A real QEMU kdump-zlib dump is judged by the oracle: run "kdump".)
+TEST(KdumpFileMemory, FlattenedDumpsAreRearrangedOrRefused) {
+    const auto be64 = [](int64_t v) {
+        const uint64_t b = __builtin_bswap64(static_cast<uint64_t>(v));
+        return std::string(reinterpret_cast<const char*>(&b), 8);
+    };
+    std::string header(4096, '\0');
+    std::memcpy(header.data(), "makedumpfile", 12);
+    const std::string record = be64(0) + be64(8) + "KDUMP   ";
+    const std::string end = be64(-1) + be64(-1);
+    test::TempDir tmp;
+    const auto write = [&](const std::string& name, const std::string& bytes) {
+        const std::string path = tmp.path() + "/" + name;
+        std::ofstream(path, std::ios::binary) << bytes;
+        return path;
+    };
+    const std::string whole = write("whole", header + record + end);
+    EXPECT_TRUE(readers::looks_like_kdump_file(whole));
+    auto m = readers::KdumpFileMemory::open(whole);
+    ASSERT_FALSE(m.ok()) << "a lone signature is no dump";
+    EXPECT_NE(m.error().message.find("header is cut short"), std::string::npos) << m.error().message;
+
+    auto cut = readers::KdumpFileMemory::open(write("cut", header + record));
+    ASSERT_FALSE(cut.ok());
+    EXPECT_NE(cut.error().message.find("without its end record"), std::string::npos) << cut.error().message;
+    auto bad = readers::KdumpFileMemory::open(write("bad", header + be64(-5) + be64(8) + "KDUMP   " + end));
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message.find("corrupt record"), std::string::npos) << bad.error().message;
+    auto short_data = readers::KdumpFileMemory::open(write("short", header + be64(0) + be64(4096) + "KDUMP"));
+    ASSERT_FALSE(short_data.ok());
+    EXPECT_NE(short_data.error().message.find("cut short"), std::string::npos) << short_data.error().message;
+
+    // Neither ELF nor a kdump signature: the ELF reader says what it is not.
+    const std::string text = write("text", "just text, no dump at all");
+    EXPECT_FALSE(readers::looks_like_kdump_file(text));
+    auto dump = readers::open_kernel_dump(text);
+    ASSERT_FALSE(dump.ok());
+    EXPECT_NE(dump.error().message.find("ELF"), std::string::npos) << dump.error().message;
 }
 
 }  // namespace

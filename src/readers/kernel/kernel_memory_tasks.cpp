@@ -60,6 +60,9 @@ std::string state_letter(uint32_t s) {
     if (s & 0x8) return "t";
     if (s & 0x40) return "P";
     if (s & 0x30) return "Z";
+    // TASK_DEAD: past do_task_dead(), its stack freed or about to be (a
+    // dump can catch one); /proc shows its exit_state, X or Z. Gone.
+    if (s & 0x80) return "X";
     return fmt::format("?{:#x}", s);
 }
 
