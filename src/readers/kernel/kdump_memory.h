@@ -18,6 +18,8 @@ struct _kdump_ctx;
 
 namespace lpsafe::readers {
 
+// One context per open dump, never freed (see the destructor: libkdumpfile
+// 0.5.1 corrupts memory in kdump_free for these formats).
 class KdumpFileMemory final : public Memory {
 public:
     static Result<std::shared_ptr<KdumpFileMemory>> open(const std::string& path);
