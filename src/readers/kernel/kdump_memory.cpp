@@ -12,24 +12,13 @@
 #include <string_view>
 #include <vector>
 
+#include "readers/kernel/pread_all.h"
+
 namespace lpsafe::readers {
 
 namespace {
 
 constexpr char kFlatSignature[] = "makedumpfile";  // then NULs to 16 bytes
-
-bool pread_all(int fd, void* buf, size_t len, uint64_t off) {
-    auto* p = static_cast<char*>(buf);
-    while (len > 0) {
-        const ssize_t n = ::pread(fd, p, len, static_cast<off_t>(off));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        p += n;
-        len -= static_cast<size_t>(n);
-        off += static_cast<uint64_t>(n);
-    }
-    return true;
-}
 
 bool is_flattened(int fd) {
     char sig[16] = {};

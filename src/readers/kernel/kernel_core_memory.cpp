@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "readers/kernel/pread_all.h"
+
 namespace lpsafe::readers {
 namespace {
 
@@ -17,19 +19,6 @@ namespace {
 // a 1.25 GiB guest, past PN_XNUM.
 constexpr size_t kMaxPhdrs = 1 << 20;
 constexpr size_t kMaxNotes = 16 << 20;
-
-bool pread_all(int fd, void* buf, size_t len, uint64_t off) {
-    auto* p = static_cast<char*>(buf);
-    while (len > 0) {
-        const ssize_t n = ::pread(fd, p, len, static_cast<off_t>(off));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        p += n;
-        len -= static_cast<size_t>(n);
-        off += static_cast<uint64_t>(n);
-    }
-    return true;
-}
 
 }  // namespace
 
