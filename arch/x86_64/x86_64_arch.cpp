@@ -32,6 +32,7 @@ const Arch kX86_64Arch = {
     .glibc_thread_descriptor = x86_64::glibc_thread_descriptor,
     .red_zone = 128,  // System V psABI 3.2.2
     .kernel_stack_ends = x86_64::kernel_stack_ends,
+    .kernel_idle_stack_ends = x86_64::kernel_idle_stack_ends,
     .code_edges = x86_64::code_edges,
     .kernel_indirect_thunks = x86_64::kernel_indirect_thunks,
     .kernel_return_thunks = x86_64::kernel_return_thunks,

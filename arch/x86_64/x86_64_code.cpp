@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -85,10 +86,20 @@ RuleOutcome check_parked(const ProcessImage& process, const Regs& regs) {
     return RuleOutcome::pass();
 }
 
-RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size) {
-    if (!decoder().ready()) return RuleOutcome::cannot("capstone is unavailable");
+namespace {
+
+// The instruction that ends at `ret`, found by decoding the function
+// [fn_start, fn_start + fn_size) from its start; nullopt when the sweep
+// cannot run (too large, undecodable bytes), with `why` failing when `ret`
+// lies inside an instruction or the code is unreadable.
+struct Sweep {
+    std::optional<unsigned> last_id;  // the instruction ending at ret
+    std::optional<RuleOutcome> why;   // set when the sweep itself decided
+};
+
+Sweep sweep_to(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size) {
     const bool sweepable = fn_size > 0 && ret > fn_start && ret - fn_start <= fn_size && ret - fn_start <= kMaxSweep;
-    if (!sweepable) return call_before_backwards(process, ret);
+    if (!sweepable) return {};
 
     // Read past `ret` (when readable) so that an instruction straddling it
     // decodes whole and shows `ret` to lie inside it; cut at `ret`, it would
@@ -96,27 +107,42 @@ RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_
     const size_t need = static_cast<size_t>(ret - fn_start);
     std::vector<std::byte> code(need + kMaxInsn);
     const size_t got = process.read_code(fn_start, code);
-    if (got < need) {
-        return RuleOutcome::cannot("code of the function before " + hex(ret) + " is not readable");
-    }
+    if (got < need) return {std::nullopt, RuleOutcome::cannot("code of the function before " + hex(ret) + " is not readable")};
     const auto* p = reinterpret_cast<const uint8_t*>(code.data());
     size_t size = got;
     uint64_t addr = fn_start;
     unsigned last_id = 0;
     while (addr < ret) {
         const cs_insn* insn = decoder().next(p, size, addr);
-        if (insn == nullptr) {
-            // Undecodable bytes inside the function: fall back to the local
-            // test rather than trusting or rejecting on a desynchronised sweep.
-            return call_before_backwards(process, ret);
-        }
+        // Undecodable bytes inside the function: the caller falls back
+        // rather than trusting or rejecting on a desynchronised sweep.
+        if (insn == nullptr) return {};
         last_id = insn->id;
     }
-    if (addr != ret) {
-        return RuleOutcome::fail("return address " + hex(ret) + " is inside an instruction");
-    }
-    if (last_id != X86_INS_CALL) {
+    if (addr != ret) return {std::nullopt, RuleOutcome::fail("return address " + hex(ret) + " is inside an instruction")};
+    return {last_id, std::nullopt};
+}
+
+}  // namespace
+
+RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size) {
+    if (!decoder().ready()) return RuleOutcome::cannot("capstone is unavailable");
+    const Sweep s = sweep_to(process, ret, fn_start, fn_size);
+    if (s.why) return *s.why;
+    if (!s.last_id) return call_before_backwards(process, ret);
+    if (*s.last_id != X86_INS_CALL) {
         return RuleOutcome::fail("the instruction before return address " + hex(ret) + " is not a call");
+    }
+    return RuleOutcome::pass();
+}
+
+RuleOutcome check_lret_before(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size) {
+    if (!decoder().ready()) return RuleOutcome::cannot("capstone is unavailable");
+    const Sweep s = sweep_to(process, ret, fn_start, fn_size);
+    if (s.why) return *s.why;
+    if (!s.last_id) return RuleOutcome::cannot("the code of the function before " + hex(ret) + " does not decode");
+    if (*s.last_id != X86_INS_RETFQ && *s.last_id != X86_INS_RETF) {
+        return RuleOutcome::fail("the instruction before the pushed return address " + hex(ret) + " is not lretq");
     }
     return RuleOutcome::pass();
 }

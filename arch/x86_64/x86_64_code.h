@@ -13,6 +13,10 @@ namespace lpsafe::x86_64 {
 
 RuleOutcome check_parked(const ProcessImage& process, const Regs& regs);
 RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size);
+// The instruction ending at `ret` is a far return (lretq): a return address
+// pushed by hand before jumping with lretq, as head_64.S does for the
+// unwinder's sake (KernelIdleEnd).
+RuleOutcome check_lret_before(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size);
 std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret);
 TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);

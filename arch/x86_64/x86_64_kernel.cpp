@@ -5,6 +5,8 @@
 // (fixtures/kernel/, 6.18) or is the same entry path's sibling, as noted.
 #include "x86_64_kernel.h"
 
+#include "x86_64_code.h"
+
 namespace lpsafe::x86_64 {
 namespace {
 
@@ -29,6 +31,19 @@ constexpr KernelStackEnd kEnds[] = {
     {"entry_SYSCALL_compat_after_hwframe", "32-bit syscall instruction from a compat task; user pt_regs follow"},
     {"entry_SYSENTER_compat_after_hwframe", "32-bit sysenter from a compat task; user pt_regs follow"},
     {"entry_INT80_compat", "int $0x80 from a compat task; user pt_regs follow"},
+};
+
+// An idle task's stack ends in the CPU entry code of head_64.S, under
+// UNWIND_HINT_END_OF_STACK (UNWIND_HINT_EMPTY before 6.4): CPU 0 and every
+// other CPU enter C there (start_kernel(), start_secondary() through
+// initial_code). The code does `pushq $.Lafter_lret  # put return address
+// on stack for unwinder`, then lretq to initial_code, so the return address
+// follows an lretq, not a call. Seen: swapper/0 and swapper/1 of Debian's
+// 6.1 under qemu (the oracle's runs from kernel memory).
+constexpr KernelIdleEnd kIdleEnds[] = {
+    {"secondary_startup_64_no_verify",
+     "CPU entry code (arch/x86/kernel/head_64.S): pushes its own return address and lretq's to C", check_lret_before},
+    {"secondary_startup_64", "the same entry before the 5.10 _no_verify split", check_lret_before},
 };
 
 // Direct calls to these are indirect branches in disguise: retpoline thunks
@@ -62,6 +77,7 @@ constexpr std::string_view kParavirtTables[] = {"pv_ops"};
 }  // namespace
 
 std::span<const KernelStackEnd> kernel_stack_ends() { return kEnds; }
+std::span<const KernelIdleEnd> kernel_idle_stack_ends() { return kIdleEnds; }
 std::span<const std::string_view> kernel_paravirt_tables() { return kParavirtTables; }
 std::span<const std::string_view> kernel_return_thunks() { return kReturnThunks; }
 std::span<const std::string_view> kernel_indirect_thunks() { return kIndirectThunks; }

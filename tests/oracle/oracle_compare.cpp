@@ -202,6 +202,29 @@ std::string expectation_failure(const ScenarioRecord& s) {
     return {};
 }
 
+// Idle tasks (runs from kernel memory only): one per online CPU, and the
+// one off its CPU (the reading CPU's, in the guest) judged reliable — no
+// scenario patches the idle path, so an unreliable or blocked idle task is
+// a wrong bottom or top rule. The kernel's refusals of idle tasks are
+// printed, not compared: an idle task has no schedstat to prove it stayed
+// off its CPU. Adds to `judged` the idle tasks whose stacks were judged.
+std::string idle_failure(const ScenarioRecord& s, const LpsafeRun& run, int cpus, int& judged) {
+    std::string line;
+    std::string failure;
+    for (const auto& [comm, t] : run.idle) {
+        line += fmt::format(" {} {}{};", comm, t.verdict, t.frames.empty() ? "" : " (" + joined(t.frames, 3, " < ") + ")");
+        if (t.verdict == "safe") ++judged;
+        if (t.verdict != "safe" && t.verdict != "running" && failure.empty())
+            failure = fmt::format("idle task {} judged {}", comm, lpsafe_said(t));
+    }
+    for (const auto& [comm, r] : s.idle_refused) line += fmt::format(" kernel: {} {};", comm, kernel_said(r));
+    std::printf("    idle tasks:%s\n", line.c_str());
+    if (!failure.empty()) return failure;
+    if (cpus > 0 && run.idle.size() != static_cast<size_t>(cpus))
+        return fmt::format("{} idle task(s) listed for {} online CPUs", run.idle.size(), cpus);
+    return {};
+}
+
 std::string status_text(const LpsafeRun& run) {
     return run.exit_status > 128 ? fmt::format("signal {}", run.exit_status - 128)
                                  : fmt::format("exit {}", run.exit_status);
@@ -241,10 +264,12 @@ int compare(const std::string& scenarios_path, const std::string& results) {
     }
     std::vector<std::string> failures;
     int false_safe_total = 0;
+    const int cpus = read_guest_cpus(results);
+    int idle_judged = 0, memory_runs = 0;
     std::printf(
         "lpsafe against the kernel's first decision, per task (not compared: tasks that ran in between,\n"
         "lpsafe's own, gone). Columns in parentheses: lpsafe blocked/unreliable/other. time: the run's\n"
-        "wall time in the guest (TCG, one CPU).\n\n");
+        "wall time in the guest (TCG, two CPUs).\n\n");
     std::printf("%-14s %-8s %-9s %8s %9s %-13s %-13s %10s   %-11s %6s\n", "scenario", "run", "lpsafe", "compared",
                 "both-safe", "both-refused", "conservative", "FALSE-SAFE", "ran/own/gone", "time");
     for (const ScenarioSpec& spec : specs) {
@@ -266,6 +291,7 @@ int compare(const std::string& scenarios_path, const std::string& results) {
                                              std::tuple{"kdump", &s.kdump, 1},
                                              std::tuple{"during", &s.during, 2}}) {
             const bool with_image = std::string(tag) != "before" && std::string(tag) != "during";
+            const bool from_memory = with_image && std::string(tag) != "image";
             if (!run->present && with_image) continue;  // the guest had no vmlinux
             if (!status_ok(*run)) {
                 std::printf("%-14s %-8s %-9s   lpsafe failed: %s\n", spec.name.c_str(), tag, status_text(*run).c_str(),
@@ -281,6 +307,11 @@ int compare(const std::string& scenarios_path, const std::string& results) {
             const Row r = judge(s, *run, last);
             print_row(s, tag, *run, r);
             print_notes(r);
+            if (from_memory) {
+                ++memory_runs;
+                if (const std::string why = idle_failure(s, *run, cpus, idle_judged); !why.empty())
+                    failures.push_back(fmt::format("{}: {}: {}", spec.name, tag, why));
+            }
             false_safe_total += r.false_safe;
             if (r.false_safe) {
                 failures.push_back(
@@ -314,7 +345,9 @@ int compare(const std::string& scenarios_path, const std::string& results) {
         std::printf("    kernel refused %zu task(s) in its first round; transition ended: %s\n", s.refused.size(),
                     s.end.c_str());
     }
-    std::printf("\n");
+    std::printf("\n%d idle task(s) judged off their CPU, over %d CPU(s)\n", idle_judged, cpus);
+    // The guest says how many CPUs it had (recordings of older runs do not).
+    if (cpus > 0 && memory_runs > 0 && idle_judged == 0) failures.push_back("no idle task was judged off its CPU: the idle rules went untested");
     if (failures.empty()) {
         std::printf("oracle: PASS (no false safe in %zu scenarios)\n", specs.size());
         return 0;

@@ -127,7 +127,10 @@ void read_first_round(const std::optional<std::string>& dmesg, ScenarioRecord& s
             continue;
         }
         if (!inside) continue;
-        if (auto r = parse_refusal(line)) s.refused.emplace(r->first, r->second);
+        auto r = parse_refusal(line);
+        if (!r) continue;
+        if (r->first == 0) s.idle_refused.emplace(r->second.comm, r->second);
+        else s.refused.emplace(r->first, r->second);
     }
 }
 
@@ -167,7 +170,8 @@ LpsafeRun read_run(const std::string& dir, const std::string& tag) {
         const auto j = nlohmann::json::parse(*text);
         for (const auto& t : j.at("tasks")) {
             LpsafeTask task = task_from(t);
-            run.tasks[task.tid] = std::move(task);
+            if (task.pid == 0 && task.tid == 0) run.idle[task.comm] = std::move(task);
+            else run.tasks[task.tid] = std::move(task);
         }
     } catch (const std::exception& e) {
         run.json_error = std::string("bad JSON: ") + e.what();
@@ -212,6 +216,10 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
     s.during = read_run(dir, "during");
     s.end = trimmed(slurp(dir + "/end.txt").value_or(""));
     return s;
+}
+
+int read_guest_cpus(const std::string& results_dir) {
+    return number_in(slurp(results_dir + "/system/cpus.txt"), 0);
 }
 
 }  // namespace lpsafe::oracle

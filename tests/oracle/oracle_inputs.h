@@ -37,6 +37,9 @@ struct LpsafeRun {
     std::string error;                // its standard error
     std::string json_error;           // why the JSON could not be read, if it could not
     std::map<int, LpsafeTask> tasks;  // by tid
+    // Idle tasks (pid 0, all with tid 0), by comm ("swapper/1"): only the
+    // runs from kernel memory list them.
+    std::map<std::string, LpsafeTask> idle;
     std::string seconds;              // how long it ran in the guest, when recorded
 };
 
@@ -55,6 +58,7 @@ struct ScenarioRecord {
     std::string action_output;
     bool first_round_found = false;        // both kmsg markers around the action seen
     std::map<int, KernelRefusal> refused;  // by tid, first round only
+    std::map<std::string, KernelRefusal> idle_refused;  // idle tasks (pid 0), by comm
     std::string transition_after_action;   // "1" or "0"
     // "PID TID VALUE" per task, by tid: schedstat before lpsafe's first run
     // [0], after the action [1], after lpsafe's second run [2].
@@ -69,5 +73,8 @@ struct ScenarioRecord {
 };
 
 ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec& spec);
+
+// The guest's CPU count (system/cpus.txt), 0 when it did not say.
+int read_guest_cpus(const std::string& results_dir);
 
 }  // namespace lpsafe::oracle

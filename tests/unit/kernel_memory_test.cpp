@@ -8,8 +8,11 @@
 #include <cstring>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "debian_kernel.h"
 #include "readers/kernel/kernel_btf.h"
+#include "readers/kernel/kernel_cpus.h"
 #include "readers/kernel/kdump_memory.h"
 #include "readers/kernel/kernel_core_memory.h"
 #include "readers/kernel/kernel_dump.h"
@@ -71,6 +74,112 @@ TEST_F(RealBtf, TaskStructPathsResolveAndUnknownOnesFail) {
     EXPECT_FALSE(btf_->offset_of("task_struct", "no_such_member").ok());
     EXPECT_FALSE(btf_->offset_of("no_such_struct", "pid").ok());
     EXPECT_FALSE(btf_->offset_of("task_struct", "thread.no_such").ok());
+}
+
+// Every online CPU's run queue, laid out with the real image's struct rq:
+// CPUs 0, 1 and 65 online (the mask's second word counts), 2 offline;
+// runqueues is a per-CPU offset, as kallsyms shows it on x86_64.
+class OnlineCpus : public RealBtf {
+protected:
+    static constexpr uint64_t kRunqueues = 0x2f380;          // per-CPU offset
+    static constexpr uint64_t kOffsets = 0xffffffff82a00000;   // __per_cpu_offset[]
+    static constexpr uint64_t kMask = 0xffffffff82b00000;      // __cpu_online_mask
+    static constexpr uint64_t kNr = 0xffffffff82c00000;        // nr_cpu_ids
+    static constexpr uint64_t kArea = 0xffff888000000000;      // CPU n's area: kArea + n * 1 MiB
+
+    static std::vector<std::byte> u64s(std::initializer_list<uint64_t> v) {
+        std::vector<std::byte> out(v.size() * 8);
+        std::memcpy(out.data(), std::data(v), out.size());
+        return out;
+    }
+    static uint64_t area(unsigned cpu) { return kArea + uint64_t{cpu} * 0x100000; }
+
+    void SetUp() override {
+        ASSERT_NE(btf_, nullptr);
+        memory_ = build({0b11, 0b10});
+    }
+
+    // The memory of a kernel whose online mask is `mask`, with run queues
+    // for CPUs 0, 1 and 65 only.
+    static std::shared_ptr<BufferMemory> build(std::initializer_list<uint64_t> mask) {
+        auto memory = std::make_shared<BufferMemory>();
+        std::vector<uint64_t> offsets(66);
+        for (unsigned c = 0; c < offsets.size(); ++c) offsets[c] = area(c);
+        std::vector<std::byte> raw(offsets.size() * 8);
+        std::memcpy(raw.data(), offsets.data(), raw.size());
+        memory->add(kOffsets, raw);
+        memory->add(kMask, u64s(mask));
+        const uint32_t nr = 66;
+        std::vector<std::byte> nr_bytes(4);
+        std::memcpy(nr_bytes.data(), &nr, 4);
+        memory->add(kNr, nr_bytes);
+        const uint64_t idle_at = offset("rq", "idle"), curr_at = offset("rq", "curr");
+        for (unsigned cpu : {0u, 1u, 65u}) {
+            const uint64_t rq = area(cpu) + kRunqueues;
+            std::vector<std::byte> rq_bytes(std::max(idle_at, curr_at) + 8);
+            const uint64_t idle = 0xffff8880a0000000 + cpu * 0x1000, curr = cpu == 1 ? 0xffff8880b0000000 : idle;
+            std::memcpy(rq_bytes.data() + idle_at, &idle, 8);
+            std::memcpy(rq_bytes.data() + curr_at, &curr, 8);
+            memory->add(rq, rq_bytes);
+        }
+        return memory;
+    }
+
+    static std::string kallsyms_text(std::string_view without = {}) {
+        std::string out;
+        for (const auto& [addr, name] : {std::pair{kRunqueues, "runqueues"}, std::pair{kOffsets, "__per_cpu_offset"},
+                                         std::pair{kMask, "__cpu_online_mask"}, std::pair{kNr, "nr_cpu_ids"}}) {
+            if (name != without) out += fmt::format("{:016x} D {}\n", addr, name);
+        }
+        return out + "ffffffff81000000 T _text\n";
+    }
+
+    std::shared_ptr<BufferMemory> memory_;
+};
+
+TEST_F(OnlineCpus, EveryOnlineCpuHasItsIdleAndCurrentTask) {
+    auto kallsyms = Kallsyms::parse(kallsyms_text());
+    ASSERT_TRUE(kallsyms.ok()) << kallsyms.error().message;
+    auto cpus = readers::read_online_cpus(*memory_, *kallsyms, *btf_);
+    ASSERT_TRUE(cpus.ok()) << cpus.error().message;
+    ASSERT_EQ(cpus->size(), 3u);
+    EXPECT_EQ((*cpus)[0].cpu, 0u);
+    EXPECT_EQ((*cpus)[1].cpu, 1u);
+    EXPECT_EQ((*cpus)[2].cpu, 65u);
+    EXPECT_EQ((*cpus)[0].idle, (*cpus)[0].curr);  // CPU 0 runs its idle task
+    EXPECT_EQ((*cpus)[1].idle, 0xffff8880a0001000u);
+    EXPECT_EQ((*cpus)[1].curr, 0xffff8880b0000000u);
+    EXPECT_EQ((*cpus)[2].idle, 0xffff8880a0041000u);
+}
+
+TEST_F(OnlineCpus, WhatCannotBeReadIsAnErrorNamingIt) {
+    for (const char* missing : {"runqueues", "__per_cpu_offset", "__cpu_online_mask", "nr_cpu_ids"}) {
+        auto kallsyms = Kallsyms::parse(kallsyms_text(missing));
+        ASSERT_TRUE(kallsyms.ok());
+        auto cpus = readers::read_online_cpus(*memory_, *kallsyms, *btf_);
+        ASSERT_FALSE(cpus.ok()) << missing;
+        EXPECT_NE(cpus.error().message.find(missing), std::string::npos) << cpus.error().message;
+    }
+    auto kallsyms = Kallsyms::parse(kallsyms_text());
+    ASSERT_TRUE(kallsyms.ok());
+    // CPU 2 online, but its run queue is not in memory.
+    auto cpus = readers::read_online_cpus(*build({0b111, 0}), *kallsyms, *btf_);
+    ASSERT_FALSE(cpus.ok());
+    EXPECT_NE(cpus.error().message.find("CPU 2"), std::string::npos) << cpus.error().message;
+    // No CPU online at all.
+    cpus = readers::read_online_cpus(*build({0, 0}), *kallsyms, *btf_);
+    ASSERT_FALSE(cpus.ok());
+    EXPECT_NE(cpus.error().message.find("no online CPU"), std::string::npos) << cpus.error().message;
+    // No CPU count, or an impossible one.
+    for (uint32_t nr : {0u, 100000u}) {
+        std::vector<std::byte> b(4);
+        std::memcpy(b.data(), &nr, 4);
+        BufferMemory fresh;
+        fresh.add(kNr, b);
+        auto bad = readers::read_online_cpus(fresh, *kallsyms, *btf_);
+        ASSERT_FALSE(bad.ok());
+        EXPECT_NE(bad.error().message.find("nr_cpu_ids"), std::string::npos) << bad.error().message;
+    }
 }
 
 TEST(KernelBtfBadInput, GarbageIsAnError) {

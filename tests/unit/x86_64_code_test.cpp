@@ -250,6 +250,42 @@ TEST(CheckCallBefore, ReturnAddressInsideAnInstructionFailsWithFunctionBounds) {
     EXPECT_TRUE(is(Kind::fail, check_call_before(img.process, img.at(7), img.at(0), kHiddenCall.size())));
 }
 
+// ---- check_lret_before: head_64.S's hand-pushed return address -----------
+// The tail of secondary_startup_64_no_verify (6.1), as its bytes are:
+//   68 5a 01 80 81        push $0xffffffff8180015a  (.Lafter_lret)
+//   31 ed                 xor %ebp,%ebp
+//   48 8b 05 00 10 00 00  mov 0x1000(%rip),%rax    (initial_code)
+//   6a 10                 push $0x10               (__KERNEL_CS)
+//   50                    push %rax
+//   48 cb                 lretq
+const Bytes kEntryTail = {0x68, 0x5a, 0x01, 0x80, 0x81, 0x31, 0xed, 0x48, 0x8b, 0x05, 0x00,
+                          0x10, 0x00, 0x00, 0x6a, 0x10, 0x50, 0x48, 0xcb};
+
+TEST(CheckLretBefore, PassesOnlyRightAfterTheLretq) {
+    CodeImage img(kEntryTail);
+    const uint64_t end = img.at(kEntryTail.size());
+    EXPECT_TRUE(is(Kind::pass, check_lret_before(img.process, end, img.at(0), kEntryTail.size())));
+    // Not a call either: the ordinary rule refuses the same address.
+    EXPECT_TRUE(is(Kind::fail, check_call_before(img.process, end, img.at(0), kEntryTail.size())));
+    // After push %rax: not an lretq; inside the lretq: not an instruction end.
+    EXPECT_TRUE(is(Kind::fail, check_lret_before(img.process, end - 2, img.at(0), kEntryTail.size())));
+    EXPECT_TRUE(is(Kind::fail, check_lret_before(img.process, end - 1, img.at(0), kEntryTail.size())));
+}
+
+TEST(CheckLretBefore, NeedsTheFunctionBoundsAndItsCode) {
+    CodeImage img(kEntryTail);
+    const uint64_t end = img.at(kEntryTail.size());
+    // No bounds: nothing proves where the instruction before begins.
+    EXPECT_TRUE(is(Kind::cannot_check, check_lret_before(img.process, end, 0, 0)));
+    // A call is not a far return.
+    CodeImage call(Bytes{0x55, 0xe8, 0x10, 0x00, 0x00, 0x00, 0x5d, 0xc3});
+    EXPECT_TRUE(is(Kind::fail, check_lret_before(call.process, call.at(6), call.at(0), 8)));
+    // Unreadable code.
+    ProcessImage none;
+    none.memory = std::make_shared<BufferMemory>();
+    EXPECT_TRUE(is(Kind::cannot_check, check_lret_before(none, 0x1000 + 19, 0x1000, 19)));
+}
+
 // The limit of backward decoding, kept as documentation: without the
 // function's bounds, the rule sees `ff d0` before +7 and cannot know that it
 // is the middle of a longer instruction.

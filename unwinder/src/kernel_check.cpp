@@ -182,10 +182,19 @@ void check_walked_top(Listed& l) {
                                              ", not __schedule"});
 }
 
+// The architecture's end of an idle task's stack in `function`, if it is one.
+const KernelIdleEnd* idle_stack_end(const Arch& arch, std::string_view function) {
+    for (const KernelIdleEnd& e : arch.kernel_idle_stack_ends()) {
+        if (e.function == function) return &e;
+    }
+    return nullptr;
+}
+
 // bottom: user-mode pt_regs at the very top of the task's stack
-// (task_pt_regs()), or the ORC end of a kernel thread's stack in
-// ret_from_fork.
-void check_walked_bottom(const OrcWalk& walk, uint64_t task_pt_regs, Listed& l, StackEnd& end) {
+// (task_pt_regs()), the ORC end of a kernel thread's stack in
+// ret_from_fork, or of an idle task's in the CPU's entry code.
+void check_walked_bottom(const Arch& arch, const OrcWalk& walk, const KernelTask& task, Listed& l, StackEnd& end) {
+    const uint64_t task_pt_regs = task.task_pt_regs;
     const int idx = static_cast<int>(l.frames.size()) - 1;
     end.kind = StackEnd::Kind::failed;
     switch (walk.end) {
@@ -204,7 +213,13 @@ void check_walked_bottom(const OrcWalk& walk, uint64_t task_pt_regs, Listed& l, 
             end.detail = "ORC end of stack in ret_from_fork";
             return;
         }
-        end.detail = "ORC end of stack outside ret_from_fork";
+        if (task.is_idle && !l.frames.empty() && idle_stack_end(arch, l.frames.back().function)) {
+            end.kind = StackEnd::Kind::outermost;
+            end.detail = "ORC end of an idle task's stack in " + l.frames.back().function;
+            return;
+        }
+        end.detail = task.is_idle ? "ORC end of an idle task's stack outside the CPU entry code"
+                                  : "ORC end of stack outside ret_from_fork";
         break;
     case OrcWalk::End::failed:
         end.detail = walk.detail;
@@ -237,8 +252,10 @@ std::optional<CallCheckBar> call_check_bar(const KernelImage& image, std::string
 // each again was most of a whole-system check's time.
 using CallMemo = std::unordered_map<uint64_t, RuleOutcome>;
 
+// `idle_end`: the last frame is an idle task's stack end, whose return
+// address its own rule checks (not memoized: it holds for that frame only).
 void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Listed& l,
-                        std::vector<SkippedCheck>& skipped, CallMemo& memo) {
+                        std::vector<SkippedCheck>& skipped, CallMemo& memo, const KernelIdleEnd* idle_end = nullptr) {
     if (options.image == nullptr) {
         skipped.push_back({Check::return_after_call, "no kernel image was given (--no-kernel-image)"});
         return;
@@ -260,6 +277,12 @@ void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Lis
             }
             continue;
         }
+        if (idle_end != nullptr && idle_end->check_return != nullptr && i + 1 == l.frames.size()) {
+            const RuleOutcome r = idle_end->check_return(options.image->process, l.frames[i].pc, sym->addr, sym->size);
+            if (r.kind != RuleOutcome::Kind::pass)
+                l.findings.push_back({Check::return_after_call, static_cast<int>(i), r.detail});
+            continue;
+        }
         // The symbol is kallsyms' for this pc: the pc alone is the key.
         auto [it, fresh] = memo.try_emplace(l.frames[i].pc);
         if (fresh) it->second = arch.check_call_before(options.image->process, l.frames[i].pc, sym->addr, sym->size);
@@ -270,6 +293,11 @@ void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Lis
     }
 }
 
+// An idle task is always TASK_RUNNING; one its CPU is not running was read
+// from kernel memory with a walk and is judged (klp_try_switch_task() checks
+// it unless task_curr()).
+bool parked_idle(const KernelTask& task) { return task.is_idle && task.walk.has_value(); }
+
 // A task with no stack to judge: why not, or nullopt to go on.
 std::optional<std::pair<VerdictKind, std::string>> no_judgement(const KernelTask& task) {
     if (task.status != CaptureStatus::captured) {
@@ -277,7 +305,7 @@ std::optional<std::pair<VerdictKind, std::string>> no_judgement(const KernelTask
                          task.status_reason};
     }
     if (task.is_reader) return std::pair{VerdictKind::running, std::string("lpsafe's own thread, running while it reads")};
-    if (task.state == "R") {
+    if (task.state == "R" && !parked_idle(task)) {
         return std::pair{VerdictKind::running, std::string("runnable (state R): its stack changes while it is read")};
     }
     if (task.state == "Z" || task.state == "X") return std::pair{VerdictKind::gone, std::string("exited (zombie)")};
@@ -323,12 +351,14 @@ TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const R
     ElidedFrames::Judgement hidden;
     if (task.walk) {
         l = walked_frames(*task.walk, kallsyms);
-        if (!sleeping_state(task.state)) {
+        if (!sleeping_state(task.state) && !parked_idle(task)) {
             l.findings.push_back({Check::top, -1, "task state '" + task.state + "' is not a sleeping state"});
         }
         check_walked_top(l);
-        check_walked_bottom(*task.walk, task.task_pt_regs, l, v.end);
-        check_listed_calls(arch, options, l, v.skipped, memo);
+        check_walked_bottom(arch, *task.walk, task, l, v.end);
+        const KernelIdleEnd* idle_end =
+            task.is_idle && v.end.kind == StackEnd::Kind::outermost ? idle_stack_end(arch, l.frames.back().function) : nullptr;
+        check_listed_calls(arch, options, l, v.skipped, memo, idle_end);
         return finish_task(patch, options, std::move(l), std::move(hidden), std::move(v));
     }
     auto entries = parse_stack_text(task.stack);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "readers/kernel/kernel_btf.h"
+#include "readers/kernel/kernel_cpus.h"
 
 namespace lpsafe::readers {
 namespace {
@@ -18,10 +19,11 @@ namespace {
 // unreliable, never safe.
 constexpr uint64_t kThreadSize = 16384;
 constexpr size_t kMaxTasks = 1 << 22;         // pid_max's ceiling
+constexpr uint32_t kPfIdle = 0x2;             // include/linux/sched.h PF_IDLE
 
 // Offsets of everything read, from BTF.
 struct Layout {
-    uint64_t tasks, pid, tgid, comm, state, stack, thread_sp, nvcsw, nivcsw, on_cpu;
+    uint64_t tasks, pid, tgid, comm, state, flags, stack, thread_sp, nvcsw, nivcsw, on_cpu;
     uint64_t thread_group;   // 6.1: every thread of a group on one list
     uint64_t frame_size, frame_bp, frame_ret;  // struct inactive_task_frame
     uint64_t regs_size, regs_ip, regs_sp, regs_cs, regs_bp;  // struct pt_regs
@@ -32,7 +34,8 @@ Result<Layout> layout_from(const KernelBtf& btf) {
     const BtfMember needs[] = {
         {&l.tasks, "task_struct", "tasks"},     {&l.pid, "task_struct", "pid"},
         {&l.tgid, "task_struct", "tgid"},       {&l.comm, "task_struct", "comm"},
-        {&l.state, "task_struct", "__state"},   {&l.stack, "task_struct", "stack"},
+        {&l.state, "task_struct", "__state"},   {&l.flags, "task_struct", "flags"},
+        {&l.stack, "task_struct", "stack"},
         {&l.thread_sp, "task_struct", "thread.sp"},
         {&l.nvcsw, "task_struct", "nvcsw"},     {&l.nivcsw, "task_struct", "nivcsw"},
         {&l.on_cpu, "task_struct", "on_cpu"},   {&l.thread_group, "task_struct", "thread_group"},
@@ -68,8 +71,9 @@ std::string state_letter(uint32_t s) {
 
 class Reader {
 public:
-    Reader(const Memory& m, const Layout& l, const KernelOrc& orc, const KernelMemoryOptions& o, uint64_t ret_from_fork)
-        : mem_(m), l_(l), orc_(orc), o_(o), ret_from_fork_(ret_from_fork) {}
+    Reader(const Memory& m, const Layout& l, const KernelOrc& orc, const KernelMemoryOptions& o, uint64_t ret_from_fork,
+           std::set<uint64_t> on_cpus)
+        : mem_(m), l_(l), orc_(orc), o_(o), ret_from_fork_(ret_from_fork), on_cpus_(std::move(on_cpus)) {}
 
     // One task, read until it holds still (the same switch counts before and
     // after its stack was walked).
@@ -88,6 +92,7 @@ private:
     const KernelOrc& orc_;
     const KernelMemoryOptions& o_;
     uint64_t ret_from_fork_;
+    std::set<uint64_t> on_cpus_;  // every run queue's curr
 };
 
 void Reader::walk(uint64_t t, KernelTask& out) const {
@@ -130,8 +135,9 @@ KernelTask Reader::task(uint64_t t) const {
     const auto pid = mem_.read_u32(t + l_.pid), tgid = mem_.read_u32(t + l_.tgid);
     const auto state = mem_.read_u32(t + l_.state);
     const auto on_cpu = mem_.read_u32(t + l_.on_cpu);
+    const auto flags = mem_.read_u32(t + l_.flags);
     std::array<std::byte, 16> comm{};
-    if (!pid || !tgid || !state || !on_cpu || mem_.read(t + l_.comm, comm) != comm.size()) {
+    if (!pid || !tgid || !state || !on_cpu || !flags || mem_.read(t + l_.comm, comm) != comm.size()) {
         out.status = CaptureStatus::unreadable;
         out.status_reason = fmt::format("task_struct at {:#x} is unreadable", t);
         return out;
@@ -142,7 +148,12 @@ KernelTask Reader::task(uint64_t t) const {
     out.comm.assign(c, strnlen(c, comm.size()));
     out.state = state_letter(*state);
     out.is_reader = o_.reader_tgid != 0 && out.pid == o_.reader_tgid;
-    if (*on_cpu != 0 || out.state == "R" || out.is_reader) {
+    out.is_idle = (*flags & kPfIdle) != 0;
+    // An idle task's state is always TASK_RUNNING: it is on its CPU only
+    // when its run queue runs it (the kernel's task_curr() test); otherwise
+    // it sleeps in schedule_idle() and its stack is judged like any other.
+    const bool runnable = out.state == "R" && !out.is_idle;
+    if (*on_cpu != 0 || on_cpus_.count(t) != 0 || runnable || out.is_reader) {
         out.state = "R";  // on a CPU: its stack changes while it is read
         return out;
     }
@@ -172,7 +183,11 @@ Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Ka
     const auto rff = kallsyms.vmlinux_address("ret_from_fork");
     if (!init_task || !rff) return make_error("kallsyms lacks init_task or ret_from_fork");
     const Layout& l = *layout;
-    Reader reader(memory, l, orc, options, *rff);
+    auto cpus = read_online_cpus(memory, kallsyms, *btf);
+    if (!cpus) return cpus.error();
+    std::set<uint64_t> on_cpus;
+    for (const OnlineCpu& c : *cpus) on_cpus.insert(c.curr);
+    Reader reader(memory, l, orc, options, *rff, std::move(on_cpus));
 
     std::vector<KernelTask> out;
     std::set<uint64_t> seen;
@@ -193,6 +208,10 @@ Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Ka
         if (!n) return make_error(fmt::format("task list unreadable at {:#x}", p));
         p = *n - l.tasks;
     } while (p != *init_task);
+    // The other CPUs' idle tasks are on no list (fork_idle()).
+    for (const OnlineCpu& c : *cpus) {
+        if (seen.insert(c.idle).second) out.push_back(reader.task(c.idle));
+    }
     return out;
 }
 

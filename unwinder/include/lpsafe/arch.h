@@ -48,6 +48,16 @@ struct KernelStackEnd {
     std::string_view why;  // the kernel behaviour that makes it an end
 };
 
+// Where a CPU's idle task's stack really ends when kernel memory is walked
+// (the ORC end of stack in the CPU's entry code), and how its return
+// address is checked: by `check_return` when the entry code pushed it by
+// hand rather than by a call, else by check_call_before.
+struct KernelIdleEnd {
+    std::string_view function;
+    std::string_view why;
+    RuleOutcome (*check_return)(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size) = nullptr;
+};
+
 // How control leaves a function for others (kernel_elided.cpp bounds the
 // scheduler frames /proc hides with it).
 struct CodeEdges {
@@ -126,6 +136,9 @@ struct Arch {
     uint64_t red_zone;
     // Kernel stacks (/proc/<pid>/task/<tid>/stack): the known outermost entries.
     std::span<const KernelStackEnd> (*kernel_stack_ends)();
+    // Kernel memory walks: where idle tasks' stacks end (none: an idle task
+    // off its CPU is unreliable at its bottom).
+    std::span<const KernelIdleEnd> (*kernel_idle_stack_ends)();
     // Every direct call and leaving jump of the function at [fn_start,
     // fn_start + fn_size), and whether it has an indirect one.
     Result<CodeEdges> (*code_edges)(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);

@@ -50,6 +50,7 @@ struct KernelTask {
     CaptureStatus status = CaptureStatus::captured;
     std::string status_reason;
     bool is_reader = false;  // one of the reading tool's own threads
+    bool is_idle = false;    // a CPU's idle task (PF_IDLE, pid 0), read from kernel memory
     // Read from kernel memory (/proc/kcore, a crash dump): lpsafe's own ORC
     // walk from the task's saved context, which sees every frame; `stack`
     // is then unused.
