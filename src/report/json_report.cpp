@@ -143,28 +143,33 @@ void write_frame(std::string& out, int depth, const Frame& f, int index, const s
     o.close();
 }
 
-void write_blocked_by(std::string& out, int depth, const std::vector<BlockedBy>& blocked) {
+// An array of small objects, each written by `members`.
+template <typename T, typename Members>
+void write_objects(std::string& out, int depth, const std::vector<T>& items, Members members) {
     Nest list(out, depth, '[');
-    for (const BlockedBy& b : blocked) {
+    for (const T& x : items) {
         Nest o(list.item(), list.inner(), '{');
-        append_int(o.key("frame"), b.frame);
-        append_string(o.key("function"), b.function);
-        append_string(o.key("object"), b.object);
+        members(o, x);
         o.close();
     }
     list.close();
 }
 
-void write_findings(std::string& out, int depth, const std::vector<Finding>& findings) {
-    Nest list(out, depth, '[');
-    for (const Finding& f : findings) {
-        Nest o(list.item(), list.inner(), '{');
-        append_string(o.key("check"), check_name(f.check));
-        append_string(o.key("detail"), f.detail);
-        append_int(o.key("frame"), f.frame);
-        o.close();
-    }
-    list.close();
+void blocked_by_members(Nest& o, const BlockedBy& b) {
+    append_int(o.key("frame"), b.frame);
+    append_string(o.key("function"), b.function);
+    append_string(o.key("object"), b.object);
+}
+
+void finding_members(Nest& o, const Finding& f) {
+    append_string(o.key("check"), check_name(f.check));
+    append_string(o.key("detail"), f.detail);
+    append_int(o.key("frame"), f.frame);
+}
+
+void skipped_members(Nest& o, const SkippedCheck& s) {
+    append_string(o.key("check"), check_name(s.check));
+    append_string(o.key("reason"), s.reason);
 }
 
 void write_frames(std::string& out, int depth, const TaskVerdict& t) {
@@ -175,25 +180,14 @@ void write_frames(std::string& out, int depth, const TaskVerdict& t) {
     list.close();
 }
 
-void write_skipped(std::string& out, int depth, const std::vector<SkippedCheck>& skipped) {
-    Nest list(out, depth, '[');
-    for (const SkippedCheck& s : skipped) {
-        Nest o(list.item(), list.inner(), '{');
-        append_string(o.key("check"), check_name(s.check));
-        append_string(o.key("reason"), s.reason);
-        o.close();
-    }
-    list.close();
-}
-
 using PatchStates = std::map<std::pair<int, int>, const readers::TaskPatchState*>;
 
 void write_task(std::string& out, int depth, const TaskVerdict& t, Mode mode, const PatchStates& states) {
     Nest o(out, depth, '{');
-    if (mode == Mode::check) write_blocked_by(o.key("blocked_by"), o.inner(), t.blocked_by);
+    if (mode == Mode::check) write_objects(o.key("blocked_by"), o.inner(), t.blocked_by, blocked_by_members);
     append_string(o.key("comm"), t.comm);
     append_string(o.key("end"), t.end.detail);
-    write_findings(o.key("failed_checks"), o.inner(), t.findings);
+    write_objects(o.key("failed_checks"), o.inner(), t.findings, finding_members);
     if (t.forecast) {
         Nest f(o.key("forecast"), o.inner(), '{');
         append_string(f.key("kind"), forecast_name(t.forecast->kind));
@@ -210,7 +204,7 @@ void write_task(std::string& out, int depth, const TaskVerdict& t, Mode mode, co
     // Only a stack that was read and judged can be reliable (not one that
     // is running, gone or unreadable).
     append_bool(o.key("reliable"), t.findings.empty() && t.reason.empty());
-    if (!t.skipped.empty()) write_skipped(o.key("skipped_checks"), o.inner(), t.skipped);
+    if (!t.skipped.empty()) write_objects(o.key("skipped_checks"), o.inner(), t.skipped, skipped_members);
     if (!t.state.empty()) append_string(o.key("state"), t.state);
     if (t.stop_ns != 0) append_int(o.key("stop_ns"), t.stop_ns);
     append_int(o.key("tid"), t.tid);
