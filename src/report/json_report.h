@@ -4,8 +4,8 @@
 //
 // The tasks and their frames (25,505 frames on the 1,000-thread core, 10,000
 // tasks in a kernel dump) are written straight to the output, never built as
-// a tree: nlohmann's tree and serializer made `--json` five times the text
-// report. Bounded parts (summary, patch, kernel, cross_check) are still
+// a tree: nlohmann's tree and serializer cost `--json` 3.6 times the text
+// report's instructions (docs/performance.md, "JSON output"). Bounded parts (summary, patch, kernel, cross_check) are still
 // nlohmann values, dumped in place. The bytes are what nlohmann's dump(2)
 // of the whole document would print (keys in sorted order, 2-space indent),
 // except that invalid UTF-8 is replaced with U+FFFD instead of throwing.
