@@ -20,7 +20,8 @@ lpsafe_status check_kernel(lpsafe_source& s, const lpsafe_patch& patch, const lp
     if (!run) return fail(LPSAFE_ERR_CHECK, run.error());
     r.summary = lpsafe::pipeline::counted(run->report);
     r.notes = run->notes;
-    r.json = lpsafe::pipeline::kernel_json(*run, mode).dump(2) + "\n";
+    lpsafe::report::JsonOut out(r.json);
+    lpsafe::pipeline::kernel_json(out, *run, mode);
     std::call_once(r.json_once, [] {});  // rendered: lpsafe_result_json must not render it again
     r.reports.push_back(std::move(run->report));
     return LPSAFE_OK;

@@ -109,7 +109,10 @@ LPSAFE_API lpsafe_status lpsafe_result_json(const lpsafe_result* result, const c
         lpsafe_status st = LPSAFE_OK;
         if (missing(result, "result", st) || missing(json, "json", st)) return st;
         std::call_once(result->json_once,
-                       [&] { result->json = lpsafe::report::to_json(result->reports, result->mode).dump(2) + "\n"; });
+                       [&] {
+                           lpsafe::report::JsonOut out(result->json);
+                           lpsafe::report::write_json(out, result->reports, result->mode);
+                       });
         *json = result->json.c_str();
         return LPSAFE_OK;
     });

@@ -8,17 +8,18 @@
 #
 #   lpsafe stack   lpsafe stack --core CORE --exe EXE
 #   lpsafe check   lpsafe check --core CORE --exe EXE --func deep_threads:level_7
+#   ... --json     both again with --json (the goal: within 1.2x of the text)
 #   eu-stack       eu-stack --core CORE -e EXE
 #   gdb            gdb -batch -nx -ex 'thread apply all bt' EXE CORE
 #
-# --baseline PATH adds two rows for another lpsafe binary (e.g. a build of an
+# --baseline PATH adds four rows for another lpsafe binary (e.g. a build of an
 # older commit), timed in the same interleaved rounds: before/after figures.
 #
 # --ballast-mb N makes the program write N MiB of heap first: a bigger core
 # with the same stacks, to see that lpsafe's peak memory does not follow.
 #
 # One untimed warm-up run of each (page cache), then ROUNDS rounds; each round
-# runs all four, in an order rotated per round, so that noise from the other
+# runs all of them, in an order rotated per round, so that noise from the other
 # work on the machine falls on every tool alike. scripts/measure.c takes wall
 # time, CPU time (user + system, all threads) and peak RSS of each run; on a
 # shared machine CPU time is the steadier figure.
@@ -126,19 +127,23 @@ fi
 [[ -x $LPSAFE ]] || die "$LPSAFE is not an executable"
 
 
-NAMES=("lpsafe stack" "lpsafe check" "eu-stack" "gdb")
-KEYS=(stack check eu gdb)
+NAMES=("lpsafe stack" "lpsafe check" "stack --json" "check --json" "eu-stack" "gdb")
+KEYS=(stack check jstack jcheck eu gdb)
 if [[ -n $BASELINE ]]; then
     [[ -x $BASELINE ]] || die "--baseline $BASELINE is not an executable"
-    NAMES+=("baseline stack" "baseline check")
-    KEYS+=(bstack bcheck)
+    NAMES+=("baseline stack" "baseline check" "base stk json" "base chk json")
+    KEYS+=(bstack bcheck bjstack bjcheck)
 fi
 command_for() {  # command_for KEY: sets CMD
     case $1 in
         stack) CMD=("$LPSAFE" stack --core "$CORE" --exe "$EXE") ;;
         check) CMD=("$LPSAFE" check --core "$CORE" --exe "$EXE" --func deep_threads:level_7) ;;
+        jstack) CMD=("$LPSAFE" stack --core "$CORE" --exe "$EXE" --json) ;;
+        jcheck) CMD=("$LPSAFE" check --core "$CORE" --exe "$EXE" --func deep_threads:level_7 --json) ;;
         bstack) CMD=("$BASELINE" stack --core "$CORE" --exe "$EXE") ;;
         bcheck) CMD=("$BASELINE" check --core "$CORE" --exe "$EXE" --func deep_threads:level_7) ;;
+        bjstack) CMD=("$BASELINE" stack --core "$CORE" --exe "$EXE" --json) ;;
+        bjcheck) CMD=("$BASELINE" check --core "$CORE" --exe "$EXE" --func deep_threads:level_7 --json) ;;
         eu) CMD=(eu-stack --core "$CORE" -e "$EXE") ;;
         gdb) CMD=(gdb -batch -nx -ex 'thread apply all bt' "$EXE" "$CORE") ;;
     esac
@@ -173,6 +178,7 @@ frames_of() { grep -cE "$2" "$OUT/out.$1.txt" || true; }
 lp_frames=$(frames_of stack '^  #[0-9]+ +0x')
 eu_frames=$(frames_of eu '^#[0-9]+ +0x')
 gdb_frames=$(frames_of gdb '^#[0-9]+ ')
+json_frames=$(frames_of jstack '^ +"pc": ')  # "pc" is a frame's key only
 threads_in_core=$(grep -cE '^PID [0-9]+ TID ' "$OUT/out.stack.txt" || true)
 
 echo "lpsafe vs eu-stack vs gdb on one core ($(date -u '+%Y-%m-%d %H:%M UTC'))"
@@ -189,22 +195,42 @@ for ((k = 0; k < ${#KEYS[@]}; k++)); do
     read -r lo hi <<<"$(minmax <<<"${MS[$key]}")"
     rss=$(median <<<"${RSS[$key]}")
     cpu=$(median <<<"${CPU[$key]}")
-    case $key in stack|check|bstack|bcheck) fr=$lp_frames ;; eu) fr=$eu_frames ;; gdb) fr=$gdb_frames ;; esac
+    case $key in
+        stack|check|bstack|bcheck) fr=$lp_frames ;;
+        jstack|jcheck|bjstack|bjcheck) fr=$json_frames ;;
+        eu) fr=$eu_frames ;;
+        gdb) fr=$gdb_frames ;;
+    esac
     printf '%-14s %10.1f %9.1f %9.1f %11.1f %13.1f %9s %11.1fx\n' "${NAMES[$k]}" "$med" "$lo" "$hi" "$cpu" \
         "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$fr" "$(awk -v a="$med" -v b="$stack_med" 'BEGIN { print a / b }')"
 done
-ratios() {  # ratios LABEL ARRAY-NAME: speed-ups and the goal on one measure
+ratios() {  # ratios LABEL ARRAY-NAME: speed-ups and the goals on one measure
     local -n m=$2
     awk -v l="$1" -v s="$(median <<<"${m[stack]}")" -v c="$(median <<<"${m[check]}")" \
+        -v js="$(median <<<"${m[jstack]}")" -v jc="$(median <<<"${m[jcheck]}")" \
         -v e="$(median <<<"${m[eu]}")" -v g="$(median <<<"${m[gdb]}")" 'BEGIN {
-        printf "%-6s eu-stack/lpsafe stack %.1fx, eu-stack/lpsafe check %.1fx, gdb/lpsafe stack %.1fx, gdb/lpsafe check %.1fx; ",
+        printf "%-6s text: eu-stack/lpsafe stack %.1fx, eu-stack/lpsafe check %.1fx, gdb/lpsafe stack %.1fx, gdb/lpsafe check %.1fx; ",
             l, e / s, e / c, g / s, g / c
         printf ">= 40x eu-stack and < 50 ms: %s\n", (e / s >= 40 && e / c >= 40 && s < 50 && c < 50) ? "met" : "NOT met"
+        printf "%-6s json: eu-stack/lpsafe stack %.1fx, eu-stack/lpsafe check %.1fx, gdb/lpsafe stack %.1fx, gdb/lpsafe check %.1fx; ",
+            l, e / js, e / jc, g / js, g / jc
+        printf "json/text stack %.2fx, check %.2fx, <= 1.2x: %s\n", js / s, jc / c, (js <= 1.2 * s && jc <= 1.2 * c) ? "met" : "NOT met"
+    }'
+}
+baseline_ratios() {  # baseline_ratios LABEL ARRAY-NAME: the baseline's json/text, for before/after
+    local -n m=$2
+    awk -v l="$1" -v s="$(median <<<"${m[bstack]}")" -v c="$(median <<<"${m[bcheck]}")" \
+        -v js="$(median <<<"${m[bjstack]}")" -v jc="$(median <<<"${m[bjcheck]}")" 'BEGIN {
+        printf "%-6s baseline json/text stack %.2fx, check %.2fx\n", l, js / s, jc / c
     }'
 }
 echo
 ratios wall: MS
 ratios cpu: CPU
+if [[ -n $BASELINE ]]; then
+    baseline_ratios wall: MS
+    baseline_ratios cpu: CPU
+fi
 
 # ---- same answers? -----------------------------------------------------------
 # Per thread, lpsafe's pcs (text output of `stack`) against eu-stack's.
@@ -226,6 +252,10 @@ read -r same total <<<"$agree"
 reliable=$(grep -cE '^PID [0-9]+ TID .*: reliable$' "$OUT/out.stack.txt" || true)
 summary=$(grep -E '^[0-9]+ safe, ' "$OUT/out.check.txt" || echo "?")
 echo "answers:  threads whose pcs equal eu-stack's: $same/$total; lpsafe reliable stacks: $reliable/$threads_in_core; check: $summary"
+if ((json_frames != lp_frames)); then
+    echo "MISMATCH: stack --json has $json_frames frames, the text $lp_frames (outputs in $OUT/out.*.txt)" >&2
+    exit 1
+fi
 if ((same != total || total == 0)); then
     echo "MISMATCH: lpsafe and eu-stack disagree (outputs in $OUT/out.*.txt)" >&2
     exit 1

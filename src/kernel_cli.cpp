@@ -37,7 +37,9 @@ void print(const KernelRun& run, bool json, report::Mode mode) {
     for (const std::string& n : run.notes) note(n);
     std::span<const ProcessReport> reports(&r, 1);
     if (json) {
-        std::cout << pipeline::kernel_json(run, mode).dump(2) << "\n";
+        std::cout.flush();
+        report::JsonOut out(stdout);
+        pipeline::kernel_json(out, run, mode);
     } else if (mode == report::Mode::check) {
         std::cout << fmt::format("kernel {} (build-id {}) from {}; image: {}\n", run.release,
                                  run.build_id.empty() ? "unknown" : run.build_id, run.source, image_text(run.image));

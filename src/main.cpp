@@ -147,9 +147,11 @@ int run(const Args& a, lpsafe::report::Mode mode) {
     const std::vector<lpsafe::ProcessReport>& reports = *checked;
 
     if (a.json) {
-        auto out = lpsafe::report::to_json(reports, mode);
-        if (a.cross_check_libunwind) out["cross_check"] = lpsafe::report::cross_check_json(peer);
-        std::cout << out.dump(2) << "\n";
+        lpsafe::report::JsonExtras extras;
+        if (a.cross_check_libunwind) extras.members["cross_check"] = lpsafe::report::cross_check_json(peer);
+        std::cout.flush();
+        lpsafe::report::JsonOut out(stdout);
+        lpsafe::report::write_json(out, reports, mode, extras);
     } else {
         std::cout << lpsafe::report::render_text(reports, mode);
         if (a.cross_check_libunwind) std::cout << lpsafe::report::render_cross_check_text(peer);
@@ -161,7 +163,9 @@ int run_klp_info(const std::string& path, bool json) {
     auto m = lpsafe::readers::read_klp_module(path);
     if (!m) return fail(m.error().message);
     if (json) {
-        std::cout << lpsafe::report::klp_to_json(*m, path).dump(2) << "\n";
+        std::string out;
+        lpsafe::report::append_dumped(out, lpsafe::report::klp_to_json(*m, path));
+        std::cout << out << "\n";
     } else {
         std::cout << lpsafe::report::render_klp_text(*m, path);
     }

@@ -287,17 +287,17 @@ Summary counted(const ProcessReport& r) {
     return s;
 }
 
-nlohmann::json kernel_json(const KernelRun& run, report::Mode mode) {
-    std::span<const ProcessReport> reports(&run.report, 1);
-    auto j = report::to_json(reports, mode);
-    j["kernel"] = {{"source", run.source},
-                   {"release", run.release},
-                   {"build_id", run.build_id},
-                   {"livepatch", report::livepatch_to_json(run.livepatch)},
-                   {"notes", run.notes}};
-    add_image_json(j["kernel"], run.image);
-    report::add_patch_states(j["tasks"], run.patch_states);
-    return j;
+void kernel_json(report::JsonOut& out, const KernelRun& run, report::Mode mode) {
+    report::JsonExtras extras;
+    nlohmann::json& kernel = extras.members["kernel"];
+    kernel = {{"source", run.source},
+              {"release", run.release},
+              {"build_id", run.build_id},
+              {"livepatch", report::livepatch_to_json(run.livepatch)},
+              {"notes", run.notes}};
+    add_image_json(kernel, run.image);
+    extras.patch_states = run.patch_states;
+    report::write_json(out, std::span<const ProcessReport>(&run.report, 1), mode, extras);
 }
 
 Result<size_t> record_kernel(const KernelOptions& k, const std::string& output, const std::string& recorder) {

@@ -68,8 +68,8 @@ Result<KernelRun> check_kernel_once(const KernelOptions& k, const PatchSet& patc
 Summary counted(const ProcessReport& r);
 
 // The JSON document of `check --kernel --json` / `stack --kernel --json`
-// (docs/json-format.md, "kernel").
-nlohmann::json kernel_json(const KernelRun& run, report::Mode mode);
+// (docs/json-format.md, "kernel"), written to `out` as it is made.
+void kernel_json(report::JsonOut& out, const KernelRun& run, report::Mode mode);
 
 // `record --kernel`: captures the source into an archive, or a directory
 // when `output` ends in '/' or is one. Returns the number of tasks.

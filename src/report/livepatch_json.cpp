@@ -3,8 +3,6 @@
 // because the C API returns the same document as the command.
 #include "report/livepatch_report.h"
 
-#include <map>
-
 namespace lpsafe::report {
 namespace {
 
@@ -38,17 +36,6 @@ json livepatch_to_json(const readers::LivepatchStatus& status) {
                            {"objects", std::move(objects)}});
     }
     return {{"available", status.available}, {"in_transition", status.in_transition()}, {"patches", std::move(patches)}};
-}
-
-void add_patch_states(json& tasks, const std::vector<readers::TaskPatchState>& states) {
-    std::map<std::pair<int, int>, const readers::TaskPatchState*> by_task;
-    for (const readers::TaskPatchState& s : states) by_task[{s.pid, s.tid}] = &s;
-    for (json& t : tasks) {
-        const auto it = by_task.find({t["pid"].get<int>(), t["tid"].get<int>()});
-        if (it == by_task.end()) continue;
-        t["patch_state"] = patch_state_label(*it->second);
-        if (!it->second->state) t["patch_state_error"] = it->second->unreadable;
-    }
 }
 
 }  // namespace lpsafe::report

@@ -15,9 +15,6 @@ namespace lpsafe::report {
 // "idle", "patched", ... or "unreadable" (livepatch_json.cpp).
 std::string patch_state_label(const readers::TaskPatchState& t);
 nlohmann::json livepatch_to_json(const readers::LivepatchStatus& status);
-// Adds "patch_state" (and "patch_state_error") to the tasks of a report's
-// JSON whose patch_state was read.
-void add_patch_states(nlohmann::json& tasks, const std::vector<readers::TaskPatchState>& states);
 // Loaded patches, then tasks grouped by patch_state; empty without livepatch.
 std::string render_livepatch_text(const readers::LivepatchStatus& status,
                                   const std::vector<readers::TaskPatchState>& states, const ProcessReport& report);

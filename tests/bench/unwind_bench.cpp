@@ -176,7 +176,10 @@ void BM_Render(benchmark::State& state, const CoreInput& in, bool json) {
     const std::span<const ProcessReport> reports(&*r, 1);
     for (auto _ : state) {
         if (json) {
-            benchmark::DoNotOptimize(report::to_json(reports, report::Mode::stack).dump(2));
+            std::string doc;
+            report::JsonOut out(doc);
+            report::write_json(out, reports, report::Mode::stack);
+            benchmark::DoNotOptimize(doc);
         } else {
             benchmark::DoNotOptimize(report::render_text(reports, report::Mode::stack));
         }
