@@ -62,6 +62,31 @@ lpsafe_status open_file(lpsafe::pipeline::ProcessInput input, lpsafe_source** ou
     return hand_out(std::move(s), out);
 }
 
+// Copies `options` into `in`; false (with `st` set) when they are not valid
+// for this kind of source.
+bool take_file_options(const lpsafe_file_options* options, bool core, lpsafe::pipeline::ProcessInput& in,
+                       lpsafe_status& st) {
+    if (options == nullptr) return true;
+    if (options->exe != nullptr && !core) {
+        st = fail(LPSAFE_ERR_INVALID, "exe is for cores: a live process names its own executable");
+        return false;
+    }
+    if (options->debug_dir_count > 0 && options->debug_dirs == nullptr) {
+        st = fail(LPSAFE_ERR_INVALID, "debug_dirs is NULL but debug_dir_count is not 0");
+        return false;
+    }
+    in.exe = optional_string(options->exe);
+    in.sysroot = optional_string(options->sysroot);
+    for (size_t i = 0; i < options->debug_dir_count; ++i) {
+        if (options->debug_dirs[i] == nullptr) {
+            st = fail(LPSAFE_ERR_INVALID, "debug_dirs[" + std::to_string(i) + "] is NULL");
+            return false;
+        }
+        in.debug_dirs.emplace_back(options->debug_dirs[i]);
+    }
+    return true;
+}
+
 lpsafe_status open_live(lpsafe::pipeline::ProcessInput input, lpsafe_source** out) {
     auto s = std::make_unique<lpsafe_source>();
     s->kind = lpsafe_source::Kind::live;
@@ -73,8 +98,8 @@ lpsafe_status open_live(lpsafe::pipeline::ProcessInput input, lpsafe_source** ou
 
 extern "C" {
 
-LPSAFE_API lpsafe_status lpsafe_source_open_core(const char* core, const char* exe, const char* sysroot,
-                                                 lpsafe_source** out) {
+LPSAFE_API lpsafe_status lpsafe_source_open_core_with(const char* core, const lpsafe_file_options* options,
+                                                      lpsafe_source** out) {
     return guarded([&] {
         lpsafe_status st = LPSAFE_OK;
         if (missing(out, "out", st)) return st;
@@ -82,10 +107,15 @@ LPSAFE_API lpsafe_status lpsafe_source_open_core(const char* core, const char* e
         if (missing(core, "core", st)) return st;
         lpsafe::pipeline::ProcessInput in;
         in.core = core;
-        in.exe = optional_string(exe);
-        in.sysroot = optional_string(sysroot);
+        if (!take_file_options(options, true, in, st)) return st;
         return open_file(std::move(in), out);
     });
+}
+
+LPSAFE_API lpsafe_status lpsafe_source_open_core(const char* core, const char* exe, const char* sysroot,
+                                                 lpsafe_source** out) {
+    const lpsafe_file_options options{exe, sysroot, nullptr, 0};
+    return lpsafe_source_open_core_with(core, &options, out);
 }
 
 LPSAFE_API lpsafe_status lpsafe_source_open_snapshot(const char* path, lpsafe_source** out) {
@@ -102,8 +132,8 @@ LPSAFE_API lpsafe_status lpsafe_source_open_snapshot(const char* path, lpsafe_so
     });
 }
 
-LPSAFE_API lpsafe_status lpsafe_source_open_pids(const int* pids, size_t count, const char* sysroot,
-                                                 lpsafe_source** out) {
+LPSAFE_API lpsafe_status lpsafe_source_open_pids_with(const int* pids, size_t count,
+                                                      const lpsafe_file_options* options, lpsafe_source** out) {
     return guarded([&] {
         lpsafe_status st = LPSAFE_OK;
         if (missing(out, "out", st)) return st;
@@ -111,7 +141,7 @@ LPSAFE_API lpsafe_status lpsafe_source_open_pids(const int* pids, size_t count, 
         if (missing(pids, "pids", st)) return st;
         if (count == 0) return fail(LPSAFE_ERR_INVALID, "no pids: give at least one");
         lpsafe::pipeline::ProcessInput in;
-        in.sysroot = optional_string(sysroot);
+        if (!take_file_options(options, false, in, st)) return st;
         for (size_t i = 0; i < count; ++i) {
             if (pids[i] <= 0)
                 return fail(LPSAFE_ERR_INVALID, "pid " + std::to_string(pids[i]) + " is not a process id");
@@ -121,16 +151,27 @@ LPSAFE_API lpsafe_status lpsafe_source_open_pids(const int* pids, size_t count, 
     });
 }
 
-LPSAFE_API lpsafe_status lpsafe_source_open_all_user(const char* sysroot, lpsafe_source** out) {
+LPSAFE_API lpsafe_status lpsafe_source_open_pids(const int* pids, size_t count, const char* sysroot,
+                                                 lpsafe_source** out) {
+    const lpsafe_file_options options{nullptr, sysroot, nullptr, 0};
+    return lpsafe_source_open_pids_with(pids, count, &options, out);
+}
+
+LPSAFE_API lpsafe_status lpsafe_source_open_all_user_with(const lpsafe_file_options* options, lpsafe_source** out) {
     return guarded([&] {
         lpsafe_status st = LPSAFE_OK;
         if (missing(out, "out", st)) return st;
         *out = nullptr;
         lpsafe::pipeline::ProcessInput in;
-        in.sysroot = optional_string(sysroot);
+        if (!take_file_options(options, false, in, st)) return st;
         in.all_user = true;
         return open_live(std::move(in), out);
     });
+}
+
+LPSAFE_API lpsafe_status lpsafe_source_open_all_user(const char* sysroot, lpsafe_source** out) {
+    const lpsafe_file_options options{nullptr, sysroot, nullptr, 0};
+    return lpsafe_source_open_all_user_with(&options, out);
 }
 
 LPSAFE_API lpsafe_status lpsafe_source_open_kernel(const char* proc_root, const lpsafe_kernel_options* options,

@@ -74,6 +74,19 @@ typedef struct lpsafe_source lpsafe_source;
 LPSAFE_API lpsafe_status lpsafe_source_open_core(const char *core, const char *exe, const char *sysroot,
                                                  lpsafe_source **out);
 
+/* Where a process's files are found, for the *_with openers below (the
+ * command's --exe, --sysroot and --debug-dir). Any member may be 0/NULL. */
+typedef struct lpsafe_file_options {
+    const char *exe;                /* cores only: the main executable when the core's path is wrong */
+    const char *sysroot;            /* prefix for every file the core (or /proc/PID/maps) names */
+    const char *const *debug_dirs;  /* roots of separate debug files (.build-id/, .gnu_debuglink), */
+    size_t debug_dir_count;         /* searched instead of <sysroot>/usr/lib/debug (docs/symbols.md) */
+} lpsafe_file_options;
+
+/* lpsafe_source_open_core with every file option; options may be NULL. */
+LPSAFE_API lpsafe_status lpsafe_source_open_core_with(const char *core, const lpsafe_file_options *options,
+                                                      lpsafe_source **out);
+
 /* A snapshot recorded by lpsafe_record or `lpsafe record`, or a kernel
  * capture (`record --kernel`), which checks kernel stacks. */
 LPSAFE_API lpsafe_status lpsafe_source_open_snapshot(const char *path, lpsafe_source **out);
@@ -85,6 +98,13 @@ LPSAFE_API lpsafe_status lpsafe_source_open_pids(const int *pids, size_t count, 
 /* Every process the caller may trace, kernel threads excepted; processes
  * that cannot be captured are skipped and named in the result's notes. */
 LPSAFE_API lpsafe_status lpsafe_source_open_all_user(const char *sysroot, lpsafe_source **out);
+/* The same two with every file option (options->exe must be NULL: a live
+ * process names its own executable); options may be NULL. Live processes
+ * are read when checked: a function not found in one of them makes
+ * lpsafe_check fail with LPSAFE_ERR_CHECK, naming it. */
+LPSAFE_API lpsafe_status lpsafe_source_open_pids_with(const int *pids, size_t count,
+                                                      const lpsafe_file_options *options, lpsafe_source **out);
+LPSAFE_API lpsafe_status lpsafe_source_open_all_user_with(const lpsafe_file_options *options, lpsafe_source **out);
 
 typedef struct lpsafe_kernel_options {
     const char *vmlinux;     /* kernel image (ELF or vmlinuz); NULL: the running release's */

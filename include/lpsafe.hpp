@@ -115,11 +115,33 @@ private:
     lpsafe_options o_{};
 };
 
+// Where a process's files are found (lpsafe_file_options).
+struct files {
+    std::string exe;      // cores only
+    std::string sysroot;
+    std::vector<std::string> debug_dirs;
+};
+
 class source {
 public:
     static source core(const std::string& core, const std::string& exe = {}, const std::string& sysroot = {}) {
         return open([&](lpsafe_source** s) {
             return lpsafe_source_open_core(core.c_str(), detail::c_str_or_null(exe), detail::c_str_or_null(sysroot), s);
+        });
+    }
+    static source core(const std::string& core, const files& f) {
+        return with_files(f, [&](const lpsafe_file_options* o, lpsafe_source** s) {
+            return lpsafe_source_open_core_with(core.c_str(), o, s);
+        });
+    }
+    static source pids(const std::vector<int>& pids, const files& f) {
+        return with_files(f, [&](const lpsafe_file_options* o, lpsafe_source** s) {
+            return lpsafe_source_open_pids_with(pids.data(), pids.size(), o, s);
+        });
+    }
+    static source all_user(const files& f) {
+        return with_files(f, [&](const lpsafe_file_options* o, lpsafe_source** s) {
+            return lpsafe_source_open_all_user_with(o, s);
         });
     }
     static source snapshot(const std::string& path) {
@@ -150,6 +172,15 @@ private:
         lpsafe_source* s = nullptr;
         detail::check(f(&s));
         return source(s);
+    }
+    // The C view of `f` lives for the call only (the library copies it).
+    template <typename Open>
+    static source with_files(const files& f, Open&& open_with) {
+        std::vector<const char*> dirs;
+        for (const std::string& d : f.debug_dirs) dirs.push_back(d.c_str());
+        const lpsafe_file_options o{detail::c_str_or_null(f.exe), detail::c_str_or_null(f.sysroot), dirs.data(),
+                                    dirs.size()};
+        return open([&](lpsafe_source** s) { return open_with(&o, s); });
     }
     explicit source(lpsafe_source* s) : h_(s) {}
     std::unique_ptr<lpsafe_source, detail::deleter<lpsafe_source_free>> h_;

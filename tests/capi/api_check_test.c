@@ -221,6 +221,95 @@ static void live_child(void) {
     waitpid(child, NULL, 0);
 }
 
+/* The verdict of the thread whose role (dbgsym_prog's roles file) is `role`. */
+static int verdict_of(lpsafe_result *r, long tid) {
+    const lpsafe_process *proc = NULL;
+    lpsafe_process_info pi;
+    if (r == NULL || lpsafe_result_process(r, 0, &proc) != LPSAFE_OK || lpsafe_process_info_get(proc, &pi) != LPSAFE_OK)
+        return -1;
+    for (size_t i = 0; i < pi.task_count; ++i) {
+        const lpsafe_task *t = NULL;
+        lpsafe_task_info ti;
+        if (lpsafe_process_task(proc, i, &t) == LPSAFE_OK && lpsafe_task_info_get(t, &ti) == LPSAFE_OK && ti.tid == tid)
+            return (int)ti.verdict;
+    }
+    return -1;
+}
+
+/* Separate debug files through lpsafe_file_options (the command's
+ * --debug-dir): the stripped dbgsym_prog's static exe_static_inner
+ * (fixtures/make-dbgsym.sh) is found only through the fixture's build-id
+ * tree, live and in a gcore core of the same process. */
+static void debug_dirs(const char *dbgsym) {
+    char *roles = capi_str("%s/dbgsym-roles", tmpdir);
+    char *prog = capi_str("%s/bin/dbgsym_prog", dbgsym);
+    pid_t child = fork();
+    if (child == 0) {
+        execl(prog, prog, roles, (char *)NULL);
+        _exit(127);
+    }
+    long exe = 0, lib = 0, main_tid = 0;
+    for (int i = 0; i < 100 && exe == 0; ++i) {
+        usleep(100 * 1000);
+        FILE *f = fopen(roles, "r");
+        if (f == NULL) continue;
+        if (fscanf(f, "%ld exe %ld lib %ld main", &exe, &lib, &main_tid) != 3) exe = 0;
+        fclose(f);
+    }
+    EXPECT(exe != 0);
+    const char *dirs[] = {capi_str("%s/debug", dbgsym)};
+    const char *nowhere[] = {capi_str("%s/nowhere", dbgsym)};
+    const lpsafe_file_options with = {NULL, NULL, dirs, 1}, without = {NULL, NULL, nowhere, 1};
+    lpsafe_source *s = NULL;
+    lpsafe_result *r = NULL;
+
+    EXPECT_OK(lpsafe_source_open_pids_with(&child, 1, &with, &s));
+    r = check(s, "dbgsym_prog:exe_static_inner", NULL);
+    EXPECT(verdict_of(r, exe) == LPSAFE_VERDICT_BLOCKED);
+    EXPECT(verdict_of(r, lib) == LPSAFE_VERDICT_SAFE && verdict_of(r, main_tid) == LPSAFE_VERDICT_SAFE);
+    lpsafe_result_free(r);
+    lpsafe_source_free(s);
+
+    /* Without the debug files the static function is found nowhere (a live
+     * process is read when checked, so this is the check failing). */
+    lpsafe_patch *p = NULL;
+    EXPECT_OK(lpsafe_patch_new(&p));
+    EXPECT_OK(lpsafe_patch_add_function(p, "dbgsym_prog:exe_static_inner"));
+    EXPECT_OK(lpsafe_source_open_pids_with(&child, 1, &without, &s));
+    EXPECT_STATUS(LPSAFE_ERR_CHECK, lpsafe_check(s, p, NULL, &r));
+    EXPECT(strstr(lpsafe_last_error(), "exe_static_inner") != NULL);
+    lpsafe_source_free(s);
+
+    /* The same through a core. */
+    char *prefix = capi_str("%s/dbgsym-core", tmpdir);
+    EXPECT(system(capi_str("gcore -o %s %d >/dev/null 2>&1", prefix, (int)child)) == 0);
+    char *core = capi_str("%s.%d", prefix, (int)child);
+    EXPECT_OK(lpsafe_source_open_core_with(core, &with, &s));
+    r = check(s, "dbgsym_prog:exe_static_inner", NULL);
+    EXPECT(verdict_of(r, exe) == LPSAFE_VERDICT_BLOCKED && verdict_of(r, lib) == LPSAFE_VERDICT_SAFE);
+    same_json_as_command(r, capi_str("check --core %s --debug-dir %s --func dbgsym_prog:exe_static_inner", core, dirs[0]));
+    lpsafe_result_free(r);
+    lpsafe_source_free(s);
+    EXPECT_OK(lpsafe_source_open_core_with(core, &without, &s));
+    EXPECT_STATUS(LPSAFE_ERR_PATCH, lpsafe_check(s, p, NULL, &r));
+    lpsafe_source_free(s);
+    lpsafe_patch_free(p);
+
+    /* Options that do not fit. */
+    const lpsafe_file_options exe_live = {prog, NULL, NULL, 0}, no_dirs = {NULL, NULL, NULL, 2};
+    const char *holes[] = {dirs[0], NULL};
+    const lpsafe_file_options hole = {NULL, NULL, holes, 2};
+    EXPECT_STATUS(LPSAFE_ERR_INVALID, lpsafe_source_open_pids_with(&child, 1, &exe_live, &s));
+    EXPECT_STATUS(LPSAFE_ERR_INVALID, lpsafe_source_open_all_user_with(&exe_live, &s));
+    EXPECT_STATUS(LPSAFE_ERR_INVALID, lpsafe_source_open_core_with(core, &no_dirs, &s));
+    EXPECT_STATUS(LPSAFE_ERR_INVALID, lpsafe_source_open_core_with(core, &hole, &s));
+    EXPECT(s == NULL);
+    EXPECT_OK(lpsafe_source_open_all_user_with(NULL, &s));
+    lpsafe_source_free(s);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+}
+
 int main(void) {
     if (mkdtemp(tmpdir) == NULL) return 2;
     const char *fixtures = capi_env("LPSAFE_SOURCE_FIXTURES");
@@ -228,6 +317,7 @@ int main(void) {
     wrong_order_and_unresolved(capi_str("%s/snapshots", fixtures));
     kernel_capture(capi_str("%s/kernel", fixtures), capi_str("%s/livepatch", fixtures));
     live_child();
+    debug_dirs(capi_env("LPSAFE_DBGSYM"));
     if (system(capi_str("rm -rf %s", tmpdir)) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     return capi_done("api_check");
 }
