@@ -2,18 +2,10 @@
 
 #include <capstone/capstone.h>
 
-#include <cstdio>
-
 #include "aarch64_insn.h"
 #include "aarch64_regs.h"
 
 namespace lpsafe::aarch64 {
-
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 // A thread in a system call shows one of two pcs, and both are accepted:
 //  - pc AT `svc #0`: arch/arm64/kernel/signal.c (do_signal, since 6.x
@@ -62,11 +54,7 @@ RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_
 
 namespace {
 
-// A GOT slot as the process had it: from memory only, never from the file,
-// whose copy holds the unrelocated value.
-std::optional<uint64_t> got_slot(const ProcessImage& process, uint64_t slot) {
-    return process.memory ? process.memory->read_u64(slot) : std::nullopt;
-}
+using arch_common::got_slot;
 
 int64_t adrp_offset(uint32_t w) {
     const uint64_t imm = (((w >> 5) & 0x7ffff) << 2) | ((w >> 29) & 3);

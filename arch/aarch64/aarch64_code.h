@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "lpsafe/arch.h"
+#include "../common/word_insn.h"
 
 namespace lpsafe::aarch64 {
 
@@ -21,6 +22,6 @@ TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn
 Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 RuleOutcome check_stack_end_marker(const Regs& outermost);
 
-std::string hex(uint64_t v);
+using arch_common::hex;
 
 }  // namespace lpsafe::aarch64

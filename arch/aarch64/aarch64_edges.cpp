@@ -10,6 +10,7 @@
 
 #include "aarch64_code.h"
 #include "../common/arch_common.h"
+#include "../common/word_insn.h"
 #include "aarch64_insn.h"
 #include "aarch64_regs.h"
 
@@ -18,13 +19,8 @@ namespace {
 
 constexpr uint64_t kMaxFunction = 256 * 1024;
 
-std::vector<uint32_t> read_function(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size) {
-    if (fn_size == 0 || fn_size > kMaxFunction || fn_start % 4 != 0) return {};
-    std::vector<uint32_t> words(fn_size / 4);
-    const size_t got = process.read_code(fn_start, std::as_writable_bytes(std::span(words)));
-    words.resize(got / 4);
-    return words;
-}
+using arch_common::outside;
+using arch_common::read_words;
 
 // The direct target of a branch that is not a call, when `word` is one.
 std::optional<uint64_t> jump_target(uint32_t word, uint64_t addr) {
@@ -44,8 +40,6 @@ bool at_entry_state(const ProcessImage& process, uint64_t addr) {
     return sp_plus_0 && row.row.rule(x30).kind == RegRule::Kind::same_value;
 }
 
-bool outside(uint64_t to, uint64_t fn_start, uint64_t fn_size) { return to < fn_start || to - fn_start >= fn_size; }
-
 }  // namespace
 
 // As for x86_64 (x86_64_code.cpp): direct branches leaving the function go
@@ -56,7 +50,7 @@ bool outside(uint64_t to, uint64_t fn_start, uint64_t fn_size) { return to < fn_
 // (call_reaches_callee) then fails rather than passes.
 TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size) {
     TailCalls out;
-    const std::vector<uint32_t> words = read_function(process, fn_start, fn_size);
+    const std::vector<uint32_t> words = read_words(process, fn_start, fn_size);
     for (size_t i = 0; i < words.size(); ++i) {
         const uint64_t addr = fn_start + 4 * i;
         if (const auto to = jump_target(words[i], addr)) {
@@ -74,7 +68,7 @@ TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn
 // every `blr`/`br` is indirect.
 Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size) {
     if (fn_size == 0 || fn_size > kMaxFunction) return make_error("function size unknown or too large to decode");
-    const std::vector<uint32_t> words = read_function(process, fn_start, fn_size);
+    const std::vector<uint32_t> words = read_words(process, fn_start, fn_size);
     if (words.size() * 4 != fn_size) return make_error("the function's code is not readable");
     CodeEdges out;
     for (size_t i = 0; i < words.size(); ++i) {
