@@ -100,7 +100,7 @@ std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret) {
 // (sysdeps/unix/sysv/linux/aarch64/clone.S, clone3.S) do `mov x29, #0`
 // before their first call, and x29 is callee-saved, so every frame above
 // hands it back: at a real outermost frame the recovered x29 is 0.
-RuleOutcome check_stack_end_marker(const Regs& outermost) {
+RuleOutcome check_stack_end_marker(const Memory&, const Regs& outermost) {
     const auto fp = outermost.get(x29);
     if (!fp) return RuleOutcome::cannot("the outermost frame's x29 is unknown, so its end-of-stack mark (x29 0) cannot be seen");
     if (*fp != 0) {

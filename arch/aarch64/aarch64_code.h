@@ -20,7 +20,7 @@ std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret);
 std::optional<uint64_t> through_plt(const ProcessImage& process, uint64_t target);
 TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
-RuleOutcome check_stack_end_marker(const Regs& outermost);
+RuleOutcome check_stack_end_marker(const Memory& memory, const Regs& outermost);
 
 using arch_common::hex;
 

@@ -67,6 +67,16 @@ Step Walker::step(const Frame& frame, const Regs& regs, int index, Regs& caller)
         return step_cfi(frame, regs, lookup.row, index, caller);
     case CfiLookup::Status::no_entry:
     case CfiLookup::Status::no_tables:
+        // ppc64: code after glibc's clone (cfi_endproc before the syscall)
+        // has no CFI, and its frame is the one whose back chain is 0. Not
+        // for the innermost frame, which only CFI can describe.
+        if (index > 0 && arch_.back_chain_ends != nullptr && arch_.back_chain_ends(*process_.memory, frame.sp)) {
+            Step s;
+            s.kind = Step::Kind::outermost;
+            s.cfa = frame.sp;
+            s.method = UnwindMethod::fp;
+            return s;
+        }
         return step_fp(frame, regs, *module, index, caller);
     case CfiLookup::Status::error:
         break;
@@ -207,12 +217,23 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         out.frames.back().cfa = s.cfa;
         out.frames.back().signal_frame = s.caller_pc_exact;
         out.frames.back().cross_checked = s.cross_checked;
+        const auto name = [&out] {
+            const Frame& f = out.frames.back();
+            return f.function.empty() ? hex_address(f.pc) : f.function;
+        };
         if (s.kind == Step::Kind::outermost) {
-            out.end = {StackEnd::Kind::outermost, "the CFI marks the return address of " +
-                                                      (out.frames.back().function.empty() ? hex_address(out.frames.back().pc)
-                                                                                          : out.frames.back().function) +
-                                                      " undefined"};
+            out.end = {StackEnd::Kind::outermost, s.method == UnwindMethod::fp
+                                                      ? "the back chain ends at " + name() + " (0 at its stack pointer)"
+                                                      : "the CFI marks the return address of " + name() + " undefined"};
             out.outermost_regs = *regs;
+            break;
+        }
+        // ppc64's _start clears LR and stores a 0 back chain before it
+        // branches (not calls) to __libc_start_main: a return address of 0
+        // into a frame whose back chain is 0 is the end, not a cut stack.
+        if (s.pc == 0 && arch.back_chain_ends != nullptr && arch.back_chain_ends(*process.memory, s.cfa)) {
+            out.end = {StackEnd::Kind::outermost, "the back chain ends above " + name() + " (return address 0, 0 at its caller's stack pointer)"};
+            out.outermost_regs = *caller;
             break;
         }
         if (out.frames.size() >= options.max_frames) {
