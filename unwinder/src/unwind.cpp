@@ -174,6 +174,16 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     return s;
 }
 
+// An end taken from the back chain (Arch::back_chain_ends) must be reached
+// through it: the back chain at the callee's sp must be the end frame's sp.
+// The ABI keeps the chain exact, so a walk that arrived through a wrong CFA
+// (a corrupted callee-saved register, found by the ppc64le mutation test:
+// zeroed stack words look like the initial frame) is not taken for the end.
+bool chain_links(const Memory& memory, uint64_t callee_sp, uint64_t sp) {
+    const auto chain = memory.read_u64(callee_sp);
+    return chain && *chain == sp;
+}
+
 }  // namespace
 
 UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& thread, const UnwindOptions& options) {
@@ -221,6 +231,14 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
             const Frame& f = out.frames.back();
             return f.function.empty() ? hex_address(f.pc) : f.function;
         };
+        const bool by_chain = s.kind == Step::Kind::outermost && s.method == UnwindMethod::fp;
+        if (by_chain && (out.frames.size() < 2 || !chain_links(*process.memory, out.frames[out.frames.size() - 2].sp,
+                                                               out.frames.back().sp))) {
+            out.findings.push_back({Check::unwind, index, "the back chain is 0 at " + name() +
+                                                              ", but the frame inside it does not link to it"});
+            out.end = {StackEnd::Kind::failed, out.findings.back().detail};
+            break;
+        }
         if (s.kind == Step::Kind::outermost) {
             out.end = {StackEnd::Kind::outermost, s.method == UnwindMethod::fp
                                                       ? "the back chain ends at " + name() + " (0 at its stack pointer)"
@@ -231,7 +249,8 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         // ppc64's _start clears LR and stores a 0 back chain before it
         // branches (not calls) to __libc_start_main: a return address of 0
         // into a frame whose back chain is 0 is the end, not a cut stack.
-        if (s.pc == 0 && arch.back_chain_ends != nullptr && arch.back_chain_ends(*process.memory, s.cfa)) {
+        if (s.pc == 0 && arch.back_chain_ends != nullptr && arch.back_chain_ends(*process.memory, s.cfa) &&
+            chain_links(*process.memory, out.frames.back().sp, s.cfa)) {
             out.end = {StackEnd::Kind::outermost, "the back chain ends above " + name() + " (return address 0, 0 at its caller's stack pointer)"};
             out.outermost_regs = *caller;
             break;
