@@ -110,6 +110,26 @@ TEST_P(Ppc64leCore, SpinnerIsUnreliableAtTheTop) {
     EXPECT_EQ(v.end.kind, StackEnd::Kind::outermost) << dump(v);
 }
 
+// pause_inner calls pause through a PLT call stub (std r2,24(r1); ld
+// r12,off(r2); mtctr r12; bctr): the call's target is the slot's value,
+// libc's pause, found from pause_inner's own TOC pointer; the local call to
+// mark_ready lands on its local entry, inside the symbol.
+TEST_P(Ppc64leCore, BlFollowsThePltCallStubToLibc) {
+    const TaskVerdict v = check_thread(core_.process, core_.thread_of("pause"), core_.unrelated());
+    ASSERT_EQ(v.verdict, VerdictKind::safe) << dump(v);
+    ASSERT_EQ(v.frames[1].function, "pause_inner") << dump(v);
+    const auto target = arch_of(ArchId::ppc64le).call_target(core_.process, v.frames[1].pc);
+    ASSERT_TRUE(target.has_value());
+    const Module* libc = core_.process.modules.find(*target);
+    ASSERT_NE(libc, nullptr);
+    EXPECT_EQ(libc->name, "libc.so.6");
+    const Symbol* sym = libc->image->symbol_at(*target - libc->bias);
+    ASSERT_NE(sym, nullptr);
+    EXPECT_EQ(sym->name, "pause");
+    EXPECT_EQ(*target, libc->bias + sym->start);  // the global entry: what the slot holds
+    EXPECT_EQ(v.frames[0].function, "pause");
+}
+
 TEST_P(Ppc64leCore, PatchingTheSleepingFunctionBlocks) { expect_sleeping_function_blocks(core_); }
 
 // ppc64 restarts a system call after get_signal() (check_syscall_restart in
