@@ -20,8 +20,9 @@ struct Step {
     uint64_t cfa = 0;
     UnwindMethod method = UnwindMethod::cfi;
     bool caller_pc_exact = false;  // the frame was a signal trampoline
-    // The return address was in a register (aarch64's x30 at frame 0 of a
-    // leaf or a function before it saved x30), not in this frame's memory.
+    // The return address was in a register (aarch64's x30 or ppc64's LR at
+    // frame 0 of a leaf or a function before it saved it), not in this
+    // frame's memory.
     bool ra_in_register = false;
     bool cross_checked = false;
 };
@@ -272,10 +273,10 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         // Stacks grow down on every supported architecture: each caller's
         // frame lies strictly above its callee's, or the walk is going in
         // circles (gdb: "previous frame inner to this frame"). The one
-        // exception: an innermost aarch64 frame that has not stored anything
-        // (a leaf, or before its prologue) has CFA = sp and its return
-        // address still in x30, so its caller's sp is the same; only there,
-        // where the return address did not come from the stack.
+        // exception: an innermost aarch64 or ppc64le frame that has not
+        // stored anything (a leaf, or before its prologue) has CFA = sp and
+        // its return address still in x30/LR, so its caller's sp is the same;
+        // only there, where the return address did not come from the stack.
         const bool leaf_frame_0 = index == 0 && s.ra_in_register && next.sp == prev_sp;
         if (next.sp <= prev_sp && !leaf_frame_0) {
             out.findings.push_back({Check::sp_monotonic, next_index,
