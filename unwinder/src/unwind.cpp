@@ -185,6 +185,41 @@ bool chain_links(const Memory& memory, uint64_t callee_sp, uint64_t sp) {
     return chain && *chain == sp;
 }
 
+std::string frame_name(const Frame& f) { return f.function.empty() ? hex_address(f.pc) : f.function; }
+
+// The ends ppc64 takes from its back chain (Arch::back_chain_ends) rather
+// than from CFI, for the step `s` out of the last frame: a frame without
+// CFI whose back chain is 0 (glibc's clone child), or a return address of
+// 0 into a frame whose back chain is 0 (_start clears LR and stores a 0
+// back chain before it branches, not calls, to __libc_start_main). Sets
+// out.end and returns true when the walk stops here.
+bool back_chain_end(const ProcessImage& process, const Step& s, const Regs& regs, const Regs& caller, int index,
+                    UnwoundStack& out) {
+    const Arch& arch = arch_of(process.arch);
+    if (arch.back_chain_ends == nullptr) return false;
+    const Memory& memory = *process.memory;
+    const std::vector<Frame>& frames = out.frames;
+    if (s.kind == Step::Kind::outermost && s.method == UnwindMethod::fp) {
+        if (frames.size() >= 2 && chain_links(memory, frames[frames.size() - 2].sp, frames.back().sp)) {
+            out.end = {StackEnd::Kind::outermost, "the back chain ends at " + frame_name(frames.back()) + " (0 at its stack pointer)"};
+            out.outermost_regs = regs;
+        } else {
+            out.findings.push_back({Check::unwind, index, "the back chain is 0 at " + frame_name(frames.back()) +
+                                                              ", but the frame inside it does not link to it"});
+            out.end = {StackEnd::Kind::failed, out.findings.back().detail};
+        }
+        return true;
+    }
+    if (s.kind == Step::Kind::next && s.pc == 0 && arch.back_chain_ends(memory, s.cfa) &&
+        chain_links(memory, frames.back().sp, s.cfa)) {
+        out.end = {StackEnd::Kind::outermost, "the back chain ends above " + frame_name(frames.back()) +
+                                                  " (return address 0, 0 at its caller's stack pointer)"};
+        out.outermost_regs = caller;
+        return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& thread, const UnwindOptions& options) {
@@ -228,32 +263,11 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         out.frames.back().cfa = s.cfa;
         out.frames.back().signal_frame = s.caller_pc_exact;
         out.frames.back().cross_checked = s.cross_checked;
-        const auto name = [&out] {
-            const Frame& f = out.frames.back();
-            return f.function.empty() ? hex_address(f.pc) : f.function;
-        };
-        const bool by_chain = s.kind == Step::Kind::outermost && s.method == UnwindMethod::fp;
-        if (by_chain && (out.frames.size() < 2 || !chain_links(*process.memory, out.frames[out.frames.size() - 2].sp,
-                                                               out.frames.back().sp))) {
-            out.findings.push_back({Check::unwind, index, "the back chain is 0 at " + name() +
-                                                              ", but the frame inside it does not link to it"});
-            out.end = {StackEnd::Kind::failed, out.findings.back().detail};
-            break;
-        }
+        if (back_chain_end(process, s, *regs, *caller, index, out)) break;
         if (s.kind == Step::Kind::outermost) {
-            out.end = {StackEnd::Kind::outermost, s.method == UnwindMethod::fp
-                                                      ? "the back chain ends at " + name() + " (0 at its stack pointer)"
-                                                      : "the CFI marks the return address of " + name() + " undefined"};
+            out.end = {StackEnd::Kind::outermost,
+                       "the CFI marks the return address of " + frame_name(out.frames.back()) + " undefined"};
             out.outermost_regs = *regs;
-            break;
-        }
-        // ppc64's _start clears LR and stores a 0 back chain before it
-        // branches (not calls) to __libc_start_main: a return address of 0
-        // into a frame whose back chain is 0 is the end, not a cut stack.
-        if (s.pc == 0 && arch.back_chain_ends != nullptr && arch.back_chain_ends(*process.memory, s.cfa) &&
-            chain_links(*process.memory, out.frames.back().sp, s.cfa)) {
-            out.end = {StackEnd::Kind::outermost, "the back chain ends above " + name() + " (return address 0, 0 at its caller's stack pointer)"};
-            out.outermost_regs = *caller;
             break;
         }
         if (out.frames.size() >= options.max_frames) {
