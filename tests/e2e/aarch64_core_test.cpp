@@ -126,71 +126,20 @@ class Aarch64LeafCore : public testing::Test {
 protected:
     void SetUp() override {
         if (cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
-        const std::string dir = cores_dir() + "/aarch64-leaf";
-        auto p = readers::read_core(dir + "/core.qemu", {dir + "/leaf_park", kSysroot});
-        ASSERT_TRUE(p) << p.error().message;
-        process_ = std::move(*p);
-        roles_ = read_roles(dir + "/roles.txt");
+        const Status loaded = core_.load("aarch64", kSysroot);
+        ASSERT_TRUE(loaded) << loaded.error().message;
     }
-    ResolvedPatchSet patch(const std::string& spec) {
-        PatchSet set;
-        EXPECT_TRUE(set.add_spec(spec));
-        auto resolved = resolve_patch_set(set, process_.modules);
-        EXPECT_TRUE(resolved);
-        return resolved ? *resolved : ResolvedPatchSet{};
-    }
-    ProcessImage process_;
-    std::map<int, std::string> roles_;
+    LeafCore core_;
 };
 
-TEST_F(Aarch64LeafCore, LeafFrameZeroIsReliable) {
-    const ResolvedPatchSet unrelated = patch("leaf_park:leaf_thread");
-    ASSERT_EQ(process_.threads.size(), 2u);
-    for (const ThreadState& t : process_.threads) {
-        const TaskVerdict v = check_thread(process_, t, unrelated);
-        SCOPED_TRACE(roles_.at(t.tid));
-        if (roles_.at(t.tid) == "leaf") {
-            EXPECT_EQ(v.verdict, VerdictKind::blocked) << dump(v);  // leaf_thread is on its stack
-        } else {
-            EXPECT_EQ(v.verdict, VerdictKind::safe) << dump(v);
-            EXPECT_TRUE(v.findings.empty()) << dump(v);
-        }
-        ASSERT_GE(v.frames.size(), 3u);
-        EXPECT_EQ(v.frames[0].function, "syscall") << dump(v);
-        EXPECT_EQ(v.frames[1].pc, *t.regs.get(30)) << dump(v);  // the caller came from x30
-        EXPECT_EQ(v.frames[1].sp, v.frames[0].sp) << dump(v);   // and a leaf moved no sp
-        expect_chain(v, {"leaf_inner", "leaf_outer"});
-        EXPECT_EQ(v.end.kind, StackEnd::Kind::outermost);
-    }
-}
+TEST_F(Aarch64LeafCore, LeafFrameZeroIsReliable) { expect_leaf_frame_zero_reliable(core_, 30); }
 
-TEST_F(Aarch64LeafCore, PatchingTheLeafBlocksAtFrameZero) {
-    const ResolvedPatchSet leaf = patch("libc.so.6:syscall");
-    for (const ThreadState& t : process_.threads) {
-        const TaskVerdict v = check_thread(process_, t, leaf);
-        ASSERT_EQ(v.verdict, VerdictKind::blocked) << dump(v);
-        ASSERT_EQ(v.blocked_by.size(), 1u);
-        EXPECT_EQ(v.blocked_by[0].frame, 0);
-    }
-}
+TEST_F(Aarch64LeafCore, PatchingTheLeafBlocksAtFrameZero) { expect_leaf_patch_blocks_frame_zero(core_); }
 
 // A wrong link register must not yield another reliable stack: off by an
 // instruction it follows no call; another real return site is not where
 // that call goes; zero ends nowhere.
-TEST_F(Aarch64LeafCore, WrongLinkRegisterIsUnreliable) {
-    const ResolvedPatchSet unrelated = patch("leaf_park:leaf_thread");
-    for (const ThreadState& t : process_.threads) {
-        const TaskVerdict good = check_thread(process_, t, unrelated);
-        ASSERT_GE(good.frames.size(), 4u);
-        const uint64_t lr = *t.regs.get(30);
-        for (uint64_t lie : {lr + 4, lr - 4, good.frames[2].pc, good.frames[3].pc, uint64_t{0}}) {
-            ThreadState bad = t;
-            bad.regs.set(30, lie);
-            const TaskVerdict v = check_thread(process_, bad, unrelated);
-            EXPECT_EQ(v.verdict, VerdictKind::unreliable) << std::hex << lie << "\n" << dump(v);
-        }
-    }
-}
+TEST_F(Aarch64LeafCore, WrongLinkRegisterIsUnreliable) { expect_wrong_link_register_unreliable(core_, 30); }
 
 }  // namespace
 }  // namespace lpsafe::e2e

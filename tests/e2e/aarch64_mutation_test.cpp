@@ -191,7 +191,9 @@ TEST_F(ForeignCoreMutation, NoMutantIsJudgedReliableWithOtherFrames) {
 
 TEST_F(ForeignCoreMutation, NoPpc64leMutantIsJudgedReliableWithOtherFrames) {
     for (const char* v : {"dist", "fp"}) mutate_core(kPpc64le, v, "parked", "parked:spin_outer");
-    EXPECT_EQ(threads_, 12);  // the six parked threads of each core
+    // Frame 0 in a leaf: its caller comes from LR (leaf_park.c).
+    mutate_core(kPpc64le, "leaf", "leaf_park", "leaf_park:leaf_thread");
+    EXPECT_EQ(threads_, 14);  // the six parked threads of each parked core, both of leaf_park's
     report("ppc64le");
 }
 

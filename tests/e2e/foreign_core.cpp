@@ -127,4 +127,67 @@ void expect_frames_equal_eu_stack(ForeignCore& core, int compared_want) {
     EXPECT_EQ(compared, compared_want);
 }
 
+Status LeafCore::load(const std::string& arch, const std::string& sysroot) {
+    const std::string dir = ForeignCore::cores_dir() + "/" + arch + "-leaf";
+    auto p = readers::read_core(dir + "/core.qemu", {dir + "/leaf_park", sysroot});
+    if (!p) return p.error();
+    process = std::move(*p);
+    roles = read_roles(dir + "/roles.txt");
+    return Ok{};
+}
+
+ResolvedPatchSet LeafCore::patch(const std::string& spec) {
+    PatchSet set;
+    EXPECT_TRUE(set.add_spec(spec));
+    auto resolved = resolve_patch_set(set, process.modules);
+    EXPECT_TRUE(resolved);
+    return resolved ? *resolved : ResolvedPatchSet{};
+}
+
+void expect_leaf_frame_zero_reliable(LeafCore& core, unsigned lr_reg) {
+    const ResolvedPatchSet unrelated = core.patch("leaf_park:leaf_thread");
+    ASSERT_EQ(core.process.threads.size(), 2u);
+    for (const ThreadState& t : core.process.threads) {
+        const TaskVerdict v = check_thread(core.process, t, unrelated);
+        SCOPED_TRACE(core.roles.at(t.tid));
+        if (core.roles.at(t.tid) == "leaf") {
+            EXPECT_EQ(v.verdict, VerdictKind::blocked) << dump(v);  // leaf_thread is on its stack
+        } else {
+            EXPECT_EQ(v.verdict, VerdictKind::safe) << dump(v);
+            EXPECT_TRUE(v.findings.empty()) << dump(v);
+        }
+        ASSERT_GE(v.frames.size(), 3u);
+        EXPECT_EQ(v.frames[0].function, "syscall") << dump(v);
+        EXPECT_EQ(v.frames[1].pc, *t.regs.get(lr_reg)) << dump(v);  // the caller came from the link register
+        EXPECT_EQ(v.frames[1].sp, v.frames[0].sp) << dump(v);       // and a leaf moved no sp
+        expect_chain(v, {"leaf_inner", "leaf_outer"});
+        EXPECT_EQ(v.end.kind, StackEnd::Kind::outermost);
+    }
+}
+
+void expect_leaf_patch_blocks_frame_zero(LeafCore& core) {
+    const ResolvedPatchSet leaf = core.patch("libc.so.6:syscall");
+    for (const ThreadState& t : core.process.threads) {
+        const TaskVerdict v = check_thread(core.process, t, leaf);
+        ASSERT_EQ(v.verdict, VerdictKind::blocked) << dump(v);
+        ASSERT_EQ(v.blocked_by.size(), 1u);
+        EXPECT_EQ(v.blocked_by[0].frame, 0);
+    }
+}
+
+void expect_wrong_link_register_unreliable(LeafCore& core, unsigned lr_reg) {
+    const ResolvedPatchSet unrelated = core.patch("leaf_park:leaf_thread");
+    for (const ThreadState& t : core.process.threads) {
+        const TaskVerdict good = check_thread(core.process, t, unrelated);
+        ASSERT_GE(good.frames.size(), 4u);
+        const uint64_t lr = *t.regs.get(lr_reg);
+        for (uint64_t lie : {lr + 4, lr - 4, good.frames[2].pc, good.frames[3].pc, uint64_t{0}}) {
+            ThreadState bad = t;
+            bad.regs.set(lr_reg, lie);
+            const TaskVerdict v = check_thread(core.process, bad, unrelated);
+            EXPECT_EQ(v.verdict, VerdictKind::unreliable) << std::hex << lie << "\n" << dump(v);
+        }
+    }
+}
+
 }  // namespace lpsafe::e2e

@@ -47,4 +47,22 @@ void expect_outermost_marks(ForeignCore& core);
 // eu-stack finds the same pcs for every thread judged safe, `compared` of them.
 void expect_frames_equal_eu_stack(ForeignCore& core, int compared);
 
+// leaf_park.c's core (<arch>-leaf): two threads parked in glibc's
+// syscall(), a leaf whose caller comes from the link register `lr_reg`.
+struct LeafCore {
+    ProcessImage process;
+    std::map<int, std::string> roles;
+    Status load(const std::string& arch, const std::string& sysroot);
+    ResolvedPatchSet patch(const std::string& spec);
+};
+
+// Frame 0 in the leaf is reliable: its caller is the link register's value
+// at the same sp, and the program's chain follows.
+void expect_leaf_frame_zero_reliable(LeafCore& core, unsigned lr_reg);
+// Patching syscall() blocks both threads at frame 0.
+void expect_leaf_patch_blocks_frame_zero(LeafCore& core);
+// A wrong link register (off by an instruction, another real return site,
+// zero) never yields another reliable stack.
+void expect_wrong_link_register_unreliable(LeafCore& core, unsigned lr_reg);
+
 }  // namespace lpsafe::e2e

@@ -161,5 +161,26 @@ TEST_P(Ppc64leCore, FramesEqualEuStacks) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, Ppc64leCore, testing::Values("dist", "fp", "host"));
 
+// glibc's syscall() is a leaf on ppc64le too (its `sc` path never stores
+// LR): frame 0's caller comes from LR at the same r1
+// (fixtures/programs/leaf_park.c).
+class Ppc64leLeafCore : public testing::Test {
+protected:
+    void SetUp() override {
+        if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
+        const Status loaded = core_.load("ppc64le", "/usr/powerpc64le-linux-gnu");
+        ASSERT_TRUE(loaded) << loaded.error().message;
+    }
+    LeafCore core_;
+};
+
+constexpr unsigned kLr = 65;
+
+TEST_F(Ppc64leLeafCore, LeafFrameZeroIsReliable) { expect_leaf_frame_zero_reliable(core_, kLr); }
+
+TEST_F(Ppc64leLeafCore, PatchingTheLeafBlocksAtFrameZero) { expect_leaf_patch_blocks_frame_zero(core_); }
+
+TEST_F(Ppc64leLeafCore, WrongLinkRegisterIsUnreliable) { expect_wrong_link_register_unreliable(core_, kLr); }
+
 }  // namespace
 }  // namespace lpsafe::e2e
