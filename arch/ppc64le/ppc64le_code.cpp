@@ -53,9 +53,10 @@ RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_
     if (!word) return RuleOutcome::cannot("code before " + hex(ret) + " is not readable");
     const unsigned id = insn_id(*word, ret - 4);
     if (is_call(*word) && capstone_says_call(id)) return RuleOutcome::pass();
-    if (id == 0 || is_call(*word)) {
-        return RuleOutcome::cannot("the instruction before " + hex(ret) + " (" + hex(*word) +
-                                   ") does not decode as the call its encoding says");
+    if (id == 0) return RuleOutcome::cannot("the instruction before " + hex(ret) + " (" + hex(*word) + ") does not decode");
+    if (is_call(*word)) {
+        return RuleOutcome::cannot("capstone does not name the instruction before " + hex(ret) + " (" + hex(*word) +
+                                   ") the call its encoding says");
     }
     return RuleOutcome::fail("the instruction before return address " + hex(ret) + " is not bl, bctrl or bclrl");
 }
