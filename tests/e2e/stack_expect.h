@@ -23,8 +23,11 @@ void expect_chain(const TaskVerdict& t, const std::vector<std::string>& chain);
 
 // Verdicts for the patch set {parked:spin_outer}, which touches no parked
 // chain: parked threads safe, spin/deep/smash unreliable for their reason.
-// `no_cfi`: the program was built without unwind tables.
+// `no_cfi`: the program was built without unwind tables. `main_outermost`:
+// main's last frame (ppc64's _start branches to __libc_start_main instead
+// of calling it, so it never appears there).
 void expect_untouched_verdicts(const ProcessReport& r, const std::map<int, std::string>& roles,
-                               const std::map<std::string, Expectation>& expect, bool no_cfi);
+                               const std::map<std::string, Expectation>& expect, bool no_cfi,
+                               const std::string& main_outermost = "_start");
 
 }  // namespace lpsafe::e2e
