@@ -113,21 +113,7 @@ TEST_P(Aarch64Core, ParkedThreadsSafeOthersUnreliable) {
 // Patching the function a thread sleeps in blocks exactly that thread, at
 // the frame of that function.
 TEST_P(Aarch64Core, PatchingTheSleepingFunctionBlocks) {
-    for (const std::string& role : kParkedRoles) {
-        SCOPED_TRACE(role);
-        const std::string inner = loaded_.expect.at(role).chain.front();
-        const ProcessReport r = check("parked:" + inner);
-        for (const TaskVerdict& t : r.tasks) {
-            const std::string& who = loaded_.roles.at(t.tid);
-            if (who == role) {
-                ASSERT_EQ(t.verdict, VerdictKind::blocked) << dump(t);
-                ASSERT_EQ(t.blocked_by.size(), 1u);
-                EXPECT_EQ(t.frames[t.blocked_by[0].frame].function, inner);
-            } else if (std::find(kParkedRoles.begin(), kParkedRoles.end(), who) != kParkedRoles.end()) {
-                EXPECT_EQ(t.verdict, VerdictKind::safe) << dump(t);
-            }
-        }
-    }
+    expect_sleeping_function_blocks([this](const std::string& spec) { return check(spec); }, loaded_.roles, loaded_.expect);
 }
 
 // The kernel's form of a parked thread: arm64's signal code rewinds pc to

@@ -113,21 +113,7 @@ TEST_F(Arm64KernelCore, ParkedThreadsSafeOthersUnreliable) {
 }
 
 TEST_F(Arm64KernelCore, PatchingTheSleepingFunctionBlocks) {
-    for (const std::string& role : kParkedRoles) {
-        SCOPED_TRACE(role);
-        const std::string inner = expect_.at(role).chain.front();
-        const ProcessReport r = check("parked:" + inner);
-        for (const TaskVerdict& t : r.tasks) {
-            const std::string& who = roles_.at(t.tid);
-            if (who == role) {
-                ASSERT_EQ(t.verdict, VerdictKind::blocked) << dump(t);
-                ASSERT_EQ(t.blocked_by.size(), 1u);
-                EXPECT_EQ(t.frames[t.blocked_by[0].frame].function, inner);
-            } else if (std::find(kParkedRoles.begin(), kParkedRoles.end(), who) != kParkedRoles.end()) {
-                EXPECT_EQ(t.verdict, VerdictKind::safe) << dump(t);
-            }
-        }
-    }
+    expect_sleeping_function_blocks([this](const std::string& spec) { return check(spec); }, roles_, expect_);
 }
 
 // The kernel's /proc view of the same guest (every task, kthreads too),

@@ -78,4 +78,24 @@ void expect_untouched_verdicts(const ProcessReport& r, const std::map<int, std::
     }
 }
 
+void expect_sleeping_function_blocks(const std::function<ProcessReport(const std::string&)>& check,
+                                     const std::map<int, std::string>& roles,
+                                     const std::map<std::string, Expectation>& expect) {
+    for (const std::string& role : kParkedRoles) {
+        SCOPED_TRACE(role);
+        const std::string inner = expect.at(role).chain.front();
+        const ProcessReport r = check("parked:" + inner);
+        for (const TaskVerdict& t : r.tasks) {
+            const std::string& who = roles.at(t.tid);
+            if (who == role) {
+                ASSERT_EQ(t.verdict, VerdictKind::blocked) << dump(t);
+                ASSERT_EQ(t.blocked_by.size(), 1u);
+                EXPECT_EQ(t.frames[t.blocked_by[0].frame].function, inner);
+            } else if (std::find(kParkedRoles.begin(), kParkedRoles.end(), who) != kParkedRoles.end()) {
+                EXPECT_EQ(t.verdict, VerdictKind::safe) << dump(t);
+            }
+        }
+    }
+}
+
 }  // namespace lpsafe::e2e

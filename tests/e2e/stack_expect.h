@@ -3,6 +3,7 @@
 // same verdicts whether it is read from a core or from the running process.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,5 +27,12 @@ void expect_chain(const TaskVerdict& t, const std::vector<std::string>& chain);
 // `no_cfi`: the program was built without unwind tables.
 void expect_untouched_verdicts(const ProcessReport& r, const std::map<int, std::string>& roles,
                                const std::map<std::string, Expectation>& expect, bool no_cfi);
+
+// Patching the innermost chain function of each parked role (`check` judges
+// the process against "parked:FUNCTION") blocks exactly that role's thread,
+// at that function's frame; the other parked threads stay safe.
+void expect_sleeping_function_blocks(const std::function<ProcessReport(const std::string&)>& check,
+                                     const std::map<int, std::string>& roles,
+                                     const std::map<std::string, Expectation>& expect);
 
 }  // namespace lpsafe::e2e
