@@ -124,9 +124,9 @@ protected:
     void SetUp() override {
         if (std::getenv("LPSAFE_SOURCE_FIXTURES") == nullptr) GTEST_SKIP() << "run through meson test";
     }
-    nlohmann::json check_json(const std::string& func, int& status) {
-        const CommandResult r = run_command(lpsafe_bin() + " check --kernel --no-kernel-image --json --proc-root " +
-                                            recorded() + "/capture --func " + func);
+    nlohmann::json check_json(const std::string& func, int& status, const std::string& root = recorded() + "/capture") {
+        const CommandResult r =
+            run_command(lpsafe_bin() + " check --kernel --no-kernel-image --json --proc-root " + root + " --func " + func);
         status = r.exit_status;
         EXPECT_NE(r.exit_status, 3) << r.err;
         return r.exit_status == 3 ? nlohmann::json{} : nlohmann::json::parse(r.out);
@@ -186,6 +186,27 @@ TEST_F(Arm64KernelProc, SyscallChainEndsInTheVectorStub) {
         ++seen;
     }
     EXPECT_EQ(seen, 2);  // both copies of parked
+}
+
+// The tree recorded into a capture archive (on this x86_64 host) replays
+// with the same verdicts: the archive keeps what says arm64.
+TEST_F(Arm64KernelProc, ArchiveReplaysTheTree) {
+    const std::string archive = testing::TempDir() + "arm64.lpk";
+    const CommandResult rec =
+        run_command(lpsafe_bin() + " record --kernel --proc-root " + recorded() + "/capture -o " + archive);
+    ASSERT_EQ(rec.exit_status, 0) << rec.err;
+    int tree_status = 0, archive_status = 0;
+    nlohmann::json tree = check_json("vmlinux:pipe_read", tree_status);
+    nlohmann::json replay = check_json("vmlinux:pipe_read", archive_status, archive);
+    EXPECT_EQ(archive_status, tree_status);
+    const auto by_tid = [](const nlohmann::json& a, const nlohmann::json& b) { return a["tid"] < b["tid"]; };
+    std::vector<nlohmann::json> a(tree["tasks"].begin(), tree["tasks"].end());
+    std::vector<nlohmann::json> b(replay["tasks"].begin(), replay["tasks"].end());
+    std::sort(a.begin(), a.end(), by_tid);
+    std::sort(b.begin(), b.end(), by_tid);
+    EXPECT_EQ(a.size(), 62u);
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(replay["summary"]["unreliable"], 0);
 }
 
 // The architecture comes from the capture's symbols: with x86_64's ends the
