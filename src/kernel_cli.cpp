@@ -130,12 +130,18 @@ void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking) {
                    "instead of reading /proc/PID/stack")
         ->check(CLI::ExistingFile)
         ->excludes("--no-kernel-image");
+    // The live kernel's memory is /proc/kcore on every Linux that has one.
+    cmd.add_flag_callback("--kcore", [&k] { k.kernel_memory = "/proc/kcore"; },
+                          "the same as --kernel-memory /proc/kcore (root): the running kernel's own memory")
+        ->excludes("--kernel-memory")
+        ->excludes("--no-kernel-image");
     cmd.add_option("--vmcore", k.vmcore,
                    "judge every task of this kernel dump (kdump's vmcore, QEMU dump-guest-memory -p, /proc/kcore): "
                    "symbols, release and KASLR from its VMCOREINFO, stacks walked with the image's ORC tables")
         ->check(CLI::ExistingFile)
         ->excludes("--no-kernel-image")
         ->excludes("--kernel-memory")
+        ->excludes("--kcore")
         ->excludes("--proc-root");
     if (checking) {
         cmd.add_option("--klp-disable", k.klp_disable,

@@ -27,6 +27,7 @@ const Arch kAarch64Arch = {
     .check_fp_prologue = aarch64::check_fp_prologue,
     .cfi_row_is_fp_frame = aarch64::cfi_row_is_fp_frame,
     .check_stack_end_marker = aarch64::check_stack_end_marker,
+    .back_chain_ends = nullptr,  // the CFI's undefined return address ends the stack
     .user_regs_size = aarch64::kUserRegsWords * sizeof(uint64_t),
     .parse_user_regs = aarch64::parse_user_regs,
     .glibc_thread_descriptor = aarch64::glibc_thread_descriptor,

@@ -2,18 +2,10 @@
 
 #include <capstone/capstone.h>
 
-#include <cstdio>
-
 #include "aarch64_insn.h"
 #include "aarch64_regs.h"
 
 namespace lpsafe::aarch64 {
-
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 // A thread in a system call shows one of two pcs, and both are accepted:
 //  - pc AT `svc #0`: arch/arm64/kernel/signal.c (do_signal, since 6.x
@@ -62,11 +54,7 @@ RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_
 
 namespace {
 
-// A GOT slot as the process had it: from memory only, never from the file,
-// whose copy holds the unrelocated value.
-std::optional<uint64_t> got_slot(const ProcessImage& process, uint64_t slot) {
-    return process.memory ? process.memory->read_u64(slot) : std::nullopt;
-}
+using arch_common::got_slot;
 
 int64_t adrp_offset(uint32_t w) {
     const uint64_t imm = (((w >> 5) & 0x7ffff) << 2) | ((w >> 29) & 3);
@@ -112,7 +100,7 @@ std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret) {
 // (sysdeps/unix/sysv/linux/aarch64/clone.S, clone3.S) do `mov x29, #0`
 // before their first call, and x29 is callee-saved, so every frame above
 // hands it back: at a real outermost frame the recovered x29 is 0.
-RuleOutcome check_stack_end_marker(const Regs& outermost) {
+RuleOutcome check_stack_end_marker(const Memory&, const Regs& outermost) {
     const auto fp = outermost.get(x29);
     if (!fp) return RuleOutcome::cannot("the outermost frame's x29 is unknown, so its end-of-stack mark (x29 0) cannot be seen");
     if (*fp != 0) {

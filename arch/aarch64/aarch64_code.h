@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "lpsafe/arch.h"
+#include "../common/word_insn.h"
 
 namespace lpsafe::aarch64 {
 
@@ -19,8 +20,8 @@ std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret);
 std::optional<uint64_t> through_plt(const ProcessImage& process, uint64_t target);
 TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
-RuleOutcome check_stack_end_marker(const Regs& outermost);
+RuleOutcome check_stack_end_marker(const Memory& memory, const Regs& outermost);
 
-std::string hex(uint64_t v);
+using arch_common::hex;
 
 }  // namespace lpsafe::aarch64

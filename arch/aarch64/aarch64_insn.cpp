@@ -1,59 +1,15 @@
 #include "aarch64_insn.h"
 
-#include <capstone/capstone.h>
-
-#include <array>
-#include <cstring>
+#include "../common/word_insn.h"
 
 namespace lpsafe::aarch64 {
-namespace {
 
-// One capstone handle per thread: capstone handles are not safe to share.
-class Capstone {
-public:
-    Capstone() {
-        if (cs_open(CS_ARCH_ARM64, CS_MODE_LITTLE_ENDIAN, &handle_) == CS_ERR_OK) insn_ = cs_malloc(handle_);
-    }
-    ~Capstone() {
-        if (insn_ != nullptr) cs_free(insn_, 1);
-        if (handle_ != 0) cs_close(&handle_);
-    }
-    Capstone(const Capstone&) = delete;
-    Capstone& operator=(const Capstone&) = delete;
+using arch_common::sign_extend;
 
-    unsigned id(uint32_t word, uint64_t addr) {
-        if (insn_ == nullptr) return 0;
-        std::array<uint8_t, 4> bytes{};
-        std::memcpy(bytes.data(), &word, sizeof word);  // the host is little-endian like the target
-        const uint8_t* p = bytes.data();
-        size_t size = bytes.size();
-        if (!cs_disasm_iter(handle_, &p, &size, &addr, insn_)) return 0;
-        return insn_->id;
-    }
-
-private:
-    csh handle_ = 0;
-    cs_insn* insn_ = nullptr;
-};
-
-int64_t sign_extend(uint64_t v, unsigned bits) {
-    const uint64_t m = uint64_t{1} << (bits - 1);
-    return static_cast<int64_t>((v ^ m) - m);
-}
-
-}  // namespace
-
-std::optional<uint32_t> read_insn(const ProcessImage& process, uint64_t addr) {
-    if (addr % 4 != 0) return std::nullopt;
-    std::array<std::byte, 4> b{};
-    if (process.read_code(addr, b) != b.size()) return std::nullopt;
-    uint32_t word = 0;
-    std::memcpy(&word, b.data(), sizeof word);
-    return word;
-}
+std::optional<uint32_t> read_insn(const ProcessImage& process, uint64_t addr) { return arch_common::read_word(process, addr); }
 
 unsigned insn_id(uint32_t word, uint64_t addr) {
-    thread_local Capstone cs;
+    thread_local arch_common::WordDecoder cs(CS_ARCH_ARM64, CS_MODE_LITTLE_ENDIAN);
     return cs.id(word, addr);
 }
 

@@ -27,6 +27,7 @@ const Arch kX86_64Arch = {
     .check_fp_prologue = x86_64::check_fp_prologue,
     .cfi_row_is_fp_frame = x86_64::cfi_row_is_fp_frame,
     .check_stack_end_marker = x86_64::check_stack_end_marker,
+    .back_chain_ends = nullptr,  // the CFI's undefined return address ends the stack
     .user_regs_size = x86_64::kUserRegsWords * sizeof(uint64_t),
     .parse_user_regs = x86_64::parse_user_regs,
     .glibc_thread_descriptor = x86_64::glibc_thread_descriptor,

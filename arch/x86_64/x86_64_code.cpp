@@ -298,7 +298,7 @@ RuleOutcome check_fp_prologue(const ProcessImage& process, uint64_t fn_start, ui
 // outermost frame the recovered rbp is 0. A saved return address replaced by
 // such a return site (clone3's `call *%rdx` has no fixed callee to refute
 // it) recovers the rbp of the frame it cut off instead.
-RuleOutcome check_stack_end_marker(const Regs& outermost) {
+RuleOutcome check_stack_end_marker(const Memory&, const Regs& outermost) {
     const auto fp = outermost.get(rbp);
     if (!fp) return RuleOutcome::cannot("the outermost frame's rbp is unknown, so its end-of-stack mark (rbp 0) cannot be seen");
     if (*fp != 0) {

@@ -21,6 +21,6 @@ std::optional<uint64_t> call_target(const ProcessImage& process, uint64_t ret);
 TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 RuleOutcome check_fp_prologue(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size, uint64_t pc);
-RuleOutcome check_stack_end_marker(const Regs& outermost);
+RuleOutcome check_stack_end_marker(const Memory& memory, const Regs& outermost);
 
 }  // namespace lpsafe::x86_64

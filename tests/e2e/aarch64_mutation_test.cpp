@@ -1,4 +1,5 @@
-// Mutation soundness on the real aarch64 cores (fixtures/make-foreign-cores.sh).
+// Mutation soundness on the real aarch64 and ppc64le cores
+// (fixtures/make-foreign-cores.sh).
 // Where x86_64's test (mutation_test.cpp) knows the return address sits at
 // CFA-8, an aarch64 function stores its frame record wherever its CFI says,
 // usually at the bottom of its frame. So every word of a reliable stack
@@ -7,7 +8,9 @@
 // are the registers frame 0 reads its caller from (x30, x29: leaf_park.c
 // parks in a leaf, whose caller comes from x30); the stack is
 // also cut short at each frame. A mutant must come out unreliable, or
-// reliable with exactly the original frames.
+// reliable with exactly the original frames. ppc64le is mutated the same
+// way: its LR save slots and back chains are the words holding return
+// addresses and stack addresses, LR (and r1's back chain) frame 0's.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,7 +27,16 @@
 namespace lpsafe::e2e {
 namespace {
 
-constexpr unsigned kX29 = 29, kX30 = 30, kSp = 31;
+// What differs per architecture: where the cores are, the stack pointer,
+// and the registers frame 0 may take its caller from.
+struct Target {
+    const char* arch;
+    const char* sysroot;
+    unsigned sp;
+    std::vector<unsigned> frame0_regs;  // the link register first
+};
+const Target kAarch64{"aarch64", "/usr/aarch64-linux-gnu", 31, {30, 29}};  // sp; x30, x29
+const Target kPpc64le{"ppc64le", "/usr/powerpc64le-linux-gnu", 1, {65}};  // r1; LR
 
 enum Result3 { kUnreliable, kSameFrames, kOtherFrames };
 
@@ -42,7 +54,7 @@ bool frames_equal(const std::vector<Frame>& a, const std::vector<Frame>& b) {
 // that leads on to a real end cannot be refuted. Counted apart, as on x86_64.
 constexpr const char* kIndirectSite = "ra_indirect_call_site";
 
-class Aarch64Mutation : public testing::Test {
+class ForeignCoreMutation : public testing::Test {
 protected:
     void SetUp() override {
         const char* d = std::getenv("LPSAFE_FOREIGN_CORES");
@@ -74,7 +86,9 @@ protected:
         return out;
     }
 
-    void mutate_core(const std::string& variant, const std::string& exe, const std::string& unrelated);
+    void mutate_core(const Target& target, const std::string& variant, const std::string& exe,
+                     const std::string& unrelated);
+    void report(const char* arch);
 
     std::string dir_;
     ResolvedPatchSet patch_;
@@ -84,9 +98,10 @@ protected:
     int threads_ = 0;
 };
 
-void Aarch64Mutation::mutate_core(const std::string& variant, const std::string& exe, const std::string& unrelated) {
-    const std::string d = dir_ + "/aarch64-" + variant;
-    auto process = readers::read_core(d + "/core.qemu", {d + "/" + exe, "/usr/aarch64-linux-gnu"});
+void ForeignCoreMutation::mutate_core(const Target& target, const std::string& variant, const std::string& exe,
+                                  const std::string& unrelated) {
+    const std::string d = dir_ + "/" + target.arch + "-" + variant;
+    auto process = readers::read_core(d + "/core.qemu", {d + "/" + exe, target.sysroot});
     ASSERT_TRUE(process) << process.error().message;
     PatchSet set;
     ASSERT_TRUE(set.add_spec(unrelated));
@@ -108,7 +123,7 @@ void Aarch64Mutation::mutate_core(const std::string& variant, const std::string&
         const TaskVerdict& original = before[index++];
         if (!is_reliable(original)) continue;
         ++threads_;
-        const uint64_t sp = *t.regs.get(kSp);
+        const uint64_t sp = *t.regs.get(target.sp);
         const Mapping* stack = process->mapping_at(sp);
         ASSERT_NE(stack, nullptr);
         std::set<uint64_t> pcs;
@@ -129,9 +144,9 @@ void Aarch64Mutation::mutate_core(const std::string& variant, const std::string&
         }
         // Frame 0's registers: the link register and the frame pointer.
         overlay->reset();
-        for (unsigned reg : {kX30, kX29}) {
+        for (unsigned reg : target.frame0_regs) {
             const uint64_t held = t.regs.get_or(reg, 0);
-            for (const auto& [kind, lie] : lies(*process, held, reg == kX30, sp)) {
+            for (const auto& [kind, lie] : lies(*process, held, reg == target.frame0_regs.front(), sp)) {
                 if (lie == held) continue;
                 ThreadState changed = t;
                 changed.regs.set(reg, lie);
@@ -150,12 +165,9 @@ void Aarch64Mutation::mutate_core(const std::string& variant, const std::string&
     }
 }
 
-TEST_F(Aarch64Mutation, NoMutantIsJudgedReliableWithOtherFrames) {
-    for (const char* v : {"dist", "fp"}) mutate_core(v, "parked", "parked:spin_outer");
-    // Frame 0 in a leaf: its caller comes from x30 (leaf_park.c).
-    mutate_core("leaf", "leaf_park", "leaf_park:leaf_thread");
+void ForeignCoreMutation::report(const char* arch) {
     int other = 0, unreliable = 0, same = 0;
-    std::printf("aarch64 mutation soundness: %d reliable threads, %d mutants\n", threads_, mutants_);
+    std::printf("%s mutation soundness: %d reliable threads, %d mutants\n", arch, threads_, mutants_);
     for (const auto& [kind, c] : counts_) {
         std::printf("  %-28s unreliable %5d  same %5d  other %d\n", kind.c_str(), c[kUnreliable], c[kSameFrames], c[kOtherFrames]);
         unreliable += c[kUnreliable];
@@ -164,10 +176,25 @@ TEST_F(Aarch64Mutation, NoMutantIsJudgedReliableWithOtherFrames) {
     }
     std::printf("  total: %d unreliable, %d same frames, %d other frames\n", unreliable, same, other);
     RecordProperty("mutants", mutants_);
-    EXPECT_EQ(threads_, 14);  // the six parked threads of each parked core, both of leaf_park's
     EXPECT_GT(unreliable, 0);
     const int indirect = counts_.count(kIndirectSite) ? counts_[kIndirectSite][kOtherFrames] : 0;
     EXPECT_EQ(other, indirect);
+}
+
+TEST_F(ForeignCoreMutation, NoMutantIsJudgedReliableWithOtherFrames) {
+    for (const char* v : {"dist", "fp"}) mutate_core(kAarch64, v, "parked", "parked:spin_outer");
+    // Frame 0 in a leaf: its caller comes from x30 (leaf_park.c).
+    mutate_core(kAarch64, "leaf", "leaf_park", "leaf_park:leaf_thread");
+    EXPECT_EQ(threads_, 14);  // the six parked threads of each parked core, both of leaf_park's
+    report("aarch64");
+}
+
+TEST_F(ForeignCoreMutation, NoPpc64leMutantIsJudgedReliableWithOtherFrames) {
+    for (const char* v : {"dist", "fp"}) mutate_core(kPpc64le, v, "parked", "parked:spin_outer");
+    // Frame 0 in a leaf: its caller comes from LR (leaf_park.c).
+    mutate_core(kPpc64le, "leaf", "leaf_park", "leaf_park:leaf_thread");
+    EXPECT_EQ(threads_, 14);  // the six parked threads of each parked core, both of leaf_park's
+    report("ppc64le");
 }
 
 }  // namespace

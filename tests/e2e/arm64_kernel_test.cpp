@@ -16,6 +16,7 @@
 #include <span>
 
 #include "fixture_util.h"
+#include "foreign_core.h"
 #include "lpsafe/analyze.h"
 #include "lpsafe/arch.h"
 #include "lpsafe/kernel_stack.h"
@@ -30,6 +31,8 @@ constexpr uint32_t kSvc0 = 0xd4000001;  // svc #0
 
 std::string recorded() { return std::string(std::getenv("LPSAFE_SOURCE_FIXTURES")) + "/arm64-guest/recorded"; }
 
+// The shared checks of foreign_core.h run on it as on the qemu-user cores;
+// it is read here, not by ForeignCore::load() (a kernel core, no sysroot).
 class Arm64KernelCore : public testing::Test {
 protected:
     void SetUp() override {
@@ -39,20 +42,15 @@ protected:
         // No sysroot: the core's NT_FILE names the files.
         auto p = readers::read_core(recorded() + "/core.kernel", {recorded() + "/parked", ""});
         ASSERT_TRUE(p) << p.error().message;
-        process_ = std::move(*p);
-        roles_ = read_roles(recorded() + "/roles-core.txt");
-        expect_ = read_expectations(std::string(std::getenv("LPSAFE_SOURCE_FIXTURES")) + "/programs/parked.expect");
+        core_.arch = "aarch64";
+        core_.variant = "kernel";
+        core_.process = std::move(*p);
+        core_.roles = read_roles(recorded() + "/roles-core.txt");
+        core_.expect = read_expectations(std::string(std::getenv("LPSAFE_SOURCE_FIXTURES")) + "/programs/parked.expect");
     }
-    ProcessReport check(const std::string& spec) {
-        PatchSet patch;
-        EXPECT_TRUE(patch.add_spec(spec));
-        auto r = check_process(process_, patch);
-        EXPECT_TRUE(r) << r.error().message;
-        return r ? *r : ProcessReport{};
-    }
-    ProcessImage process_;
-    std::map<int, std::string> roles_;
-    std::map<std::string, Expectation> expect_;
+    ForeignCore core_;
+    const ProcessImage& process_ = core_.process;
+    const std::map<int, std::string>& roles_ = core_.roles;
 };
 
 TEST_F(Arm64KernelCore, ModulesComeFromNtFile) {
@@ -99,9 +97,9 @@ TEST_F(Arm64KernelCore, ParkedThreadsShowTheKernelsRestartForm) {
 // The same verdicts as every other parked core: parked threads safe with the
 // program's own chain (in either form), spin, smash, deep unreliable.
 TEST_F(Arm64KernelCore, ParkedThreadsSafeOthersUnreliable) {
-    const ProcessReport r = check("parked:spin_outer");
+    const ProcessReport r = core_.check("parked:spin_outer");
     // The kernel core names every thread by the process's comm: roles from the file.
-    expect_untouched_verdicts(r, roles_, expect_, false);
+    expect_untouched_verdicts(r, roles_, core_.expect, false);
     for (const TaskVerdict& t : r.tasks) {
         const std::string& role = roles_.at(t.tid);
         if (std::find(kParkedRoles.begin(), kParkedRoles.end(), role) == kParkedRoles.end()) continue;
@@ -112,9 +110,7 @@ TEST_F(Arm64KernelCore, ParkedThreadsSafeOthersUnreliable) {
     }
 }
 
-TEST_F(Arm64KernelCore, PatchingTheSleepingFunctionBlocks) {
-    expect_sleeping_function_blocks([this](const std::string& spec) { return check(spec); }, roles_, expect_);
-}
+TEST_F(Arm64KernelCore, PatchingTheSleepingFunctionBlocks) { expect_sleeping_function_blocks(core_); }
 
 // The kernel's /proc view of the same guest (every task, kthreads too),
 // recorded while both copies of parked were parked (the core's copy and

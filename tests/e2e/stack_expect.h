@@ -3,7 +3,6 @@
 // same verdicts whether it is read from a core or from the running process.
 #pragma once
 
-#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,15 +23,11 @@ void expect_chain(const TaskVerdict& t, const std::vector<std::string>& chain);
 
 // Verdicts for the patch set {parked:spin_outer}, which touches no parked
 // chain: parked threads safe, spin/deep/smash unreliable for their reason.
-// `no_cfi`: the program was built without unwind tables.
+// `no_cfi`: the program was built without unwind tables. `main_outermost`:
+// main's last frame (ppc64's _start branches to __libc_start_main instead
+// of calling it, so it never appears there).
 void expect_untouched_verdicts(const ProcessReport& r, const std::map<int, std::string>& roles,
-                               const std::map<std::string, Expectation>& expect, bool no_cfi);
-
-// Patching the innermost chain function of each parked role (`check` judges
-// the process against "parked:FUNCTION") blocks exactly that role's thread,
-// at that function's frame; the other parked threads stay safe.
-void expect_sleeping_function_blocks(const std::function<ProcessReport(const std::string&)>& check,
-                                     const std::map<int, std::string>& roles,
-                                     const std::map<std::string, Expectation>& expect);
+                               const std::map<std::string, Expectation>& expect, bool no_cfi,
+                               const std::string& main_outermost = "_start");
 
 }  // namespace lpsafe::e2e

@@ -165,11 +165,11 @@ TEST(Aarch64FramePointer, StepReadsTheRecordAndBoundsTheCfa) {
 
 TEST(Aarch64EndMarker, X29ZeroAtTheOutermostFrame) {
     Regs r(ArchId::aarch64);
-    EXPECT_EQ(check_stack_end_marker(r).kind, Kind::cannot_check);
+    EXPECT_EQ(check_stack_end_marker(BufferMemory{}, r).kind, Kind::cannot_check);
     r.set(kX29, 0);
-    EXPECT_EQ(check_stack_end_marker(r).kind, Kind::pass);
+    EXPECT_EQ(check_stack_end_marker(BufferMemory{}, r).kind, Kind::pass);
     r.set(kX29, 0x5502821340);
-    EXPECT_EQ(check_stack_end_marker(r).kind, Kind::fail);
+    EXPECT_EQ(check_stack_end_marker(BufferMemory{}, r).kind, Kind::fail);
 }
 
 }  // namespace

@@ -119,5 +119,32 @@ TEST(SnapshotCodec, RoundTripsAndRefusesImpossibleCounts) {
     EXPECT_FALSE(r.ok());
 }
 
+// ppc64le's LR (65) and pc (67) lie past the first register mask: a thread
+// record then carries a second mask; one without them is written as 1.1 was.
+TEST(SnapshotCodec, RegistersPast63RoundTrip) {
+    SnapshotData d;
+    d.arch = ArchId::ppc64le;
+    d.pid = 42;
+    d.mappings.push_back({0x1000, 0x3000, 0, "/bin/demo", true, false, true, true});
+    ThreadRecord t;
+    t.state.tid = 43;
+    t.state.regs = Regs(ArchId::ppc64le);
+    t.state.regs.set(1, 0x2000);
+    t.state.regs.set(65, 0x1234);
+    t.state.regs.set(67, 0x1100);
+    d.threads.push_back(t);
+    const auto with_high = encode(d, {false});
+    auto back = decode(with_high);
+    ASSERT_TRUE(back.ok()) << back.error().message;
+    EXPECT_EQ(back->arch, ArchId::ppc64le);
+    EXPECT_EQ(back->threads[0].state.regs.get(1), 0x2000u);
+    EXPECT_EQ(back->threads[0].state.regs.get(65), 0x1234u);
+    EXPECT_EQ(back->threads[0].state.regs.get(67), 0x1100u);
+    EXPECT_FALSE(back->threads[0].state.regs.has(66));
+    d.threads[0].state.regs.clear(65);
+    d.threads[0].state.regs.clear(67);
+    EXPECT_EQ(encode(d, {false}).size() + 8 + 2 * 8, with_high.size());  // the mask and two values
+}
+
 }  // namespace
 }  // namespace lpsafe::readers::snapshot

@@ -90,7 +90,7 @@ std::vector<Finding> check_bottom(const ProcessImage& process, const ThreadState
         out.push_back({Check::bottom, last, "the outermost frame's stack pointer " + hex_address(outermost.sp) +
                                                 " is outside the thread's stack mapping"});
     }
-    const RuleOutcome marker = arch_of(process.arch).check_stack_end_marker(stack.outermost_regs);
+    const RuleOutcome marker = arch_of(process.arch).check_stack_end_marker(*process.memory, stack.outermost_regs);
     if (marker.kind != RuleOutcome::Kind::pass) out.push_back({Check::bottom, last, marker.detail});
     if (auto start = check_thread_start(process, thread, stack)) out.push_back(std::move(*start));
     return out;

@@ -10,6 +10,7 @@ std::string_view arch_name(ArchId arch) {
     switch (arch) {
     case ArchId::x86_64: return "x86_64";
     case ArchId::aarch64: return "aarch64";
+    case ArchId::ppc64le: return "ppc64le";
     }
     return "unknown";
 }

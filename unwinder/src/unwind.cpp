@@ -20,8 +20,9 @@ struct Step {
     uint64_t cfa = 0;
     UnwindMethod method = UnwindMethod::cfi;
     bool caller_pc_exact = false;  // the frame was a signal trampoline
-    // The return address was in a register (aarch64's x30 at frame 0 of a
-    // leaf or a function before it saved x30), not in this frame's memory.
+    // The return address was in a register (aarch64's x30 or ppc64's LR at
+    // frame 0 of a leaf or a function before it saved it), not in this
+    // frame's memory.
     bool ra_in_register = false;
     bool cross_checked = false;
 };
@@ -67,6 +68,16 @@ Step Walker::step(const Frame& frame, const Regs& regs, int index, Regs& caller)
         return step_cfi(frame, regs, lookup.row, index, caller);
     case CfiLookup::Status::no_entry:
     case CfiLookup::Status::no_tables:
+        // ppc64: code after glibc's clone (cfi_endproc before the syscall)
+        // has no CFI, and its frame is the one whose back chain is 0. Not
+        // for the innermost frame, which only CFI can describe.
+        if (index > 0 && arch_.back_chain_ends != nullptr && arch_.back_chain_ends(*process_.memory, frame.sp)) {
+            Step s;
+            s.kind = Step::Kind::outermost;
+            s.cfa = frame.sp;
+            s.method = UnwindMethod::fp;
+            return s;
+        }
         return step_fp(frame, regs, *module, index, caller);
     case CfiLookup::Status::error:
         break;
@@ -164,6 +175,51 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     return s;
 }
 
+// An end taken from the back chain (Arch::back_chain_ends) must be reached
+// through it: the back chain at the callee's sp must be the end frame's sp.
+// The ABI keeps the chain exact, so a walk that arrived through a wrong CFA
+// (a corrupted callee-saved register, found by the ppc64le mutation test:
+// zeroed stack words look like the initial frame) is not taken for the end.
+bool chain_links(const Memory& memory, uint64_t callee_sp, uint64_t sp) {
+    const auto chain = memory.read_u64(callee_sp);
+    return chain && *chain == sp;
+}
+
+std::string frame_name(const Frame& f) { return f.function.empty() ? hex_address(f.pc) : f.function; }
+
+// The ends ppc64 takes from its back chain (Arch::back_chain_ends) rather
+// than from CFI, for the step `s` out of the last frame: a frame without
+// CFI whose back chain is 0 (glibc's clone child), or a return address of
+// 0 into a frame whose back chain is 0 (_start clears LR and stores a 0
+// back chain before it branches, not calls, to __libc_start_main). Sets
+// out.end and returns true when the walk stops here.
+bool back_chain_end(const ProcessImage& process, const Step& s, const Regs& regs, const Regs& caller, int index,
+                    UnwoundStack& out) {
+    const Arch& arch = arch_of(process.arch);
+    if (arch.back_chain_ends == nullptr) return false;
+    const Memory& memory = *process.memory;
+    const std::vector<Frame>& frames = out.frames;
+    if (s.kind == Step::Kind::outermost && s.method == UnwindMethod::fp) {
+        if (frames.size() >= 2 && chain_links(memory, frames[frames.size() - 2].sp, frames.back().sp)) {
+            out.end = {StackEnd::Kind::outermost, "the back chain ends at " + frame_name(frames.back()) + " (0 at its stack pointer)"};
+            out.outermost_regs = regs;
+        } else {
+            out.findings.push_back({Check::unwind, index, "the back chain is 0 at " + frame_name(frames.back()) +
+                                                              ", but the frame inside it does not link to it"});
+            out.end = {StackEnd::Kind::failed, out.findings.back().detail};
+        }
+        return true;
+    }
+    if (s.kind == Step::Kind::next && s.pc == 0 && arch.back_chain_ends(memory, s.cfa) &&
+        chain_links(memory, frames.back().sp, s.cfa)) {
+        out.end = {StackEnd::Kind::outermost, "the back chain ends above " + frame_name(frames.back()) +
+                                                  " (return address 0, 0 at its caller's stack pointer)"};
+        out.outermost_regs = caller;
+        return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 UnwoundStack unwind_thread(const ProcessImage& process, const ThreadState& thread, const UnwindOptions& options) {
@@ -207,11 +263,10 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         out.frames.back().cfa = s.cfa;
         out.frames.back().signal_frame = s.caller_pc_exact;
         out.frames.back().cross_checked = s.cross_checked;
+        if (back_chain_end(process, s, *regs, *caller, index, out)) break;
         if (s.kind == Step::Kind::outermost) {
-            out.end = {StackEnd::Kind::outermost, "the CFI marks the return address of " +
-                                                      (out.frames.back().function.empty() ? hex_address(out.frames.back().pc)
-                                                                                          : out.frames.back().function) +
-                                                      " undefined"};
+            out.end = {StackEnd::Kind::outermost,
+                       "the CFI marks the return address of " + frame_name(out.frames.back()) + " undefined"};
             out.outermost_regs = *regs;
             break;
         }
@@ -232,10 +287,10 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         // Stacks grow down on every supported architecture: each caller's
         // frame lies strictly above its callee's, or the walk is going in
         // circles (gdb: "previous frame inner to this frame"). The one
-        // exception: an innermost aarch64 frame that has not stored anything
-        // (a leaf, or before its prologue) has CFA = sp and its return
-        // address still in x30, so its caller's sp is the same; only there,
-        // where the return address did not come from the stack.
+        // exception: an innermost aarch64 or ppc64le frame that has not
+        // stored anything (a leaf, or before its prologue) has CFA = sp and
+        // its return address still in x30/LR, so its caller's sp is the same;
+        // only there, where the return address did not come from the stack.
         const bool leaf_frame_0 = index == 0 && s.ra_in_register && next.sp == prev_sp;
         if (next.sp <= prev_sp && !leaf_frame_0) {
             out.findings.push_back({Check::sp_monotonic, next_index,

@@ -44,7 +44,7 @@ Result<std::vector<Note>> parse_notes(std::span<const std::byte> segment, uint64
 }
 
 Result<ProcessInfo> parse_prpsinfo(std::span<const std::byte> desc) {
-    // struct elf_prpsinfo on 64-bit Linux (x86_64, aarch64, ...): four chars,
+    // struct elf_prpsinfo on 64-bit Linux (x86_64, aarch64, ppc64, ...): four chars,
     // unsigned long pr_flag, two 32-bit ids, then pr_pid at 24 and pr_fname[16]
     // at 40; 136 bytes in all.
     constexpr uint64_t kPidOffset = 24, kFnameOffset = 40, kSize = 136;

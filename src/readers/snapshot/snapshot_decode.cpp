@@ -23,12 +23,18 @@ Bytes get_bytes(ByteReader& r) {
     return b;
 }
 
+// A mask of registers [first, first + 64) and the values of its set bits.
+void get_mask_values(ByteReader& r, Regs& regs, unsigned first) {
+    const uint64_t mask = r.u64();
+    const unsigned known = kMaxDwarfRegs - first;  // registers of this block lpsafe has
+    if (known < 64 && mask >> known != 0) r.fail();
+    for (unsigned i = 0; i < 64 && i < known && r.ok(); ++i)
+        if (mask >> i & 1) regs.set(first + i, r.u64());
+}
+
 Regs get_regs(ByteReader& r, ArchId arch) {
     Regs regs(arch);
-    const uint64_t mask = r.u64();
-    if (mask >> kMaxDwarfRegs != 0) r.fail();
-    for (unsigned i = 0; i < kMaxDwarfRegs && r.ok(); ++i)
-        if (mask >> i & 1) regs.set(i, r.u64());
+    get_mask_values(r, regs, 0);
     const bool has_nr = r.u8() != 0;
     const int64_t nr = r.i64();
     if (has_nr) regs.syscall_nr = nr;
@@ -123,6 +129,8 @@ ThreadRecord get_thread(ByteReader& r, ArchId arch) {
         const uint64_t start = r.u64();
         if (known) s.start_routine = start;
     }
+    // Registers numbered 64 and up, when any is set (ppc64's LR).
+    if (!r.at_end()) get_mask_values(r, s.regs, 64);
     return t;
 }
 

@@ -26,13 +26,23 @@ void put_bytes(ByteWriter& w, const Bytes& b) {
     w.blob(b.bytes);
 }
 
-void put_regs(ByteWriter& w, const Regs& regs) {
+// Registers [first, first + 64) as a mask and the values of its set bits.
+uint64_t regs_mask(const Regs& regs, unsigned first) {
     uint64_t mask = 0;
-    for (unsigned r = 0; r < kMaxDwarfRegs; ++r)
-        if (regs.has(r)) mask |= uint64_t{1} << r;
+    for (unsigned r = first; r < kMaxDwarfRegs && r < first + 64; ++r)
+        if (regs.has(r)) mask |= uint64_t{1} << (r - first);
+    return mask;
+}
+
+void put_mask_values(ByteWriter& w, const Regs& regs, unsigned first) {
+    const uint64_t mask = regs_mask(regs, first);
     w.u64(mask);
-    for (unsigned r = 0; r < kMaxDwarfRegs; ++r)
+    for (unsigned r = first; r < kMaxDwarfRegs && r < first + 64; ++r)
         if (regs.has(r)) w.u64(*regs.get(r));
+}
+
+void put_regs(ByteWriter& w, const Regs& regs) {
+    put_mask_values(w, regs, 0);
     w.u8(regs.syscall_nr.has_value());
     w.i64(regs.syscall_nr.value_or(0));
 }
@@ -93,6 +103,9 @@ void put_thread(ByteWriter& w, const ThreadRecord& t) {
     w.u8(t.stack_truncated);
     w.u8(s.start_routine.has_value());
     w.u64(s.start_routine.value_or(0));
+    // Registers numbered 64 and up (ppc64's LR 65): only when one is set,
+    // so records of other architectures stay as version 1.1 wrote them.
+    if (regs_mask(s.regs, 64) != 0) put_mask_values(w, s.regs, 64);
 }
 
 void put_mapping(ByteWriter& w, const Mapping& m) {

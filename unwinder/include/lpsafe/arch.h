@@ -120,8 +120,14 @@ struct Arch {
     bool (*cfi_row_is_fp_frame)(const CfiRow& row);
 
     // bottom: the ABI's own mark of the deepest frame, checked on the
-    // registers of the frame whose CFI ends the walk (x86_64: rbp 0).
-    RuleOutcome (*check_stack_end_marker)(const Regs& outermost);
+    // registers of the frame that ends the walk (x86_64: rbp 0; ppc64: a
+    // back chain of 0 in memory at its r1).
+    RuleOutcome (*check_stack_end_marker)(const Memory& memory, const Regs& outermost);
+    // bottom where no CFI says it: does the ABI's back chain end at the frame
+    // whose stack pointer is `sp` (ppc64: [sp] is 0 in the initial frame)?
+    // nullptr where frames carry no back chain (x86_64, aarch64: their end
+    // is the CFI's undefined return address).
+    bool (*back_chain_ends)(const Memory& memory, uint64_t sp);
 
     // Live capture (ptrace): the general registers as PTRACE_GETREGSET
     // NT_PRSTATUS returns them, i.e. the struct NT_PRSTATUS embeds, and its size.

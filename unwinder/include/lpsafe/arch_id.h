@@ -4,7 +4,9 @@
 
 namespace lpsafe {
 
-enum class ArchId { x86_64, aarch64 };
+// The values are the snapshot format's (docs/snapshot-format.md): never
+// renumber.
+enum class ArchId { x86_64 = 0, aarch64 = 1, ppc64le = 2 };
 
 std::string_view arch_name(ArchId arch);
 

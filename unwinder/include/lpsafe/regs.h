@@ -13,7 +13,8 @@
 
 namespace lpsafe {
 
-inline constexpr unsigned kMaxDwarfRegs = 40;
+// Up to ppc64's LR (65) and CTR (66), and the pc lpsafe keeps at 67.
+inline constexpr unsigned kMaxDwarfRegs = 68;
 
 class Regs {
 public:

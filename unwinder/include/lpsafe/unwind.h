@@ -31,7 +31,9 @@ struct UnwoundStack {
     std::vector<Frame> frames;
     StackEnd end;
     // When the end is `outermost`: that frame's registers, for the
-    // architecture's end-of-stack mark (Arch::check_stack_end_marker).
+    // architecture's end-of-stack mark (Arch::check_stack_end_marker); where
+    // ppc64's walk ends on a return address of 0, those of the initial frame
+    // above it (the one whose back chain is 0).
     Regs outermost_regs;
     std::vector<Finding> findings;  // unwind, cross_check, sp, loop facts
 };

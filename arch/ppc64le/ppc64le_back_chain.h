@@ -1,0 +1,13 @@
+#pragma once
+
+#include "lpsafe/arch.h"
+
+namespace lpsafe::ppc64le {
+
+Result<FpStep> fp_step(const Memory& memory, uint64_t sp);
+bool cfi_row_is_fp_frame(const CfiRow& row);
+RuleOutcome check_fp_prologue(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size, uint64_t pc);
+bool back_chain_ends(const Memory& memory, uint64_t sp);
+RuleOutcome check_stack_end_marker(const Memory& memory, const Regs& outermost);
+
+}  // namespace lpsafe::ppc64le

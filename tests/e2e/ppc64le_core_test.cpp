@@ -1,0 +1,186 @@
+// ppc64le end to end on real cores: parked.c cross-built with Debian's
+// ppc64el gcc, run under qemu-user and dumped by qemu
+// (fixtures/make-foreign-cores.sh). As for aarch64 the cores have no
+// NT_FILE and no text pages: modules come from the link map, code from the
+// files under the cross sysroot. Every thread must get the verdict x86_64's
+// cores get (stack_expect.cpp), and the walk must end where the ELFv2 back
+// chain ends: at glibc's __clone for threads, at __libc_start_main for main
+// (docs/verdict-rules.md, ppc64le).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "fixture_util.h"
+#include "foreign_core.h"
+#include "lpsafe/analyze.h"
+#include "lpsafe/arch.h"
+#include "stack_expect.h"
+
+namespace lpsafe::e2e {
+namespace {
+
+constexpr unsigned kPc = 67;  // lpsafe's slot for the ppc64 pc (nip)
+
+class Ppc64leCore : public testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
+        core_.arch = "ppc64le";
+        core_.variant = GetParam();
+        core_.sysroot = "/usr/powerpc64le-linux-gnu";
+        const Status loaded = core_.load();
+        ASSERT_TRUE(loaded) << loaded.error().message;
+    }
+    ForeignCore core_;
+};
+
+bool has_finding(const TaskVerdict& t, Check check, int frame) {
+    return std::any_of(t.findings.begin(), t.findings.end(),
+                       [&](const Finding& f) { return f.check == check && f.frame == frame; });
+}
+
+TEST_P(Ppc64leCore, ReadsAsPpc64leWithModulesFromTheLinkMap) {
+    const ProcessImage& p = core_.process;
+    EXPECT_EQ(p.arch, ArchId::ppc64le);
+    EXPECT_EQ(p.threads.size(), 9u);
+    std::vector<std::string> names;
+    for (const Module& m : p.modules.modules()) {
+        names.push_back(m.name);
+        EXPECT_TRUE(m.status.usable()) << m.path << ": " << m.status.detail;
+    }
+    for (const char* want : {"parked", "libc.so.6", "ld64.so.2"})
+        EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+    // r13 locates glibc's descriptors, so every thread but main knows its start.
+    int started = 0;
+    for (const ThreadState& t : p.threads) started += t.start_routine.has_value();
+    EXPECT_GE(started, 8);
+}
+
+TEST_P(Ppc64leCore, SnapshotReplaysIdentically) { expect_snapshot_replays(core_); }
+
+// An unrelated patch: the six parked threads safe with the program's own
+// chain and a real end; spin unreliable at the top, deep at the depth
+// limit, smash at its forged return address.
+TEST_P(Ppc64leCore, ParkedThreadsSafeOthersUnreliable) {
+    const ProcessReport r = core_.check("parked:spin_outer");
+    expect_untouched_verdicts(r, core_.roles, core_.expect, false, "__libc_start_main");
+    int safe = 0;
+    for (const TaskVerdict& t : r.tasks) {
+        const std::string& role = core_.roles.at(t.tid);
+        SCOPED_TRACE(role);
+        safe += t.verdict == VerdictKind::safe;
+        if (t.verdict == VerdictKind::safe && role != "main") {
+            // start_thread (unnamed: the cross libc is stripped) then __clone,
+            // whose child path has no CFI and a back chain of 0.
+            EXPECT_EQ(t.frames.back().function, "clone") << dump(t);  // __clone's weak alias, as the symbolizer names it
+            EXPECT_EQ(t.frames.back().method, UnwindMethod::cfi) << dump(t);
+            EXPECT_NE(t.end.detail.find("back chain ends at clone"), std::string::npos) << t.end.detail;
+        }
+        if (role == "main") {
+            EXPECT_NE(t.end.detail.find("back chain ends above __libc_start_main"), std::string::npos) << t.end.detail;
+        }
+    }
+    EXPECT_EQ(safe, 6);
+    std::printf("ppc64le-%s: %d of %zu threads safe\n", GetParam().c_str(), safe, r.tasks.size());
+}
+
+// smash_inner wrote &spin_outer (a global entry, after padding, not a
+// call) into its caller's LR save slot: the frame after it is not a return
+// site.
+TEST_P(Ppc64leCore, SmashedReturnAddressIsUnreliableAtItsFrame) {
+    const TaskVerdict v = check_thread(core_.process, core_.thread_of("smash"), core_.unrelated());
+    ASSERT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
+    const int smashed = index_of(v.frames, "smash_inner") + 1;
+    ASSERT_GT(smashed, 0) << dump(v);
+    // The frame's pc is spin_outer's global entry; looked up at pc - 1 it
+    // lies in the padding before it, so it has no function of its own.
+    const Module* parked = core_.process.modules.find(v.frames[smashed].pc);
+    ASSERT_NE(parked, nullptr);
+    const auto spin_outer = parked->image->symbols_named("spin_outer");
+    ASSERT_EQ(spin_outer.size(), 1u);
+    EXPECT_EQ(v.frames[smashed].pc, parked->bias + spin_outer[0]->start) << dump(v);
+    EXPECT_TRUE(has_finding(v, Check::return_after_call, smashed)) << dump(v);
+    EXPECT_EQ(v.end.kind, StackEnd::Kind::failed) << dump(v);
+}
+
+TEST_P(Ppc64leCore, SpinnerIsUnreliableAtTheTop) {
+    const TaskVerdict v = check_thread(core_.process, core_.thread_of("spin"), core_.unrelated());
+    EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
+    EXPECT_TRUE(has_finding(v, Check::top, 0)) << dump(v);
+    EXPECT_EQ(v.end.kind, StackEnd::Kind::outermost) << dump(v);
+}
+
+// pause_inner calls pause through a PLT call stub (std r2,24(r1); ld
+// r12,off(r2); mtctr r12; bctr): the call's target is the slot's value,
+// libc's pause, found from pause_inner's own TOC pointer; the local call to
+// mark_ready lands on its local entry, inside the symbol.
+TEST_P(Ppc64leCore, BlFollowsThePltCallStubToLibc) {
+    const TaskVerdict v = check_thread(core_.process, core_.thread_of("pause"), core_.unrelated());
+    ASSERT_EQ(v.verdict, VerdictKind::safe) << dump(v);
+    ASSERT_EQ(v.frames[1].function, "pause_inner") << dump(v);
+    const auto target = arch_of(ArchId::ppc64le).call_target(core_.process, v.frames[1].pc);
+    ASSERT_TRUE(target.has_value());
+    const Module* libc = core_.process.modules.find(*target);
+    ASSERT_NE(libc, nullptr);
+    EXPECT_EQ(libc->name, "libc.so.6");
+    const Symbol* sym = libc->image->symbol_at(*target - libc->bias);
+    ASSERT_NE(sym, nullptr);
+    EXPECT_EQ(sym->name, "pause");
+    EXPECT_EQ(*target, libc->bias + sym->start);  // the global entry: what the slot holds
+    EXPECT_EQ(v.frames[0].function, "pause");
+}
+
+TEST_P(Ppc64leCore, PatchingTheSleepingFunctionBlocks) { expect_sleeping_function_blocks(core_); }
+
+// ppc64 restarts a system call after get_signal() (check_syscall_restart in
+// arch/powerpc/kernel/signal.c), so no input shows pc AT the sc: a pc
+// there is not a parked thread.
+TEST_P(Ppc64leCore, PcAtTheScIsNotParked) {
+    for (const std::string& role : kParkedRoles) {
+        SCOPED_TRACE(role);
+        ThreadState t = core_.thread_of(role);
+        t.regs.set(kPc, *t.regs.get(kPc) - 4);
+        const TaskVerdict v = check_thread(core_.process, t, core_.unrelated());
+        EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
+        EXPECT_TRUE(has_finding(v, Check::top, 0)) << dump(v);
+    }
+}
+
+TEST_P(Ppc64leCore, CutStackIsUnreliable) { expect_cut_stack_unreliable(core_); }
+
+// A back chain of 0 at every outermost frame the walk reaches.
+TEST_P(Ppc64leCore, OutermostFramesCarryTheEndMark) { expect_outermost_marks(core_); }
+
+// eu-stack (elfutils 0.188) on the host-path core: the same pcs for the six
+// safe threads. It stops at __clone too ("address out of range" after it),
+// and at __libc_start_main for main.
+TEST_P(Ppc64leCore, FramesEqualEuStacks) {
+    if (GetParam() != "host") GTEST_SKIP() << "eu-stack cannot map guest paths (no --sysroot)";
+    expect_frames_equal_eu_stack(core_, 6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Ppc64leCore, testing::Values("dist", "fp", "host"));
+
+// glibc's syscall() is a leaf on ppc64le too (its `sc` path never stores
+// LR): frame 0's caller comes from LR at the same r1
+// (fixtures/programs/leaf_park.c).
+class Ppc64leLeafCore : public testing::Test {
+protected:
+    void SetUp() override {
+        if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
+        const Status loaded = core_.load("ppc64le", "/usr/powerpc64le-linux-gnu");
+        ASSERT_TRUE(loaded) << loaded.error().message;
+    }
+    LeafCore core_;
+};
+
+constexpr unsigned kLr = 65;
+
+TEST_F(Ppc64leLeafCore, LeafFrameZeroIsReliable) { expect_leaf_frame_zero_reliable(core_, kLr); }
+
+TEST_F(Ppc64leLeafCore, PatchingTheLeafBlocksAtFrameZero) { expect_leaf_patch_blocks_frame_zero(core_); }
+
+TEST_F(Ppc64leLeafCore, WrongLinkRegisterIsUnreliable) { expect_wrong_link_register_unreliable(core_, kLr); }
+
+}  // namespace
+}  // namespace lpsafe::e2e
