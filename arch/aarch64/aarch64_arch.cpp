@@ -33,7 +33,6 @@ const Arch kAarch64Arch = {
     .glibc_thread_descriptor = aarch64::glibc_thread_descriptor,
     .red_zone = 0,  // AAPCS64 has none: memory below sp may be clobbered at any time
     .kernel_stack_ends = aarch64::kernel_stack_ends,
-    .kernel_idle_stack_ends = aarch64::kernel_idle_stack_ends,
     .code_edges = aarch64::code_edges,
     .kernel_indirect_thunks = aarch64::kernel_indirect_thunks,
     .kernel_return_thunks = aarch64::kernel_return_thunks,

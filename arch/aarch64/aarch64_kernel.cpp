@@ -43,9 +43,6 @@ constexpr KernelStackEnd kEnds[] = {
 }  // namespace
 
 std::span<const KernelStackEnd> kernel_stack_ends() { return kEnds; }
-// lpsafe walks no arm64 kernel memory yet (only /proc listings, where idle
-// tasks do not appear).
-std::span<const KernelIdleEnd> kernel_idle_stack_ends() { return {}; }
 // arm64 has no retpolines, return thunks or paravirt call tables: indirect
 // calls are `blr` and are seen as such by code_edges.
 std::span<const std::string_view> kernel_indirect_thunks() { return {}; }

@@ -9,7 +9,6 @@
 namespace lpsafe::aarch64 {
 
 std::span<const KernelStackEnd> kernel_stack_ends();
-std::span<const KernelIdleEnd> kernel_idle_stack_ends();
 std::span<const std::string_view> kernel_indirect_thunks();
 std::span<const std::string_view> kernel_return_thunks();
 std::span<const std::string_view> kernel_paravirt_tables();

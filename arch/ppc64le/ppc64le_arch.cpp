@@ -35,7 +35,6 @@ const Arch kPpc64leArch = {
     // (glibc's clone keeps r29-r31 there).
     .red_zone = 288,
     .kernel_stack_ends = ppc64le::kernel_stack_ends,
-    .kernel_idle_stack_ends = ppc64le::kernel_idle_stack_ends,
     .code_edges = ppc64le::code_edges,
     .kernel_indirect_thunks = ppc64le::kernel_indirect_thunks,
     .kernel_return_thunks = ppc64le::kernel_return_thunks,

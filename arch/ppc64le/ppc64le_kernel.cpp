@@ -35,9 +35,6 @@ constexpr KernelStackEnd kEnds[] = {
 }  // namespace
 
 std::span<const KernelStackEnd> kernel_stack_ends() { return kEnds; }
-// lpsafe walks no ppc64 kernel memory (only /proc listings, where idle
-// tasks do not appear).
-std::span<const KernelIdleEnd> kernel_idle_stack_ends() { return {}; }
 // Indirect branches are `bctrl` (no retpolines, return thunks or paravirt
 // tables on powerpc), seen as such by code_edges.
 std::span<const std::string_view> kernel_indirect_thunks() { return {}; }

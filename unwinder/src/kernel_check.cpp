@@ -184,6 +184,7 @@ void check_walked_top(Listed& l) {
 
 // The architecture's end of an idle task's stack in `function`, if it is one.
 const KernelIdleEnd* idle_stack_end(const Arch& arch, std::string_view function) {
+    if (arch.kernel_idle_stack_ends == nullptr) return nullptr;
     for (const KernelIdleEnd& e : arch.kernel_idle_stack_ends()) {
         if (e.function == function) return &e;
     }

@@ -142,9 +142,10 @@ struct Arch {
     uint64_t red_zone;
     // Kernel stacks (/proc/<pid>/task/<tid>/stack): the known outermost entries.
     std::span<const KernelStackEnd> (*kernel_stack_ends)();
-    // Kernel memory walks: where idle tasks' stacks end (none: an idle task
-    // off its CPU is unreliable at its bottom).
-    std::span<const KernelIdleEnd> (*kernel_idle_stack_ends)();
+    // Kernel memory walks: where idle tasks' stacks end. Null for an
+    // architecture whose kernel memory lpsafe does not walk (an idle task
+    // off its CPU is then unreliable at its bottom).
+    std::span<const KernelIdleEnd> (*kernel_idle_stack_ends)() = nullptr;
     // Every direct call and leaving jump of the function at [fn_start,
     // fn_start + fn_size), and whether it has an indirect one.
     Result<CodeEdges> (*code_edges)(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
