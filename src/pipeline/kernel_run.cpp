@@ -265,6 +265,9 @@ Result<KernelRun> check_kernel_once(const KernelOptions& k, const PatchSet& patc
     KernelCheckOptions options;
     options.image = image ? &*image : nullptr;
     options.strict = k.strict;
+    // The capture's own symbols say which architecture's stack ends apply
+    // (an arm64 capture judged on an x86_64 host, and the reverse).
+    options.arch = kernel_arch_of(kallsyms, image && image->has_vmlinux() ? image->process.arch : ArchId::x86_64);
     auto resolved = resolve_ranges(k, patch, loaded->input);
     if (!resolved) return resolved.error();
     ProcessReport report = check_kernel(loaded->input.tasks, kallsyms, std::move(*resolved), options);

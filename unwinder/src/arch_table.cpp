@@ -21,6 +21,8 @@ const Arch& arch_of(ArchId id) {
     return kX86_64Arch;
 }
 
+std::span<const Arch* const> all_arches() { return kArches; }
+
 const Arch* arch_for_elf_machine(uint16_t machine) {
     for (const Arch* a : kArches) {
         if (a->elf_machine == machine) return a;

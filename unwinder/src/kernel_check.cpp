@@ -497,4 +497,24 @@ ProcessReport check_kernel(const std::vector<KernelTask>& tasks, const Kallsyms&
     return report;
 }
 
+ArchId kernel_arch_of(const Kallsyms& kallsyms, ArchId fallback) {
+    const auto ends_of = [](const Arch* a) {
+        return a->kernel_stack_ends != nullptr ? a->kernel_stack_ends() : std::span<const KernelStackEnd>{};
+    };
+    ArchId best = fallback;
+    size_t best_count = 0;
+    for (const Arch* arch : all_arches()) {
+        size_t count = 0;
+        for (const KernelStackEnd& e : ends_of(arch)) {
+            const bool shared = std::any_of(all_arches().begin(), all_arches().end(), [&](const Arch* other) {
+                return other != arch && std::any_of(ends_of(other).begin(), ends_of(other).end(),
+                                                    [&](const KernelStackEnd& o) { return o.function == e.function; });
+            });
+            if (!shared && kallsyms.vmlinux_address(e.function)) ++count;
+        }
+        if (count > best_count) best = arch->id, best_count = count;
+    }
+    return best;
+}
+
 }  // namespace lpsafe

@@ -164,5 +164,7 @@ struct Arch {
 
 const Arch& arch_of(ArchId id);
 const Arch* arch_for_elf_machine(uint16_t machine);
+// Every row of the table, x86_64 first.
+std::span<const Arch* const> all_arches();
 
 }  // namespace lpsafe

@@ -145,6 +145,12 @@ Forecast forecast_kernel_task(const TaskVerdict& task);
 TaskVerdict check_kernel_task(const KernelTask& task, const Kallsyms& kallsyms, const ResolvedPatchSet& patch,
                               const KernelCheckOptions& options = {});
 
+// The architecture of the kernel whose symbols these are: the row with the
+// most of its own kernel stack ends (names no other row lists, e.g. arm64's
+// el0t_64_sync, x86_64's entry_SYSCALL_64) among the image's text symbols;
+// `fallback` when no row has one (a capture trimmed to a few symbols).
+ArchId kernel_arch_of(const Kallsyms& kallsyms, ArchId fallback);
+
 // The whole system as one report (pid 0, comm "kernel").
 Result<ProcessReport> check_kernel(const std::vector<KernelTask>& tasks, const Kallsyms& kallsyms,
                                    const PatchSet& patch, const KernelCheckOptions& options = {});
