@@ -14,6 +14,12 @@ mkdir -p "$tree" "$work/root"
 
 # Only what git tracks: no build directories, no local leftovers.
 git -C "$src" ls-files -z | (cd "$src" && tar --null -T - -cf -) | tar -xf - -C "$tree"
+# Through ccache when there is one: the package build compiles the whole
+# library again with Debian's flags, and WORK_DIR (the test command's
+# build-test/debian) keeps the tree's path, so a second run hits.
+if command -v ccache >/dev/null; then
+    export CC="ccache ${CC:-cc}" CXX="ccache ${CXX:-c++}"
+fi
 (cd "$tree" && dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1) ||
     { tail -n 50 "$work/build.log"; echo "test-debian: dpkg-buildpackage failed (log $work/build.log)" >&2; exit 1; }
 changes=$(ls "$work"/lpsafe_"$version"_*.changes)
