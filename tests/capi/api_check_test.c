@@ -221,7 +221,7 @@ static void live_child(void) {
     waitpid(child, NULL, 0);
 }
 
-/* The verdict of the thread whose role (dbgsym_prog's roles file) is `role`. */
+/* The verdict of thread `tid` in the result's one process, -1 if absent. */
 static int verdict_of(lpsafe_result *r, long tid) {
     const lpsafe_process *proc = NULL;
     lpsafe_process_info pi;

@@ -193,8 +193,10 @@ const KernelIdleEnd* idle_stack_end(const Arch& arch, std::string_view function)
 
 // bottom: user-mode pt_regs at the very top of the task's stack
 // (task_pt_regs()), the ORC end of a kernel thread's stack in
-// ret_from_fork, or of an idle task's in the CPU's entry code.
-void check_walked_bottom(const Arch& arch, const OrcWalk& walk, const KernelTask& task, Listed& l, StackEnd& end) {
+// ret_from_fork, or of an idle task's in the CPU's entry code. Returns the
+// idle end it accepted (its return address has a rule of its own), if any.
+const KernelIdleEnd* check_walked_bottom(const Arch& arch, const OrcWalk& walk, const KernelTask& task, Listed& l,
+                                         StackEnd& end) {
     const uint64_t task_pt_regs = task.task_pt_regs;
     const int idx = static_cast<int>(l.frames.size()) - 1;
     end.kind = StackEnd::Kind::failed;
@@ -203,7 +205,7 @@ void check_walked_bottom(const Arch& arch, const OrcWalk& walk, const KernelTask
         if (walk.end_regs == task_pt_regs) {
             end.kind = StackEnd::Kind::outermost;
             end.detail = "user-mode registers at the top of the task's stack";
-            return;
+            return nullptr;
         }
         end.detail = fmt::format("user-mode registers at {:#x}, not at the top of the task's stack ({:#x})",
                                  walk.end_regs, task_pt_regs);
@@ -212,21 +214,24 @@ void check_walked_bottom(const Arch& arch, const OrcWalk& walk, const KernelTask
         if (!l.frames.empty() && l.frames.back().function == "ret_from_fork") {
             end.kind = StackEnd::Kind::outermost;
             end.detail = "ORC end of stack in ret_from_fork";
-            return;
+            return nullptr;
         }
-        if (task.is_idle && !l.frames.empty() && idle_stack_end(arch, l.frames.back().function)) {
-            end.kind = StackEnd::Kind::outermost;
-            end.detail = "ORC end of an idle task's stack in " + l.frames.back().function;
-            return;
+        if (task.is_idle && !l.frames.empty()) {
+            if (const KernelIdleEnd* idle = idle_stack_end(arch, l.frames.back().function)) {
+                end.kind = StackEnd::Kind::outermost;
+                end.detail = "ORC end of an idle task's stack in " + l.frames.back().function;
+                return idle;
+            }
         }
         end.detail = task.is_idle ? "ORC end of an idle task's stack outside the CPU entry code"
                                   : "ORC end of stack outside ret_from_fork";
         break;
     case OrcWalk::End::failed:
         end.detail = walk.detail;
-        return;  // the unwind finding says it
+        return nullptr;  // the unwind finding says it
     }
     l.findings.push_back({Check::bottom, idx, end.detail});
+    return nullptr;
 }
 
 // Why return-after-call cannot run on frames of `module` ("" = vmlinux), or
@@ -278,18 +283,18 @@ void check_listed_calls(const Arch& arch, const KernelCheckOptions& options, Lis
             }
             continue;
         }
+        RuleOutcome own;
+        const RuleOutcome* r = &own;
         if (idle_end != nullptr && idle_end->check_return != nullptr && i + 1 == l.frames.size()) {
-            const RuleOutcome r = idle_end->check_return(options.image->process, l.frames[i].pc, sym->addr, sym->size);
-            if (r.kind != RuleOutcome::Kind::pass)
-                l.findings.push_back({Check::return_after_call, static_cast<int>(i), r.detail});
-            continue;
+            own = idle_end->check_return(options.image->process, l.frames[i].pc, sym->addr, sym->size);
+        } else {
+            // The symbol is kallsyms' for this pc: the pc alone is the key.
+            auto [it, fresh] = memo.try_emplace(l.frames[i].pc);
+            if (fresh) it->second = arch.check_call_before(options.image->process, l.frames[i].pc, sym->addr, sym->size);
+            r = &it->second;
         }
-        // The symbol is kallsyms' for this pc: the pc alone is the key.
-        auto [it, fresh] = memo.try_emplace(l.frames[i].pc);
-        if (fresh) it->second = arch.check_call_before(options.image->process, l.frames[i].pc, sym->addr, sym->size);
-        const RuleOutcome& r = it->second;
-        if (r.kind != RuleOutcome::Kind::pass) {
-            l.findings.push_back({Check::return_after_call, static_cast<int>(i), r.detail});
+        if (r->kind != RuleOutcome::Kind::pass) {
+            l.findings.push_back({Check::return_after_call, static_cast<int>(i), r->detail});
         }
     }
 }
@@ -356,9 +361,7 @@ TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const R
             l.findings.push_back({Check::top, -1, "task state '" + task.state + "' is not a sleeping state"});
         }
         check_walked_top(l);
-        check_walked_bottom(arch, *task.walk, task, l, v.end);
-        const KernelIdleEnd* idle_end =
-            task.is_idle && v.end.kind == StackEnd::Kind::outermost ? idle_stack_end(arch, l.frames.back().function) : nullptr;
+        const KernelIdleEnd* idle_end = check_walked_bottom(arch, *task.walk, task, l, v.end);
         check_listed_calls(arch, options, l, v.skipped, memo, idle_end);
         return finish_task(patch, options, std::move(l), std::move(hidden), std::move(v));
     }
