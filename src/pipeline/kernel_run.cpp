@@ -26,7 +26,6 @@ struct Loaded {
     readers::KernelInput input;
     std::string source;
     std::shared_ptr<const Memory> dump;  // --vmcore
-    std::string dump_kallsyms;       // a dump's image symbols, as /proc/kallsyms text
     std::vector<std::string> notes;  // for the report
 };
 
@@ -37,7 +36,7 @@ Result<Loaded> load(const KernelOptions& k) {
     if (!capture) return capture.error();
     auto input = readers::to_kernel_input(*capture);
     if (!input) return input.error();
-    return Loaded{std::move(*input), capture->source, {}, {}, {}};
+    return Loaded{std::move(*input), capture->source, {}, {}};
 }
 
 // A dump names its own kernel: symbols from its kallsyms tables, release and
@@ -55,7 +54,6 @@ Result<Loaded> load_vmcore(const KernelOptions& k, int64_t& kernel_offset) {
     out.notes.push_back(fmt::format("kallsyms: {} symbols of the kernel image, decoded from the dump's own tables",
                                     kallsyms->symbols().size()));
     out.input.kallsyms = std::move(*kallsyms);
-    out.dump_kallsyms = std::move(*text);
     out.input.release = info->value("OSRELEASE").value_or("");
     out.input.build_id = info->value("BUILD-ID").value_or("");
     for (char& c : out.input.build_id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -139,9 +137,7 @@ Status add_dump_modules(const KernelOptions& k, Loaded& loaded, KernelImage& ima
     const Memory& memory = *loaded.dump;
     auto found = readers::modules_from_memory(memory, loaded.input.kallsyms, *btf);
     if (found) {
-        auto all = Kallsyms::parse(loaded.dump_kallsyms + found->kallsyms);
-        if (!all) return make_error(k.vmcore + ": module symbols: " + all.error().message);
-        loaded.input.kallsyms = std::move(*all);
+        loaded.input.kallsyms.append(found->kallsyms);
         loaded.input.module_build_ids = std::move(found->build_ids);
         for (std::string& n : found->notes) loaded.notes.push_back(std::move(n));
         loaded.notes.push_back(fmt::format("modules: {} loaded, read from the dump", found->names.size()));

@@ -132,5 +132,55 @@ TEST(Kallsyms, ParsesTheRunningKernel) {
     EXPECT_FALSE(k->named("schedule", "vmlinux").empty());
 }
 
+// A dump's module symbols are appended to its image's table: the result
+// must be the very table parsing the two texts as one gives (order, sizes,
+// listing order for sympos, notes), or a module frame could resolve to a
+// different symbol than /proc's check would.
+TEST(Kallsyms, AppendingIsParsingTheWholeText) {
+    std::ifstream in("/proc/kallsyms");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string image = ss.str();
+    if (!Kallsyms::parse(image).ok()) image = test::kKallsymsExcerpt;  // kptr_restrict: the excerpt
+    // Module symbols as /proc lists them: symtab order (not sorted), a name
+    // the image also has, a name twice in one module, one odd line.
+    const std::string modules =
+        "ffffffffc0a02000 t helper\t[lp_a]\n"
+        "ffffffffc0a01000 T schedule\t[lp_a]\n"
+        "ffffffffc0a03000 t helper\t[lp_a]\n"
+        "ffffffffc0a01000 t alias_of_schedule\t[lp_a]\n"
+        "zzzz t not_a_symbol\t[lp_a]\n"
+        "ffffffffc0900000 T mod_b_fn\t[lp_b]\n"
+        "ffffffffc0900040 ? __UNIQUE_ID_depends197\t[lp_b]\n";
+    auto whole = Kallsyms::parse(image + modules);
+    auto first = Kallsyms::parse(image);
+    ASSERT_TRUE(whole.ok() && first.ok());
+    first->append(modules);
+    const auto& a = whole->symbols();
+    const auto& b = first->symbols();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_EQ(a[i].addr, b[i].addr) << i;
+        ASSERT_EQ(a[i].size, b[i].size) << i;
+        ASSERT_EQ(a[i].type, b[i].type) << i;
+        ASSERT_EQ(a[i].name, b[i].name) << i;
+        ASSERT_EQ(a[i].module, b[i].module) << i;
+        ASSERT_EQ(a[i].line, b[i].line) << i;
+    }
+    EXPECT_EQ(whole->notes(), first->notes());
+    EXPECT_EQ(whole->skipped_lines(), first->skipped_lines());
+    EXPECT_TRUE(first->name_was_skipped("not_a_symbol"));
+    ASSERT_EQ(whole->sched_ranges().size(), first->sched_ranges().size());
+    const auto helpers = first->named_in_listing_order("helper", "lp_a");
+    ASSERT_EQ(helpers.size(), 2u);
+    EXPECT_EQ(helpers[0]->addr, 0xffffffffc0a02000u);  // sympos 1 is the first listed, not the lowest
+    EXPECT_EQ(first->at(0xffffffffc0a01010)->name, "schedule");
+    EXPECT_EQ(first->named("schedule", "lp_a").size(), 1u);
+    EXPECT_EQ(first->named("schedule", "vmlinux").size(), whole->named("schedule", "vmlinux").size());
+    EXPECT_TRUE(first->has_module("lp_b"));
+    // The last module symbol runs to nothing: size 0, as parse() has it.
+    EXPECT_EQ(first->named("mod_b_fn", "lp_b")[0]->size, 0x40u);
+}
+
 }  // namespace
 }  // namespace lpsafe

@@ -72,48 +72,62 @@ std::string_view name_field(std::string_view line) {
 
 }  // namespace
 
-Result<Kallsyms> Kallsyms::parse(std::string_view original) {
+Result<Kallsyms> Kallsyms::parse(std::string_view text) {
     Kallsyms k;
-    k.text_ = std::make_unique<char[]>(original.size());
-    std::copy(original.begin(), original.end(), k.text_.get());
-    std::string_view text(k.text_.get(), original.size());
-    k.symbols_.reserve(text.size() / 40);
-    size_t line_no = 0;
-    bool any_address = false;
-    while (!text.empty()) {
-        const auto nl = text.find('\n');
-        const std::string_view line = text.substr(0, nl);
-        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-        ++line_no;
-        if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-        auto s = parse_line(line, line_no);
-        if (!s) {
-            // One odd line never sinks the whole table: the symbol is left
-            // out (frames in it then fail to resolve: unreliable, not safe).
-            k.note_skipped(s.error().message, name_field(line));
-            continue;
-        }
-        any_address = any_address || s->addr != 0;
-        s->line = static_cast<uint32_t>(k.symbols_.size());
-        k.symbols_.push_back(std::move(*s));
-    }
+    k.read_lines(text);
     if (k.symbols_.empty()) {
         return make_error(k.skipped_lines_ == 0 ? "kallsyms is empty"
                                                 : "kallsyms has no line lpsafe can read (" + k.notes_.front() + ")");
     }
-    if (!any_address) {
+    if (!k.any_address_) {
         return make_error("kallsyms shows only zero addresses (kernel.kptr_restrict hides them; run as root)");
     }
-    k.index();
+    k.index(0);
     return k;
 }
 
-void Kallsyms::index() {
+void Kallsyms::append(std::string_view more) {
+    const size_t sorted = symbols_.size();
+    read_lines(more);
+    if (symbols_.size() != sorted) index(sorted);
+}
+
+void Kallsyms::read_lines(std::string_view original) {
+    // The name index points into the symbol vector: appending moves it, and
+    // index() rebuilds it. The names point into these copies, which never move.
+    texts_.push_back(std::make_unique<char[]>(original.size()));
+    std::copy(original.begin(), original.end(), texts_.back().get());
+    std::string_view text(texts_.back().get(), original.size());
+    symbols_.reserve(symbols_.size() + text.size() / 40);
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        const std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        ++lines_read_;
+        if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+        auto s = parse_line(line, lines_read_);
+        if (!s) {
+            // One odd line never sinks the whole table: the symbol is left
+            // out (frames in it then fail to resolve: unreliable, not safe).
+            note_skipped(s.error().message, name_field(line));
+            continue;
+        }
+        any_address_ = any_address_ || s->addr != 0;
+        s->line = static_cast<uint32_t>(symbols_.size());
+        symbols_.push_back(std::move(*s));
+    }
+}
+
+void Kallsyms::index(size_t sorted) {
     const auto by_addr = [](const KernelSymbol& a, const KernelSymbol& b) { return a.addr < b.addr; };
     // vmlinux comes sorted; only module symbols (listed in symtab order) move.
-    if (!std::is_sorted(symbols_.begin(), symbols_.end(), by_addr)) {
-        std::stable_sort(symbols_.begin(), symbols_.end(), by_addr);
-    }
+    // Symbols [0, sorted) are already in order: the rest is sorted and merged
+    // in, which is the stable sort of the whole (a dump's module symbols
+    // join its 100,000 image symbols this way).
+    const auto tail = symbols_.begin() + static_cast<std::ptrdiff_t>(sorted);
+    if (!std::is_sorted(tail, symbols_.end(), by_addr)) std::stable_sort(tail, symbols_.end(), by_addr);
+    std::inplace_merge(symbols_.begin(), tail, symbols_.end(), by_addr);
+    sched_ranges_.clear();
     // A symbol's size runs to the next higher address, as the kernel's own
     // lookup (kernel/kallsyms.c get_symbol_pos) computes it for %pB.
     size_t next = symbols_.size();

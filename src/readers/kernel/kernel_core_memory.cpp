@@ -54,6 +54,8 @@ Result<std::shared_ptr<KernelCoreMemory>> KernelCoreMemory::open(const std::stri
     if (!pread_all(m->fd_, ph.data(), ph.size() * sizeof(Elf64_Phdr), eh.e_phoff)) {
         return make_error(path + ": truncated program header table");
     }
+    m->segments_.reserve(ph.size());
+    m->physical_.reserve(ph.size());
     for (const Elf64_Phdr& p : ph) {
         if (p.p_type == PT_LOAD && p.p_filesz > 0) {
             // Kernel addresses are the upper half; a dump without paging

@@ -96,6 +96,14 @@ Result<UnpackedKernel> unpack_kernel_image(std::span<const std::byte> file, uint
 Result<OpenedKernelImage> open_kernel_image(const std::string& path) {
     auto file = MappedFile::open(path);
     if (!file) return file.error();
+    if (is_elf((*file)->bytes())) {
+        // An ELF vmlinux is used where it lies, mapped: copying its 60+ MB
+        // was a third of a whole dump check (docs/performance.md).
+        file->reset();
+        auto elf = ElfImage::open(path);
+        if (!elf) return elf.error();
+        return OpenedKernelImage{std::move(*elf), "ELF"};
+    }
     auto unpacked = unpack_kernel_image((*file)->bytes());
     if (!unpacked) return make_error(path + ": " + unpacked.error().message);
     auto elf = ElfImage::from_bytes(path, std::move(unpacked->elf));

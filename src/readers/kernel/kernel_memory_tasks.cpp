@@ -9,6 +9,7 @@
 
 #include "readers/kernel/kernel_btf.h"
 #include "readers/kernel/kernel_cpus.h"
+#include "readers/kernel/page_cached_memory.h"
 
 namespace lpsafe::readers {
 namespace {
@@ -80,12 +81,19 @@ public:
     KernelTask task(uint64_t t) const;
 
 private:
-    std::optional<uint64_t> switches(uint64_t t) const {
-        const auto a = mem_.read_u64(t + l_.nvcsw), b = mem_.read_u64(t + l_.nivcsw);
-        if (!a || !b) return std::nullopt;
-        return *a + *b;
+    // The task's context-switch count and state, read fresh from the memory
+    // at one moment (one page-cached view: the fields are neighbours).
+    struct Stillness {
+        std::optional<uint64_t> switches;
+        std::optional<uint32_t> state;
+        bool operator==(const Stillness&) const = default;
+    };
+    Stillness stillness(uint64_t t) const {
+        const PageCachedMemory now(mem_);
+        const auto a = now.read_u64(t + l_.nvcsw), b = now.read_u64(t + l_.nivcsw);
+        return {a && b ? std::optional<uint64_t>(*a + *b) : std::nullopt, now.read_u32(t + l_.state)};
     }
-    void walk(uint64_t t, KernelTask& out) const;
+    void walk(const Memory& mem, uint64_t t, KernelTask& out) const;
 
     const Memory& mem_;
     const Layout& l_;
@@ -95,9 +103,10 @@ private:
     std::set<uint64_t> on_cpus_;  // every run queue's curr
 };
 
-void Reader::walk(uint64_t t, KernelTask& out) const {
-    const auto stack = mem_.read_u64(t + l_.stack);
-    const auto sp = mem_.read_u64(t + l_.thread_sp);
+// `mem`: this attempt's page-cached view (page_cached_memory.h).
+void Reader::walk(const Memory& mem, uint64_t t, KernelTask& out) const {
+    const auto stack = mem.read_u64(t + l_.stack);
+    const auto sp = mem.read_u64(t + l_.thread_sp);
     if (!stack || !sp) {
         out.status = CaptureStatus::unreadable;
         out.status_reason = "task_struct's stack or thread.sp is unreadable";
@@ -114,9 +123,9 @@ void Reader::walk(uint64_t t, KernelTask& out) const {
     out.task_pt_regs = limits.stack_high - l_.regs_size;
     OrcStart start;
     start.sp = *sp + l_.frame_size;
-    const auto bp = *sp >= limits.stack_low && *sp + l_.frame_size <= limits.stack_high ? mem_.read_u64(*sp + l_.frame_bp)
+    const auto bp = *sp >= limits.stack_low && *sp + l_.frame_size <= limits.stack_high ? mem.read_u64(*sp + l_.frame_bp)
                                                                                        : std::nullopt;
-    const auto ret = bp ? mem_.read_u64(*sp + l_.frame_ret) : std::nullopt;
+    const auto ret = bp ? mem.read_u64(*sp + l_.frame_ret) : std::nullopt;
     OrcWalk w;
     if (!bp || !ret) {
         w.detail = fmt::format("thread.sp {:#x} is not inside the task's stack [{:#x}, {:#x})", *sp, limits.stack_low,
@@ -127,17 +136,18 @@ void Reader::walk(uint64_t t, KernelTask& out) const {
     start.bp = *bp;
     start.ip = *ret;
     start.signal = *ret == ret_from_fork_;
-    out.walk = orc_walk(mem_, orc_, start, limits);
+    out.walk = orc_walk(mem, orc_, start, limits);
 }
 
 KernelTask Reader::task(uint64_t t) const {
     KernelTask out;
-    const auto pid = mem_.read_u32(t + l_.pid), tgid = mem_.read_u32(t + l_.tgid);
-    const auto state = mem_.read_u32(t + l_.state);
-    const auto on_cpu = mem_.read_u32(t + l_.on_cpu);
-    const auto flags = mem_.read_u32(t + l_.flags);
+    const PageCachedMemory head(mem_);  // these fields lie in one or two pages
+    const auto pid = head.read_u32(t + l_.pid), tgid = head.read_u32(t + l_.tgid);
+    const auto state = head.read_u32(t + l_.state);
+    const auto on_cpu = head.read_u32(t + l_.on_cpu);
+    const auto flags = head.read_u32(t + l_.flags);
     std::array<std::byte, 16> comm{};
-    if (!pid || !tgid || !state || !on_cpu || !flags || mem_.read(t + l_.comm, comm) != comm.size()) {
+    if (!pid || !tgid || !state || !on_cpu || !flags || head.read(t + l_.comm, comm) != comm.size()) {
         out.status = CaptureStatus::unreadable;
         out.status_reason = fmt::format("task_struct at {:#x} is unreadable", t);
         return out;
@@ -158,12 +168,12 @@ KernelTask Reader::task(uint64_t t) const {
         return out;
     }
     for (int attempt = 0; attempt <= o_.retries; ++attempt) {
-        const auto before = switches(t);
+        const Stillness before = stillness(t);
         KernelTask try_out = out;
-        walk(t, try_out);
-        const auto after = switches(t);
-        const auto state_after = mem_.read_u32(t + l_.state);
-        if (before && after && *before == *after && state_after == state) return try_out;
+        const PageCachedMemory view(mem_);  // fresh for each attempt
+        walk(view, t, try_out);
+        const Stillness after = stillness(t);
+        if (before.switches && before == after && after.state == state) return try_out;
     }
     out.state = "R";
     out.status_reason = "it kept switching while its stack was read";

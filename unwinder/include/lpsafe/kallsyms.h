@@ -41,6 +41,10 @@ public:
     // Fails on text with no kallsyms line at all, and when every address is zero
     // (kptr_restrict hides them from this reader: nothing can be resolved).
     static Result<Kallsyms> parse(std::string_view text);
+    // Adds the lines of `more` as if they had followed the parsed text (the
+    // same table as parse(text + more), without reading `text` again): a
+    // dump's module symbols, found with the image's symbols.
+    void append(std::string_view more);
     Kallsyms() = default;
     // Move-only: the name index points into the symbol vector's elements.
     Kallsyms(const Kallsyms&) = delete;
@@ -76,10 +80,11 @@ public:
     bool name_was_skipped(std::string_view name) const;
 
 private:
-    void index();
+    void read_lines(std::string_view text);
+    void index(size_t sorted);
     void note_skipped(const std::string& why, std::string_view name);
     const KernelSymbol* first_named(std::string_view name) const;
-    std::unique_ptr<char[]> text_;       // the parsed text; names point into it
+    std::vector<std::unique_ptr<char[]>> texts_;  // the parsed texts; names point into them
     std::vector<KernelSymbol> symbols_;  // sorted by address
     // Name index: open addressing over symbol indices (+1; 0 = empty slot),
     // one slot per distinct name; same-name symbols are chained in `next_`.
@@ -90,6 +95,8 @@ private:
     std::vector<std::string> notes_;
     std::vector<std::string> skipped_names_;
     size_t skipped_lines_ = 0;
+    size_t lines_read_ = 0;
+    bool any_address_ = false;
 };
 
 }  // namespace lpsafe
