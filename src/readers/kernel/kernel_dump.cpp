@@ -24,7 +24,7 @@ Result<KernelDump> open_kernel_dump(const std::string& path) {
     if (!memory) return memory.error();
     auto info = VmcoreInfo::from_notes((*memory)->notes());
     if (!info) return make_error(path + ": " + info.error().message);
-    if (!is_live_kernel_memory(path) && !getenv("NOMAP")) (void)(*memory)->map_file();
+    if (!is_live_kernel_memory(path)) (void)(*memory)->map_file();
     // x86_64 (arch/x86/kernel/machine_kexec_64.c): what the PT_LOADs do not
     // map virtually is found through init_top_pgt, at its physical address
     // __pa_symbol() = vaddr - __START_KERNEL_map + phys_base.
