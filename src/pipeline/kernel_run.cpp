@@ -27,6 +27,7 @@ struct Loaded {
     std::string source;
     std::shared_ptr<const Memory> dump;  // --vmcore
     std::vector<std::string> notes;  // for the report
+    std::optional<readers::KernelBtf> btf;  // a dump's image BTF, parsed once
 };
 
 Result<Loaded> load(const KernelOptions& k) {
@@ -36,7 +37,7 @@ Result<Loaded> load(const KernelOptions& k) {
     if (!capture) return capture.error();
     auto input = readers::to_kernel_input(*capture);
     if (!input) return input.error();
-    return Loaded{std::move(*input), capture->source, {}, {}};
+    return Loaded{std::move(*input), capture->source, {}, {}, {}};
 }
 
 // A dump names its own kernel: symbols from its kallsyms tables, release and
@@ -132,8 +133,9 @@ Status add_dump_modules(const KernelOptions& k, Loaded& loaded, KernelImage& ima
         return make_error(k.vmcore + ": a dump is read with its kernel's image (BTF, ORC): " +
                           (image.missing.empty() ? std::string("not loaded") : image.missing));
     }
-    auto btf = readers::KernelBtf::of_image(*mods.front().image);
-    if (!btf) return make_error(k.vmcore + ": " + btf.error().message);
+    auto parsed = readers::KernelBtf::of_image(*mods.front().image);
+    if (!parsed) return make_error(k.vmcore + ": " + parsed.error().message);
+    const readers::KernelBtf* btf = &loaded.btf.emplace(std::move(*parsed));
     const Memory& memory = *loaded.dump;
     auto found = readers::modules_from_memory(memory, loaded.input.kallsyms, *btf);
     if (found) {
@@ -197,7 +199,8 @@ namespace {
 // walked with the running image's ORC tables (needs that image).
 // `dump`: the dump already open (--vmcore); null: open `path` (/proc/kcore).
 Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, std::shared_ptr<const Memory> dump,
-                                                   const Kallsyms& kallsyms, KernelImage* image) {
+                                                   const Kallsyms& kallsyms, KernelImage* image,
+                                                   const readers::KernelBtf* btf) {
     if (image == nullptr || !image->has_vmlinux()) {
         return make_error("kernel memory needs the running kernel's image (its ORC tables and BTF): " +
                           (image == nullptr ? std::string("none was read") : image->missing));
@@ -223,6 +226,7 @@ Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, std:
     }
     readers::KernelMemoryOptions options;
     options.reader_tgid = readers::is_live_kernel_memory(path) ? getpid() : 0;  // a dump holds no lpsafe
+    options.btf = btf;
     return readers::read_memory_tasks(*dump, kallsyms, *vmlinux->image, orc, options);
 }
 
@@ -247,7 +251,8 @@ Result<KernelRun> check_kernel_once(const KernelOptions& k, const PatchSet& patc
     }
     const std::string& memory = k.vmcore.empty() ? k.kernel_memory : k.vmcore;
     if (!memory.empty()) {
-        auto walked = walk_kernel_memory(memory, loaded->dump, loaded->input.kallsyms, image ? &*image : nullptr);
+        auto walked = walk_kernel_memory(memory, loaded->dump, loaded->input.kallsyms, image ? &*image : nullptr,
+                                         loaded->btf ? &*loaded->btf : nullptr);
         if (!walked) return walked.error();
         // The image was placed by the dump's own _text; VMCOREINFO's slide
         // must say the same, or symbols and memory disagree.

@@ -88,6 +88,33 @@ TEST_F(RealOrc, SortedWithCallFramesAndEnds) {
     EXPECT_FALSE(table_->find(table_->ip_at(0) - 1).has_value()) << "below the first entry";
 }
 
+// A table given out of order (a module's, or an image built without
+// BUILDTIME_TABLE_SORT) is sorted with each entry kept on its ip, equal ips in
+// file order; one given in order is the same table.
+TEST(OrcTableOrder, UnsortedIpsKeepTheirEntries) {
+    const auto entries_for = [](std::initializer_list<int16_t> sp_offsets) {
+        std::vector<std::byte> out;
+        for (int16_t sp : sp_offsets) {
+            std::byte e[6] = {};
+            std::memcpy(e, &sp, 2);
+            out.insert(out.end(), e, e + 6);
+        }
+        return out;
+    };
+    const auto sorted_entries = entries_for({8, 16, 24, 32});
+    auto sorted = OrcTable::from_ips({0x10, 0x20, 0x20, 0x30}, sorted_entries, true);
+    const auto shuffled_entries = entries_for({32, 16, 8, 24});
+    auto shuffled = OrcTable::from_ips({0x30, 0x20, 0x10, 0x20}, shuffled_entries, true);
+    ASSERT_TRUE(sorted.ok() && shuffled.ok());
+    ASSERT_EQ(shuffled->size(), 4u);
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(shuffled->ip_at(i), sorted->ip_at(i)) << i;
+        EXPECT_EQ(shuffled->entry_at(i).sp_offset, sorted->entry_at(i).sp_offset) << i;
+    }
+    EXPECT_EQ(shuffled->find(0x2f)->sp_offset, 24);  // the last of the equal ips
+    EXPECT_FALSE(shuffled->find(0xf).has_value());
+}
+
 // The walker on a hand-made stack: one real call frame returning into real
 // code whose entry is an ORC end, then the same stack with bounds that cut
 // off the return address slot.

@@ -55,6 +55,8 @@ struct Listed {
 
 Listed list_frames(const std::vector<ListedEntry>& entries, const Kallsyms& kallsyms) {
     Listed out;
+    out.frames.reserve(entries.size());
+    out.symbols.reserve(entries.size());
     for (size_t i = 0; i < entries.size(); ++i) {
         const ListedEntry& e = entries[i];
         Frame f;
@@ -139,6 +141,8 @@ void check_listed_bottom(const Arch& arch, Listed& l, size_t entries, StackEnd& 
 // a return address except a never-run task's ret_from_fork.
 Listed walked_frames(const OrcWalk& walk, const Kallsyms& kallsyms) {
     Listed out;
+    out.frames.reserve(walk.frames.size());
+    out.symbols.reserve(walk.frames.size());
     for (size_t i = 0; i < walk.frames.size(); ++i) {
         Frame f;
         f.method = UnwindMethod::orc;

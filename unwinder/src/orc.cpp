@@ -80,11 +80,18 @@ Result<OrcTable> OrcTable::from_ips(std::vector<uint64_t> ips, std::span<const s
     // The kernel sorts the table at boot (unwind_init()); the image may hold
     // it unsorted. Equal ips keep their file order, as the kernel's sort
     // need not: objtool emits one entry per address.
+    // Built with CONFIG_BUILDTIME_TABLE_SORT (x86 selects it), the image's
+    // table is already in order: sorting it was a tenth of a dump check.
+    t.entries_.reserve(n);
+    if (std::is_sorted(ips.begin(), ips.end())) {
+        for (size_t i = 0; i < n; ++i) t.entries_.push_back(decode(entries.data() + kEntrySize * i, t.new_layout_));
+        t.ips_ = std::move(ips);
+        return t;
+    }
     std::vector<size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ips[a] < ips[b]; });
     t.ips_.reserve(n);
-    t.entries_.reserve(n);
     for (size_t i : order) {
         t.ips_.push_back(ips[i]);
         t.entries_.push_back(decode(entries.data() + kEntrySize * i, t.new_layout_));

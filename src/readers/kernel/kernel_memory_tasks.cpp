@@ -185,15 +185,20 @@ KernelTask Reader::task(uint64_t t) const {
 Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
                                                   const ElfImage& vmlinux, const KernelOrc& orc,
                                                   const KernelMemoryOptions& options) {
-    auto btf = KernelBtf::of_image(vmlinux, options.btf);
-    if (!btf) return btf.error();
-    auto layout = layout_from(*btf);
+    std::optional<KernelBtf> parsed;
+    if (options.btf == nullptr) {
+        auto made = KernelBtf::of_image(vmlinux);
+        if (!made) return made.error();
+        parsed = std::move(*made);
+    }
+    const KernelBtf& btf = options.btf != nullptr ? *options.btf : *parsed;
+    auto layout = layout_from(btf);
     if (!layout) return layout.error();
     const auto init_task = kallsyms.vmlinux_address("init_task");
     const auto rff = kallsyms.vmlinux_address("ret_from_fork");
     if (!init_task || !rff) return make_error("kallsyms lacks init_task or ret_from_fork");
     const Layout& l = *layout;
-    auto cpus = read_online_cpus(memory, kallsyms, *btf);
+    auto cpus = read_online_cpus(memory, kallsyms, btf);
     if (!cpus) return cpus.error();
     std::set<uint64_t> on_cpus;
     for (const OnlineCpu& c : *cpus) on_cpus.insert(c.curr);

@@ -19,10 +19,13 @@
 
 namespace lpsafe::readers {
 
+class KernelBtf;
+
 struct KernelMemoryOptions {
     int reader_tgid = 0;       // the live reading process (its threads are running); 0 for dumps
-    // BTF bytes: the image's .BTF section when empty.
-    std::vector<std::byte> btf;
+    // The image's BTF already parsed (a dump check parses it for the modules
+    // first); parsed from the image's .BTF section when null.
+    const KernelBtf* btf = nullptr;
     int retries = 3;  // reads of a task that keeps switching before it is called running
 };
 
