@@ -174,6 +174,17 @@ int run_klp_info(const std::string& path, bool json) {
 
 }  // namespace
 
+// A report that could not be written whole (a full disk, a closed pipe) must
+// not leave the verdict's exit status standing: a script reading "safe" from
+// the status would act on a report no one has.
+int written(int status) {
+    std::cout.flush();
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0 || std::cout.fail()) {
+        return fail("the report could not be written to standard output");
+    }
+    return status;
+}
+
 int main(int argc, char** argv) {
     CLI::App app{"lpsafe: is it safe to live-patch these threads? Checked, auditable stack verdicts."};
     app.set_version_flag("--version", std::string("lpsafe ") + LPSAFE_VERSION);
@@ -223,9 +234,9 @@ int main(int argc, char** argv) {
         return code == 0 ? 0 : kExitError;
     }
     try {
-        if (klp_info->parsed()) return run_klp_info(klp_file, a.json);
-        if (rec->parsed()) return record(a);
-        return run(a, check->parsed() ? lpsafe::report::Mode::check : lpsafe::report::Mode::stack);
+        if (klp_info->parsed()) return written(run_klp_info(klp_file, a.json));
+        if (rec->parsed()) return written(record(a));
+        return written(run(a, check->parsed() ? lpsafe::report::Mode::check : lpsafe::report::Mode::stack));
     } catch (const std::exception& e) {
         return fail(e.what());
     }

@@ -87,6 +87,18 @@ TEST_F(KlpCheck, CombinesWithFunc) {
     EXPECT_EQ(j["patch"]["not_loaded"], nlohmann::json({"vmlinux:cmdline_proc_show", "vmlinux:type_show,3"}));
 }
 
+// A report that cannot be written is an error, whatever the verdict: the
+// same check exits 1 (blocked) when its output can be written.
+TEST_F(KlpCheck, AnUnwritableReportIsAnError) {
+    const std::string check = lpsafe_bin() + " check" + core_args() + " --func libc.so.6:pause";
+    for (const char* json : {"", " --json"}) {
+        const auto r = run_command("sh -c '" + check + json + " >/dev/full'");
+        EXPECT_EQ(r.exit_status, 3) << json << r.err;
+        EXPECT_NE(r.err.find("could not be written"), std::string::npos) << r.err;
+        EXPECT_EQ(run_command(check + json).exit_status, 1) << json;
+    }
+}
+
 TEST_F(KlpCheck, NotALivepatchIsAnError) {
     const auto r = run_command(lpsafe_bin() + " check" + core_args() + " --klp-module " + ko("not_livepatch.ko"));
     EXPECT_EQ(r.exit_status, 3);
