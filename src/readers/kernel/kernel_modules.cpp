@@ -192,6 +192,14 @@ PlacedModule place_module(const std::string& module, const std::string& path, st
     for (const RelSymbol& sym : obj->symbols()) {
         if (sym.type != STT_FUNC || sym.name.empty() || !obj->section_valid(sym.section)) continue;
         if (!obj->sections()[sym.section].is_code()) continue;
+        // .init* is freed once the module's init has run (kernel/module/main.c
+        // do_init_module(): module_memfree of the init layout). A livepatch
+        // module's kallsyms still lists its init functions (kallsyms.c
+        // layout_symtab keeps a livepatch module's whole symtab) at the freed
+        // addresses, where the next module loaded may now be: placing
+        // .init.text there would claim that module's code and ORC range.
+        // Nothing is placed there, so a frame in it is unknown: unreliable.
+        if (obj->sections()[sym.section].name.starts_with(".init")) continue;
         const auto named = kallsyms.named(sym.name, module);
         if (named.size() != 1 || named.front()->addr < sym.value) continue;  // a static name used twice: no vote
         ++votes[sym.section].bases[named.front()->addr - sym.value];
