@@ -52,6 +52,9 @@ RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_
     // autiasp and the other hint-space PAC instructions decode as `hint`,
     // and retaa/retab (undecoded) are returns: neither is a call.
     if (id == 0 && is_blra(*word)) return RuleOutcome::pass();
+    if (id == 0 && (is_bra(*word) || is_reta(*word))) {
+        return RuleOutcome::fail("the instruction before return address " + hex(ret) + " is braa/brab or retaa/retab, not a call");
+    }
     // Any other undecodable word may be a call of an extension capstone 4
     // does not know either, so it cannot be called "not a call".
     if (id == 0) return RuleOutcome::cannot("the instruction before " + hex(ret) + " (" + hex(*word) + ") does not decode");

@@ -48,6 +48,8 @@ PointerAuthMask derive_pac_mask(uint64_t hwcap, std::span<const Mapping> mapping
     return mask;
 }
 
-bool looks_pac_signed(ArchId arch, uint64_t ptr) { return arch == ArchId::aarch64 && (ptr & kWidestPacField) != 0; }
+bool looks_pac_signed(const ProcessImage& process, uint64_t ptr) {
+    return process.arch == ArchId::aarch64 && (ptr & derive_pac_mask(kHwcapPaca, process.mappings).insn_mask) != 0;
+}
 
 }  // namespace lpsafe

@@ -62,9 +62,9 @@ Step Walker::step(const Frame& frame, const Regs& regs, int index, Regs& caller)
     const Module* module = cache_.location(addr).module;
     if (module == nullptr) {
         std::string detail = "pc " + hex_address(frame.pc) + " is in no known module";
-        if (pac_.source == PointerAuthMask::Source::none && looks_pac_signed(process_.arch, frame.pc)) {
-            detail += " (its bits 54..36 look like a pointer authentication code, but the input has no NT_ARM_PAC_MASK "
-                      "and no AT_HWCAP to derive one from: cannot strip PAC)";
+        if (pac_.source == PointerAuthMask::Source::none && looks_pac_signed(process_, frame.pc)) {
+            detail += " (bits above every mapped address look like a pointer authentication code, but the input has "
+                      "no NT_ARM_PAC_MASK and no AT_HWCAP with HWCAP_PACA to derive one from: cannot strip PAC)";
         }
         return fail(Check::unwind, index, detail);
     }

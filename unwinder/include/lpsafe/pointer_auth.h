@@ -46,8 +46,9 @@ Status check_pac_mask(const PointerAuthMask& mask, std::span<const Mapping> mapp
 // are 0 in every address of the process (see docs/verdict-rules.md).
 PointerAuthMask derive_pac_mask(uint64_t hwcap, std::span<const Mapping> mappings);
 
-// Does `ptr` look like a signed pointer that was not stripped (bits in the
-// widest PAC field set) on an architecture with pointer authentication?
-bool looks_pac_signed(ArchId arch, uint64_t ptr);
+// Does `ptr` look like a signed pointer that was not stripped: an aarch64
+// process, and bits set in the PAC field above every mapped address (where
+// derive_pac_mask would strip)? Only for saying why a walk failed.
+bool looks_pac_signed(const ProcessImage& process, uint64_t ptr);
 
 }  // namespace lpsafe
