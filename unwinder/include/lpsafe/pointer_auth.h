@@ -13,10 +13,14 @@
 
 namespace lpsafe {
 
-// The return address a signed one stands for: the kernel's own
-// ptrauth_strip_insn_pac (arch/arm64/include/asm/pointer_auth.h, 6.1;
-// ptrauth_strip_user_insn_pac since 6.5), `ptr & ~ptrauth_user_pac_mask()`,
-// with the mask the kernel reported. A mask of Source::none strips nothing.
+// The return address a signed one stands for, as the kernel strips user
+// return addresses for its own user-space unwinding (perf's
+// user_backtrace, arch/arm64/kernel/perf_callchain.c): 6.1's
+// ptrauth_strip_insn_pac (arch/arm64/include/asm/pointer_auth.h) is
+// ptrauth_clear_pac (asm/compiler.h), for a user pointer (bit 55 clear)
+// `ptr & ~ptrauth_user_pac_mask()`; later kernels' ptrauth_strip_user_insn_pac
+// uses XPACLRI, the instruction that clears the same field. Here with the
+// mask the kernel reported. A mask of Source::none strips nothing.
 inline uint64_t strip_pac(const PointerAuthMask& mask, uint64_t ptr) { return ptr & ~mask.insn_mask; }
 
 // Where a user PAC can lie at most: ptrauth_user_pac_mask() is
