@@ -206,5 +206,36 @@ TEST_F(Arm64PacQemuCore, ReturnAddressesAreSigned) { expect_signed_without_mask_
 
 TEST_F(Arm64PacQemuCore, SameVerdictsAndFramesAsTheUnsignedCore) { expect_same_as_unsigned(pac_, plain_); }
 
+// Frame 0 whose return address is still in x30 (a leaf; also any function
+// between its paciasp and the save, or between the reload and autiasp):
+// x30 is stripped like a saved one. No signed program parks in a leaf, so
+// the real leaf core (leaf_park.c in glibc's syscall(), aarch64-leaf) gets
+// a signed x30 the way paciasp would leave it, with the kernel's mask:
+// the same frames; without the mask the walk fails.
+TEST(Arm64PacLeaf, SignedLinkRegisterAtFrameZeroIsStripped) {
+    if (std::getenv("LPSAFE_FOREIGN_CORES") == nullptr) GTEST_SKIP() << "run through meson test";
+    LeafCore core;
+    auto st = core.load("aarch64", "/usr/aarch64-linux-gnu");
+    ASSERT_TRUE(st) << st.error().message;
+    const ResolvedPatchSet unrelated = core.patch("leaf_park:leaf_thread");
+    constexpr unsigned kX30 = 30;
+    for (const ThreadState& t : core.process.threads) {
+        SCOPED_TRACE(core.roles.at(t.tid));
+        const TaskVerdict plain = check_thread(core.process, t, unrelated);
+        ASSERT_NE(plain.verdict, VerdictKind::unreliable) << dump(plain);
+        ThreadState signed_lr = t;
+        signed_lr.regs.set(kX30, *t.regs.get(kX30) | 0x002a000000000000);
+        signed_lr.pac = {PointerAuthMask::Source::core_note, kKernelMask, kKernelMask};
+        ASSERT_TRUE(check_pac_mask(signed_lr.pac, core.process.mappings));
+        const TaskVerdict stripped = check_thread(core.process, signed_lr, unrelated);
+        EXPECT_EQ(stripped.verdict, plain.verdict) << dump(stripped);
+        ASSERT_EQ(stripped.frames.size(), plain.frames.size()) << dump(stripped);
+        for (size_t i = 0; i < plain.frames.size(); ++i) EXPECT_EQ(stripped.frames[i].pc, plain.frames[i].pc) << i;
+        EXPECT_EQ(stripped.frames[1].pc, *t.regs.get(kX30));
+        signed_lr.pac = {};
+        EXPECT_EQ(check_thread(core.process, signed_lr, unrelated).verdict, VerdictKind::unreliable);
+    }
+}
+
 }  // namespace
 }  // namespace lpsafe::e2e
