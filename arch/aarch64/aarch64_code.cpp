@@ -46,10 +46,19 @@ RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_
     if (!word) return RuleOutcome::cannot("code before " + hex(ret) + " is not readable");
     const unsigned id = insn_id(*word, ret - 4);
     if ((id == ARM64_INS_BL && is_bl(*word)) || (id == ARM64_INS_BLR && is_blr(*word))) return RuleOutcome::pass();
-    // Capstone 4 does not know ARMv8.3's blraa/blrab: an undecodable word
-    // may be one of those, so it cannot be called "not a call".
+    // ARMv8.3's blraa/blraaz/blrab/blrabz are calls (they authenticate the
+    // target, then branch with link like blr). Capstone 4 decodes none of
+    // them, so the encoding decides (aarch64_insn.h, is_blra). paciasp,
+    // autiasp and the other hint-space PAC instructions decode as `hint`,
+    // and retaa/retab (undecoded) are returns: neither is a call.
+    if (id == 0 && is_blra(*word)) return RuleOutcome::pass();
+    if (id == 0 && (is_bra(*word) || is_reta(*word))) {
+        return RuleOutcome::fail("the instruction before return address " + hex(ret) + " is braa/brab or retaa/retab, not a call");
+    }
+    // Any other undecodable word may be a call of an extension capstone 4
+    // does not know either, so it cannot be called "not a call".
     if (id == 0) return RuleOutcome::cannot("the instruction before " + hex(ret) + " (" + hex(*word) + ") does not decode");
-    return RuleOutcome::fail("the instruction before return address " + hex(ret) + " is not bl or blr");
+    return RuleOutcome::fail("the instruction before return address " + hex(ret) + " is not bl, blr or blraa/blrab");
 }
 
 namespace {

@@ -3,6 +3,8 @@
 // tbz/tbnz to outside), and whether it calls or jumps through a register
 // (arch/common/word_edges.h). GCC emits no literal pools inside aarch64
 // functions, so the linear pass over words is exact.
+#include <capstone/capstone.h>
+
 #include "../common/word_edges.h"
 #include "aarch64_code.h"
 #include "aarch64_insn.h"
@@ -14,7 +16,17 @@ namespace {
 const arch_common::WordBranches kBranches = {
     .sp_reg = sp,
     .ra_reg = x30,
-    .insn_id = insn_id,
+    // Capstone 4 leaves ARMv8.3's authenticating branches undecoded; they
+    // branch as blr / br / ret once the target is authenticated, so they
+    // count as those rather than ending the pass as unknown words.
+    .insn_id = [](uint32_t w, uint64_t addr) -> unsigned {
+        const unsigned id = insn_id(w, addr);
+        if (id != 0) return id;
+        if (is_blra(w)) return ARM64_INS_BLR;
+        if (is_bra(w)) return ARM64_INS_BR;
+        if (is_reta(w)) return ARM64_INS_RET;
+        return 0;
+    },
     .call_target = [](uint32_t w, uint64_t addr) -> std::optional<uint64_t> {
         if (is_bl(w)) return branch26_target(w, addr);
         return std::nullopt;
@@ -23,8 +35,8 @@ const arch_common::WordBranches kBranches = {
         if (is_b(w)) return branch26_target(w, addr);
         return conditional_target(w, addr);
     },
-    .register_jump = is_br,
-    .register_call = is_blr,
+    .register_jump = [](uint32_t w) { return is_br(w) || is_bra(w); },
+    .register_call = [](uint32_t w) { return is_blr(w) || is_blra(w); },
     .resolve = [](const ProcessImage& process, uint64_t target, uint64_t) { return through_plt(process, target); },
 };
 

@@ -71,6 +71,7 @@ bool is_set_fp(uint32_t w, int64_t offset) {
 }
 bool is_branch(uint32_t w) {
     return is_b(w) || is_bl(w) || is_br(w) || is_blr(w) || (w & 0xfffffc1f) == 0xd65f0000 /* ret */ ||
+           is_blra(w) || is_bra(w) || is_reta(w) ||
            conditional_target(w, 0).has_value();
 }
 // Could `w` change x29 or sp? Conservatively yes when its destination field

@@ -36,4 +36,18 @@ std::optional<uint64_t> conditional_target(uint32_t word, uint64_t addr) {
 bool is_blr(uint32_t word) { return (word & 0xfffffc1f) == 0xd63f0000; }
 bool is_br(uint32_t word) { return (word & 0xfffffc1f) == 0xd61f0000; }
 
+namespace {
+// 1101011 Z 0 op:2 11111 0000 1 M Rn Rm with the given op; Z = 0 needs Rm = 11111.
+bool is_pac_branch(uint32_t word, uint32_t op) {
+    if ((word & 0xfefff800) != (0xd61f0800 | op << 21)) return false;
+    const bool z = (word >> 24) & 1;
+    return z || (word & 0x1f) == 0x1f;
+}
+}  // namespace
+
+bool is_blra(uint32_t word) { return is_pac_branch(word, 1); }
+bool is_bra(uint32_t word) { return is_pac_branch(word, 0); }
+// RETAA/RETAB: Z = 0, Rn = x30, Rm = 11111 (0xd65f0bff, 0xd65f0fff).
+bool is_reta(uint32_t word) { return (word & 0xfffffbff) == 0xd65f0bff; }
+
 }  // namespace lpsafe::aarch64

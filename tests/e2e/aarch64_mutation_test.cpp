@@ -11,16 +11,24 @@
 // reliable with exactly the original frames. ppc64le is mutated the same
 // way: its LR save slots and back chains are the words holding return
 // addresses and stack addresses, LR (and r1's back chain) frame 0's.
+// On the signed aarch64 cores (pointer authentication: the kernel-written
+// one with NT_ARM_PAC_MASK, qemu-user's with a derived mask) a saved return
+// address is recognised once stripped, and two more kinds of lie are told:
+// its PAC bits altered (PAC is no reliability signal here, so the stack
+// must come out exactly the same) and bits set just outside the mask (those
+// are not stripped, so the stack must come out unreliable).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdlib>
 #include <map>
 #include <set>
 
 #include "lpsafe/analyze.h"
 #include "lpsafe/arch.h"
+#include "lpsafe/pointer_auth.h"
 #include "overlay_memory.h"
 #include "readers/core/core_file.h"
 
@@ -53,6 +61,11 @@ bool frames_equal(const std::vector<Frame>& a, const std::vector<Frame>& b) {
 // has no call target to tie it to its callee: a saved x30 replaced by one
 // that leads on to a real end cannot be refuted. Counted apart, as on x86_64.
 constexpr const char* kIndirectSite = "ra_indirect_call_site";
+// Signed return addresses: what each kind of lie must come out as.
+constexpr const char* kPacAltered = "ra_pac_bits_altered";        // the same frames
+// Unreliable, where the walk reads the word (a stale return address left
+// deeper in the stack is not read, and changes nothing).
+constexpr const char* kBeyondMask = "ra_bits_beyond_the_pac_mask";
 
 class ForeignCoreMutation : public testing::Test {
 protected:
@@ -68,6 +81,7 @@ protected:
         ++counts_[kind][r];
         ++mutants_;
         if (r == kOtherFrames && kind != kIndirectSite) ADD_FAILURE() << "soundness: " << kind << " on tid " << t.tid;
+        if (kind == kPacAltered && r != kSameFrames) ADD_FAILURE() << "an altered PAC changed the stack of tid " << t.tid;
         return r;
     }
 
@@ -86,7 +100,22 @@ protected:
         return out;
     }
 
+    // For a saved return address under a PAC mask: its PAC bits changed in
+    // four ways, and the bit just above and the bit just below the mask
+    // flipped.
+    static std::vector<std::pair<std::string, uint64_t>> pac_lies(uint64_t value, uint64_t mask) {
+        if (mask == 0) return {};
+        const uint64_t low = mask & (~mask + 1), high = uint64_t{1} << (63 - std::countl_zero(mask));
+        return {{kPacAltered, value ^ low},      {kPacAltered, value ^ high}, {kPacAltered, value & ~mask},
+                {kPacAltered, value | mask},     {kBeyondMask, value ^ high << 1}, {kBeyondMask, value ^ low >> 1}};
+    }
+
     void mutate_core(const Target& target, const std::string& variant, const std::string& exe,
+                     const std::string& unrelated) {
+        const std::string d = dir_ + "/" + target.arch + "-" + variant;
+        mutate_core(target, d + "/core.qemu", d + "/" + exe, target.sysroot, unrelated);
+    }
+    void mutate_core(const Target& target, const std::string& core, const std::string& exe, const std::string& sysroot,
                      const std::string& unrelated);
     void report(const char* arch);
 
@@ -98,10 +127,9 @@ protected:
     int threads_ = 0;
 };
 
-void ForeignCoreMutation::mutate_core(const Target& target, const std::string& variant, const std::string& exe,
-                                  const std::string& unrelated) {
-    const std::string d = dir_ + "/" + target.arch + "-" + variant;
-    auto process = readers::read_core(d + "/core.qemu", {d + "/" + exe, target.sysroot});
+void ForeignCoreMutation::mutate_core(const Target& target, const std::string& core, const std::string& exe,
+                                      const std::string& sysroot, const std::string& unrelated) {
+    auto process = readers::read_core(core, {exe, sysroot});
     ASSERT_TRUE(process) << process.error().message;
     PatchSet set;
     ASSERT_TRUE(set.add_spec(unrelated));
@@ -133,13 +161,24 @@ void ForeignCoreMutation::mutate_core(const Target& target, const std::string& v
         for (uint64_t at = sp; at < top && at < stack->end; at += 8) {
             const auto v = process->memory->read_u64(at);
             if (!v) break;
-            const bool ra = pcs.count(*v) != 0;
+            const bool ra = pcs.count(strip_pac(t.pac, *v)) != 0;
             if (!ra && !stack->contains(*v)) continue;
-            for (const auto& [kind, lie] : lies(*process, *v, ra, sp)) {
+            auto told = lies(*process, *v, ra, sp);
+            bool read_by_walk = false;
+            if (ra && t.pac.insn_mask != 0) {
+                const auto more = pac_lies(*v, t.pac.insn_mask);
+                told.insert(told.end(), more.begin(), more.end());
+                overlay->reset();
+                overlay->patch_u64(at, 0);
+                read_by_walk = !is_reliable(check_thread(mutated, t, patch_));
+            }
+            for (const auto& [kind, lie] : told) {
                 if (lie == *v) continue;
                 overlay->reset();
                 overlay->patch_u64(at, lie);
-                judge(mutated, t, original, kind);
+                const Result3 r = judge(mutated, t, original, kind);
+                if (kind == kBeyondMask && read_by_walk && r != kUnreliable)
+                    ADD_FAILURE() << "bits beyond the PAC mask were taken on tid " << t.tid << " at " << std::hex << at;
             }
         }
         // Frame 0's registers: the link register and the frame pointer.
@@ -187,6 +226,19 @@ TEST_F(ForeignCoreMutation, NoMutantIsJudgedReliableWithOtherFrames) {
     mutate_core(kAarch64, "leaf", "leaf_park", "leaf_park:leaf_thread");
     EXPECT_EQ(threads_, 14);  // the six parked threads of each parked core, both of leaf_park's
     report("aarch64");
+}
+
+// Signed stacks (pointer authentication): the kernel-written core with its
+// NT_ARM_PAC_MASK, and qemu-user's core with a mask derived from AT_HWCAP.
+TEST_F(ForeignCoreMutation, NoSignedAarch64MutantIsJudgedReliableWithOtherFrames) {
+    const char* fixtures = std::getenv("LPSAFE_SOURCE_FIXTURES");
+    if (fixtures == nullptr) GTEST_SKIP() << "LPSAFE_SOURCE_FIXTURES is not set (run through meson test)";
+    const std::string kernel = std::string(fixtures) + "/arm64-guest/recorded-pac";
+    mutate_core(kAarch64, kernel + "/core.kernel", kernel + "/parked", "", "parked:spin_outer");
+    mutate_core(kAarch64, dir_ + "/aarch64-pac/core.qemu", dir_ + "/aarch64-pac/parked", "", "parked:spin_outer");
+    EXPECT_EQ(threads_, 12);  // the six parked threads of each core
+    for (const char* kind : {kPacAltered, kBeyondMask}) EXPECT_GT(counts_[kind][kSameFrames] + counts_[kind][kUnreliable], 12);
+    report("aarch64 (PAC)");
 }
 
 TEST_F(ForeignCoreMutation, NoPpc64leMutantIsJudgedReliableWithOtherFrames) {

@@ -7,6 +7,7 @@
 #include <array>
 
 #include "lpsafe/arch.h"
+#include "lpsafe/pointer_auth.h"
 #include "lpsafe/unwind.h"
 #include "site_cache.h"
 
@@ -29,8 +30,8 @@ struct Step {
 
 class Walker {
 public:
-    Walker(SiteCache& cache, const UnwindOptions& options, UnwoundStack& out)
-        : cache_(cache), process_(cache.process()), arch_(arch_of(process_.arch)), options_(options), out_(out) {}
+    Walker(SiteCache& cache, const PointerAuthMask& pac, const UnwindOptions& options, UnwoundStack& out)
+        : cache_(cache), process_(cache.process()), arch_(arch_of(process_.arch)), pac_(pac), options_(options), out_(out) {}
 
     // The caller's registers go to `caller` (not into Step: a register file
     // is 350 bytes, and the loop would copy it several times per frame).
@@ -49,6 +50,9 @@ private:
     SiteCache& cache_;
     const ProcessImage& process_;
     const Arch& arch_;
+    // Every return address read from a register or the stack is stripped of
+    // its PAC before anything looks at it (lpsafe/pointer_auth.h).
+    const PointerAuthMask& pac_;
     const UnwindOptions& options_;
     UnwoundStack& out_;
 };
@@ -57,7 +61,12 @@ Step Walker::step(const Frame& frame, const Regs& regs, int index, Regs& caller)
     const uint64_t addr = frame.lookup_address();
     const Module* module = cache_.location(addr).module;
     if (module == nullptr) {
-        return fail(Check::unwind, index, "pc " + hex_address(frame.pc) + " is in no known module");
+        std::string detail = "pc " + hex_address(frame.pc) + " is in no known module";
+        if (pac_.source == PointerAuthMask::Source::none && looks_pac_signed(process_, frame.pc)) {
+            detail += " (bits above every mapped address look like a pointer authentication code, but the input has "
+                      "no NT_ARM_PAC_MASK and no AT_HWCAP with HWCAP_PACA to derive one from: cannot strip PAC)";
+        }
+        return fail(Check::unwind, index, detail);
     }
     if (!module->status.usable() || !module->image) {
         return fail(Check::module, index, "cannot unwind through " + module->path + ": " + module->status.detail);
@@ -98,9 +107,14 @@ Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, i
     }
     auto ra = caller.get(row.ra_column);
     if (!ra) return fail(Check::unwind, index, "the CFI does not recover the return address");
-    s.pc = *ra;
+    // aarch64: x30 as saved after paciasp, or still in the register (frame
+    // 0 between paciasp and the save, or after the reload and before
+    // autiasp), carries a PAC. After an authenticated return the caller's
+    // x30 holds the stripped value too.
+    s.pc = strip_pac(pac_, *ra);
     s.ra_in_register = row.rule(row.ra_column).kind != RegRule::Kind::location;
-    caller.set(arch_.pc_reg, *ra);
+    caller.set(row.ra_column, s.pc);
+    caller.set(arch_.pc_reg, s.pc);
     s.caller_pc_exact = row.signal_frame;
     s.kind = Step::Kind::next;
     if (row.signal_frame) {
@@ -132,7 +146,7 @@ bool Walker::cross_check(const Regs& regs, const Step& cfi, const Regs& caller, 
     // Where the frame record does not give the frame's size (aarch64), the
     // CFI's CFA must at least lie above the record.
     const bool cfa_agrees = fps && (fps->cfa_exact ? fps->cfa == cfi.cfa : cfi.cfa >= fps->cfa);
-    if (fps && fps->pc == cfi.pc && cfa_agrees && caller_fp && *caller_fp == fps->caller_fp) return true;
+    if (fps && strip_pac(pac_, fps->pc) == cfi.pc && cfa_agrees && caller_fp && *caller_fp == fps->caller_fp) return true;
     std::string detail = "CFI: return " + hex_address(cfi.pc) + ", cfa " + hex_address(cfi.cfa) + "; frame pointer: ";
     detail += fps ? "return " + hex_address(fps->pc) + ", cfa " + hex_address(fps->cfa) : fps.error().message;
     out_.findings.push_back({Check::cross_check, index, detail});
@@ -162,12 +176,12 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     Step s;
     s.kind = Step::Kind::next;
     s.method = UnwindMethod::fp;
-    s.pc = fps->pc;
+    s.pc = strip_pac(pac_, fps->pc);  // a frame record's saved x30 is signed like any other
     s.cfa = fps->cfa;
     // A frame-pointer step recovers only pc, sp and fp; every other register
     // stays unknown so that no later rule silently uses a stale value.
     caller = Regs(regs.arch());
-    caller.set(arch_.pc_reg, fps->pc);
+    caller.set(arch_.pc_reg, s.pc);
     // Only a bound (aarch64): the caller's sp stays unknown, so a caller whose
     // CFI needs it cannot be stepped on a guess.
     if (fps->cfa_exact) caller.set(arch_.sp_reg, fps->cfa);
@@ -248,7 +262,7 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
     symbolize(cache, first);
     out.frames.push_back(first);
 
-    Walker walker(cache, options, out);
+    Walker walker(cache, thread.pac, options, out);
     // Two register files in turn: the callee's and the caller's being filled.
     std::array<Regs, 2> files{thread.regs, Regs(thread.regs.arch())};
     Regs* regs = &files[0];

@@ -8,6 +8,7 @@
 
 #include "lpsafe/arch.h"
 #include "readers/core/core_notes.h"
+#include "readers/core/pac_mask.h"
 #include "readers/modules/elf_bytes.h"
 #include "readers/core/link_map.h"
 #include "readers/modules/module_loader.h"
@@ -263,6 +264,7 @@ Result<ProcessImage> read_core(const std::string& path, const CoreOptions& optio
     if (notes.process) image.comm = notes.process->comm;
     image.threads = std::move(notes.threads);
     image.mappings = std::move(*mappings);
+    if (auto pac = settle_pac_masks(image, notes.auxv); !pac) return make_error(path + ": " + pac.error().message);
     image.modules = load_modules(image.mappings, *memory, notes.auxv, ModuleSearch{options.exe, options.sysroot, options.debug_dirs});
     image.memory = std::move(memory);
     learn_thread_starts(image);

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "readers/core/pac_mask.h"
 #include "readers/modules/elf_bytes.h"
 
 namespace lpsafe::readers {
@@ -120,6 +121,16 @@ Status decode_core_notes(std::span<const std::byte> segment, uint64_t align, con
     auto notes = parse_notes(segment, align);
     if (!notes) return notes.error();
     for (const Note& note : *notes) {
+        // The kernel writes each thread's extra register sets as "LINUX"
+        // notes right after its NT_PRSTATUS (fs/binfmt_elf.c,
+        // fill_thread_core_info); aarch64's PAC mask is one of them.
+        if (note.name == "LINUX" && note.type == NT_ARM_PAC_MASK && arch.id == ArchId::aarch64) {
+            if (out.threads.empty()) return make_error("NT_ARM_PAC_MASK note before any NT_PRSTATUS");
+            auto mask = parse_pac_mask(note.desc, PointerAuthMask::Source::core_note);
+            if (!mask) return make_error("thread " + std::to_string(out.threads.back().tid) + ": " + mask.error().message);
+            out.threads.back().pac = *mask;
+            continue;
+        }
         // "LINUX" notes reuse small type numbers for other register sets.
         if (note.name != "CORE") continue;
         switch (note.type) {

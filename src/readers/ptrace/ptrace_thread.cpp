@@ -11,6 +11,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "lpsafe/pointer_auth.h"
+#include "readers/core/pac_mask.h"
 #include "readers/ptrace/signal_guard.h"
 
 namespace lpsafe::readers {
@@ -33,6 +35,10 @@ struct Stopped {
     size_t stack_size = 0;
     std::string stack_problem;
     bool sp_outside_maps = false;
+    // aarch64: struct user_pac_mask when the kernel has address
+    // authentication (the regset fails with EINVAL otherwise).
+    std::array<std::byte, 16> pac{};
+    size_t pac_size = 0;
 };
 
 // Runs while the thread is stopped: registers, then the stack from below
@@ -46,6 +52,12 @@ void read_stopped(int tid, const Arch& arch, const std::vector<Mapping>& maps, c
         return;
     }
     out.regset_size = regs_iov.iov_len;
+#if defined(__aarch64__)
+    // The PAC mask (arch/arm64/kernel/ptrace.c, pac_mask_get): the same
+    // struct the kernel writes as NT_ARM_PAC_MASK into cores.
+    iovec pac_iov{out.pac.data(), out.pac.size()};
+    if (ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_ARM_PAC_MASK), &pac_iov) == 0) out.pac_size = pac_iov.iov_len;
+#endif
     auto regs = arch.parse_user_regs(std::span(out.regset.data(), out.regset_size));
     if (!regs) return;  // reported by the caller, after the detach
     const auto sp = regs->get(arch.sp_reg);
@@ -93,13 +105,23 @@ ThreadCapture unreadable(ThreadCapture c, std::string why) {
 }
 
 // After the detach: turn what was read into the thread's state.
-ThreadCapture finish(ThreadCapture c, const Arch& arch, const Stopped& s, const CaptureScratch& scratch) {
+ThreadCapture finish(ThreadCapture c, const Arch& arch, const std::vector<Mapping>& maps, const Stopped& s,
+                     const CaptureScratch& scratch) {
     if (s.regset_errno == ESRCH) return gone(std::move(c), "exited while stopped");
     if (s.regset_errno != 0)
         return unreadable(std::move(c), std::string("PTRACE_GETREGSET failed: ") + std::strerror(s.regset_errno));
     auto regs = arch.parse_user_regs(std::span(s.regset.data(), s.regset_size));
     if (!regs) return unreadable(std::move(c), regs.error().message + " (not a 64-bit process?)");
     c.thread.regs = std::move(*regs);
+    if (s.pac_size != 0) {
+        auto pac = parse_pac_mask(std::span(s.pac.data(), s.pac_size), PointerAuthMask::Source::ptrace);
+        if (pac) {
+            if (auto st = check_pac_mask(*pac, maps); !st) return unreadable(std::move(c), st.error().message);
+            c.thread.pac = *pac;
+        } else {
+            return unreadable(std::move(c), pac.error().message);
+        }
+    }
     c.sp_outside_maps = s.sp_outside_maps;
     if (!s.stack_problem.empty()) return unreadable(std::move(c), s.stack_problem);
     c.stack.addr = s.stack_addr;
@@ -142,7 +164,7 @@ ThreadCapture capture_thread(int pid, int tid, const TaskInfo& info, const Arch&
     read_stopped(tid, arch, maps, limits, scratch, s);
     detach(tid, w.status);
     c.thread.stop_ns = now_ns() - start;
-    return finish(std::move(c), arch, s, scratch);
+    return finish(std::move(c), arch, maps, s, scratch);
 }
 
 bool finish_detach(int tid, std::chrono::milliseconds timeout) {

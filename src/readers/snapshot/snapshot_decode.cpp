@@ -156,6 +156,7 @@ const char* record_name(RecordType t) {
     case RecordType::thread: return "thread";
     case RecordType::memory: return "memory";
     case RecordType::module: return "module";
+    case RecordType::pointer_auth: return "pointer_auth";
     }
     return "unknown";
 }
@@ -177,6 +178,20 @@ bool decode_record(RecordType type, ByteReader& r, SnapshotData& d, bool& have_p
     case RecordType::thread: d.threads.push_back(get_thread(r, d.arch)); break;
     case RecordType::memory: d.memory.push_back(get_bytes(r)); break;
     case RecordType::module: d.modules.push_back(get_module(r)); break;
+    case RecordType::pointer_auth: {
+        // Belongs to the thread record just before it.
+        const int32_t tid = r.i32();
+        const uint8_t source = r.u8();
+        if (d.threads.empty() || d.threads.back().state.tid != tid || source == 0 ||
+            source > static_cast<uint8_t>(PointerAuthMask::Source::derived))
+            return false;
+        PointerAuthMask& pac = d.threads.back().state.pac;
+        if (pac.source != PointerAuthMask::Source::none) return false;  // one per thread
+        pac.source = static_cast<PointerAuthMask::Source>(source);
+        pac.data_mask = r.u64();
+        pac.insn_mask = r.u64();
+        break;
+    }
     }
     return r.ok() && r.at_end();
 }
@@ -212,7 +227,7 @@ Result<SnapshotData> decode_records(std::span<const std::byte> body, uint16_t mi
         r.u16();
         const auto payload = r.take(r.u32());
         if (!r.ok()) return make_error("truncated record at offset " + std::to_string(at) + " of the records");
-        if (type < 1 || type > 5) {
+        if (type < 1 || type > kLastRecordType) {
             if (minor > kVersionMinor) continue;  // a later minor version's addition
             return make_error("unknown record type " + std::to_string(type) + " at offset " + std::to_string(at) + " of the records");
         }

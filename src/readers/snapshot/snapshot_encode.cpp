@@ -136,7 +136,21 @@ std::vector<std::byte> encode(const SnapshotData& d, const EncodeOptions& option
         w.str(d.comm);
     });
     for (const Mapping& m : d.mappings) record(w, RecordType::mapping, [&] { put_mapping(w, m); });
-    for (const ThreadRecord& t : d.threads) record(w, RecordType::thread, [&] { put_thread(w, t); });
+    for (const ThreadRecord& t : d.threads) {
+        record(w, RecordType::thread, [&] { put_thread(w, t); });
+        // Since 1.2, right after its thread: an aarch64 thread's PAC mask.
+        // A separate record, so a 1.1 reader skips it (and then leaves
+        // signed return addresses unstripped: unreliable, never wrong).
+        const PointerAuthMask& pac = t.state.pac;
+        if (pac.source != PointerAuthMask::Source::none) {
+            record(w, RecordType::pointer_auth, [&] {
+                w.u32(static_cast<uint32_t>(t.state.tid));
+                w.u8(static_cast<uint8_t>(pac.source));
+                w.u64(pac.data_mask);
+                w.u64(pac.insn_mask);
+            });
+        }
+    }
     for (const Bytes& b : d.memory) record(w, RecordType::memory, [&] { put_bytes(w, b); });
     for (const ModuleRecord& m : d.modules) record(w, RecordType::module, [&] { put_module(w, m); });
     const std::vector<std::byte> body = options.compress ? deflate(w.data()) : std::move(w.data());

@@ -23,10 +23,12 @@ inline constexpr char kUserMagic[8] = {'L', 'P', 'S', 'A', 'F', 'E', 'U', '\x1a'
 // Kernel captures (kernel_archive.h) are the kernel's snapshots; one magic for both.
 inline constexpr const auto& kKernelMagic = kCaptureMagic;
 inline constexpr uint16_t kVersionMajor = 1;  // incompatible changes
-inline constexpr uint16_t kVersionMinor = 1;  // additions readers may skip
+// 1.2 added the pointer_auth record (aarch64 PAC masks); 1.1 readers skip it.
+inline constexpr uint16_t kVersionMinor = 2;  // additions readers may skip
 inline constexpr size_t kHeaderSize = 24;
 
-enum class RecordType : uint16_t { process = 1, mapping = 2, thread = 3, memory = 4, module = 5 };
+enum class RecordType : uint16_t { process = 1, mapping = 2, thread = 3, memory = 4, module = 5, pointer_auth = 6 };
+inline constexpr uint16_t kLastRecordType = 6;
 enum class SectionKind : uint8_t { eh_frame_hdr = 1, eh_frame = 2, debug_frame = 3 };
 
 struct Bytes {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "lpsafe/pointer_auth.h"
 #include "readers/core/core_file.h"
 #include "readers/modules/mapped_file.h"
 #include "readers/snapshot/snapshot_elf.h"
@@ -74,7 +75,12 @@ Result<ProcessImage> read_snapshot_bytes(std::span<const std::byte> bytes, const
     p.pid = d.pid;
     p.comm = std::move(d.comm);
     p.mappings = std::move(d.mappings);
-    for (auto& t : d.threads) p.threads.push_back(std::move(t.state));
+    for (auto& t : d.threads) {
+        // A recorded mask is held to the same rule as a core's.
+        if (auto st = check_pac_mask(t.state.pac, p.mappings); !st)
+            return make_error("pointer_auth record of thread " + std::to_string(t.state.tid) + ": " + st.error().message);
+        p.threads.push_back(std::move(t.state));
+    }
     p.memory = std::make_shared<SnapshotMemory>(std::move(d.memory));
     // In address order, each add is an append (ModuleMap keeps them sorted).
     std::stable_sort(d.modules.begin(), d.modules.end(),

@@ -37,6 +37,30 @@ struct Mapping {
 // so the verdict says `gone`/`unreadable` instead of silently omitting it.
 enum class CaptureStatus { captured, gone, unreadable };
 
+// aarch64 pointer authentication (ARMv8.3 FEAT_PAuth): the bits of a user
+// pointer that hold its PAC once signed (paciasp signs x30 before a
+// function saves it; autiasp/retaa check it). The kernel reports them per
+// thread as struct user_pac_mask {data_mask, insn_mask}
+// (arch/arm64/include/uapi/asm/ptrace.h): the NT_ARM_PAC_MASK core note and
+// PTRACE_GETREGSET regset. Every return address the unwinder reads is
+// stripped with insn_mask (lpsafe/pointer_auth.h); docs/verdict-rules.md
+// says why that is sound.
+struct PointerAuthMask {
+    enum class Source : uint8_t {
+        none,       // no mask known: nothing is stripped
+        core_note,  // NT_ARM_PAC_MASK of a core
+        ptrace,     // PTRACE_GETREGSET NT_ARM_PAC_MASK of a live thread
+        // No note, but AT_HWCAP says the process could sign (qemu-user's
+        // cores): bits 54 down to the highest bit any mapping of the
+        // process uses (derive_pac_mask, lpsafe/pointer_auth.h).
+        derived,
+    };
+    Source source = Source::none;
+    uint64_t data_mask = 0;
+    uint64_t insn_mask = 0;
+    bool operator==(const PointerAuthMask&) const = default;
+};
+
 struct ThreadState {
     int tid = 0;
     Regs regs;
@@ -50,6 +74,7 @@ struct ThreadState {
     // anchor of a stack whose outermost frame an indirect call made
     // (check_bottom, docs/verdict-rules.md).
     std::optional<uint64_t> start_routine;
+    PointerAuthMask pac;  // aarch64 only; Source::none elsewhere
 };
 
 struct ProcessImage {
