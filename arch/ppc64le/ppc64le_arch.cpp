@@ -35,6 +35,7 @@ const Arch kPpc64leArch = {
     // (glibc's clone keeps r29-r31 there).
     .red_zone = 288,
     .kernel_stack_ends = ppc64le::kernel_stack_ends,
+    .kernel_listing_head = ppc64le::kKernelListingHead,
     .code_edges = ppc64le::code_edges,
     .kernel_indirect_thunks = ppc64le::kernel_indirect_thunks,
     .kernel_return_thunks = ppc64le::kernel_return_thunks,

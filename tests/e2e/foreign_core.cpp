@@ -25,7 +25,9 @@ std::string ForeignCore::cli_input() const {
 }
 
 Status ForeignCore::load() {
-    auto p = readers::read_core(dir() + "/core.qemu", {dir() + "/parked", sysroot_for_variant()});
+    core_path = dir() + "/core.qemu";
+    exe_path = dir() + "/parked";
+    auto p = readers::read_core(core_path, {exe_path, sysroot_for_variant()});
     if (!p) return p.error();
     process = std::move(*p);
     roles = read_roles(dir() + "/roles.txt");
@@ -113,7 +115,7 @@ void expect_outermost_marks(ForeignCore& core) {
 }
 
 void expect_frames_equal_eu_stack(ForeignCore& core, int compared_want) {
-    const auto peer = eu_stack_pcs(core.dir() + "/core.qemu", core.dir() + "/parked");
+    const auto peer = eu_stack_pcs(core.core_path, core.exe_path);
     const ProcessReport r = core.check("parked:spin_outer");
     int compared = 0;
     for (const TaskVerdict& t : r.tasks) {

@@ -18,6 +18,7 @@ struct ForeignCore {
     std::string variant;  // "dist", "fp", "host"
     std::string sysroot;  // /usr/<triple>; not used for -host (its link map names host paths)
     ProcessImage process;
+    std::string core_path, exe_path;  // what `process` was read from (for eu-stack)
     std::map<int, std::string> roles;
     std::map<std::string, Expectation> expect;
 

@@ -88,22 +88,53 @@ Listed list_frames(const std::vector<ListedEntry>& entries, const Kallsyms& kall
     return out;
 }
 
+// The architecture's listing head (Arch::kernel_listing_head): ppc64's
+// arch_stack_walk() starts at thread.ksp, the frame _switch made, and lists
+// that frame's LR save slot, which _switch never writes (it saves its return
+// address in its caller's frame): stale stack contents (0x0, data addresses,
+// old return addresses on Debian's 6.1). The kernel's reliable walker skips
+// it ("We can only trust the bottom frame's backlink", stacktrace.c). The
+// stale word is dropped here before anything is judged.
+void drop_stale_head(const Arch& arch, std::vector<ListedEntry>& entries) {
+    if (arch.kernel_listing_head.stale_first && !entries.empty()) entries.erase(entries.begin());
+}
+
 // top: kernel/stacktrace.c stack_trace_save_tsk() drops in_sched_functions()
 // addresses for other tasks, so the first listed entry is where the task
 // called into the scheduler; proc_pid_wchan() names the same function
-// (get_wchan() skips the same scheduler frames).
-void check_listed_top(const KernelTask& task, const Kallsyms& kallsyms, Listed& l) {
+// (get_wchan() skips the same scheduler frames). Where the architecture
+// lists its context-switch function first (ppc64: __switch_to, not
+// scheduler text), it must be there, and the scheduler's caller follows it.
+void check_listed_top(const Arch& arch, const KernelTask& task, const Kallsyms& kallsyms, Listed& l) {
     if (l.frames.empty()) {
         l.findings.push_back({Check::top, -1, "the kernel listed no frames for a sleeping task (its walker failed)"});
         return;
     }
-    const Frame& top = l.frames.front();
-    if (l.symbols.front() != nullptr && kallsyms.in_sched_functions(top.lookup_address())) {
-        l.findings.push_back({Check::top, 0,
+    size_t at = 0;
+    if (const std::string_view sw = arch.kernel_listing_head.switch_frame; !sw.empty()) {
+        if (l.frames.front().object != "vmlinux" || l.frames.front().function != sw) {
+            l.findings.push_back({Check::top, 0,
+                                  fmt::format("the listing starts at {} where the context switch {} must be: the "
+                                              "walk did not start at the task's switch frame",
+                                              l.frames.front().function.empty() ? "an unnamed address"
+                                                                                : l.frames.front().function,
+                                              sw)});
+            return;
+        }
+        if (l.frames.size() == 1) {
+            l.findings.push_back({Check::top, 0, fmt::format("the listing ends at the context switch {}", sw)});
+            return;
+        }
+        at = 1;
+    }
+    const Frame& top = l.frames[at];
+    const int idx = static_cast<int>(at);
+    if (l.symbols[at] != nullptr && kallsyms.in_sched_functions(top.lookup_address())) {
+        l.findings.push_back({Check::top, idx,
                               top.function + " is scheduler/lock text, which /proc never lists for another task"});
     }
     if (task.wchan && *task.wchan != top.function) {
-        l.findings.push_back({Check::top, 0,
+        l.findings.push_back({Check::top, idx,
                               fmt::format("wchan says {} but the stack starts at {}: the task moved between reads",
                                           *task.wchan, top.function)});
     }
@@ -373,12 +404,14 @@ TaskVerdict judge_task(const KernelTask& task, const Kallsyms& kallsyms, const R
     if (!entries) {
         l.findings.push_back({Check::unwind, -1, "stack file: " + entries.error().message});
     } else {
+        const size_t listed = entries->size();
+        drop_stale_head(arch, *entries);
         l = list_frames(*entries, kallsyms);
         if (!sleeping_state(task.state)) {
             l.findings.push_back({Check::top, -1, "task state '" + task.state + "' is not a sleeping state"});
         }
-        check_listed_top(task, kallsyms, l);
-        check_listed_bottom(arch, l, entries->size(), v.end);
+        check_listed_top(arch, task, kallsyms, l);
+        check_listed_bottom(arch, l, listed, v.end);
         check_listed_calls(arch, options, l, v.skipped, memo);
         hidden = elided.judge(l.frames, l.symbols);
         insert_proven(std::move(hidden.proven), l);

@@ -58,6 +58,21 @@ struct KernelIdleEnd {
     RuleOutcome (*check_return)(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size) = nullptr;
 };
 
+// What another task's /proc stack listing holds before the function that
+// called into the scheduler, on an architecture whose walk starts below
+// scheduler text (docs/verdict-rules.md, "/proc kernel stacks", top).
+// x86_64 and aarch64: nothing (every frame above the scheduler's caller is
+// scheduler text, which the listing drops). ppc64: one stale word, then the
+// context-switch function.
+struct KernelListingHead {
+    // The first entry is not a return address (ppc64: the LR save slot of
+    // the frame _switch made, which nothing writes): dropped, not judged.
+    bool stale_first = false;
+    // Listed next, before the scheduler's caller (ppc64: __switch_to);
+    // empty when none. A listing without it did not start at a switch.
+    std::string_view switch_frame;
+};
+
 // How control leaves a function for others (kernel_elided.cpp bounds the
 // scheduler frames /proc hides with it).
 struct CodeEdges {
@@ -146,6 +161,8 @@ struct Arch {
     // architecture whose kernel memory lpsafe does not walk (an idle task
     // off its CPU is then unreliable at its bottom).
     std::span<const KernelIdleEnd> (*kernel_idle_stack_ends)() = nullptr;
+    // /proc stacks: what a sleeping task's listing holds above its own chain.
+    KernelListingHead kernel_listing_head{};
     // Every direct call and leaving jump of the function at [fn_start,
     // fn_start + fn_size), and whether it has an indirect one.
     Result<CodeEdges> (*code_edges)(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
