@@ -218,6 +218,37 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
     return s;
 }
 
+CrashRecord read_crash(const std::string& results_dir, const std::vector<std::string>& forms) {
+    CrashRecord c;
+    const std::string dir = results_dir + "/crash";
+    c.present = std::filesystem::exists(dir + "/tasks.txt");
+    c.kexec_status = number_in(slurp(dir + "/kexec.rc"), -1);
+    c.kexec_error = trimmed(slurp(dir + "/kexec.err").value_or(""));
+    c.crasher_pid = number_in(slurp(dir + "/crasher.txt"), 0);
+    c.parked = per_task(slurp(dir + "/parked.txt"));
+    c.tasks = per_task(slurp(dir + "/tasks.txt"));
+    c.parkers = trimmed(slurp(dir + "/parkers.txt").value_or(""));
+    c.unflatten_error = trimmed(slurp(dir + "/unflatten.err").value_or(""));
+    // sizes.txt: "PATH/vmcore.FORM BYTES" per rebuilt file.
+    std::map<std::string, long long> sizes;
+    for (const std::string& line : lines_of(slurp(dir + "/sizes.txt").value_or(""))) {
+        std::istringstream in(line);
+        std::string path;
+        long long bytes = 0;
+        if (in >> path >> bytes) sizes[path.substr(path.rfind('.') + 1)] = bytes;
+    }
+    for (const std::string& form : forms) {
+        CrashRecord::Form f;
+        f.makedumpfile_status = number_in(slurp(dir + "/makedumpfile-" + form + ".rc"), -1);
+        f.makedumpfile_seconds = trimmed(slurp(dir + "/makedumpfile-" + form + ".seconds").value_or(""));
+        f.makedumpfile_log = trimmed(slurp(dir + "/makedumpfile-" + form + ".log").value_or(""));
+        f.bytes = sizes.contains(form) ? sizes[form] : 0;
+        f.check = read_run(dir, form);
+        c.forms[form] = std::move(f);
+    }
+    return c;
+}
+
 int read_guest_cpus(const std::string& results_dir) {
     return number_in(slurp(results_dir + "/system/cpus.txt"), 0);
 }

@@ -77,4 +77,28 @@ ScenarioRecord read_scenario(const std::string& results_dir, const ScenarioSpec&
 // The guest's CPU count (system/cpus.txt), 0 when it did not say.
 int read_guest_cpus(const std::string& results_dir);
 
+// The real kdump at the end of the run (RESULTS/crash/: guest-init.sh's
+// crash_dump, crash-init.sh, run-oracle.sh's step 7).
+struct CrashRecord {
+    bool present = false;               // the first kernel sent its "crash" block
+    int kexec_status = -1;              // lpo-kexec's exit status
+    std::string kexec_error;            // its output
+    int crasher_pid = 0;                // the shell that wrote c to sysrq-trigger
+    std::map<int, std::string> parked;  // tid -> comm, parked again for the dump
+    std::map<int, std::string> tasks;   // tid -> comm of every thread just before the panic
+    std::string parkers;                // the parker spec (the do_nanosleep scenario's)
+    // Per dump form ("elf", "lzo"): makedumpfile's exit status in the crash
+    // kernel (-1: it did not run), its guest seconds and messages, the
+    // rebuilt file's size (0: none), and lpsafe's check of it on the host.
+    struct Form {
+        int makedumpfile_status = -1;
+        std::string makedumpfile_seconds, makedumpfile_log;
+        long long bytes = 0;
+        LpsafeRun check;
+    };
+    std::map<std::string, Form> forms;
+    std::string unflatten_error;  // why the files could not be rebuilt
+};
+CrashRecord read_crash(const std::string& results_dir, const std::vector<std::string>& forms);
+
 }  // namespace lpsafe::oracle

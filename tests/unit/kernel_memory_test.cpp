@@ -5,8 +5,11 @@
 
 #include <elf.h>
 
+#include <array>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -339,6 +342,36 @@ TEST(KdumpFileMemory, FlattenedDumpsAreRearrangedOrRefused) {
     auto dump = readers::open_kernel_dump(text);
     ASSERT_FALSE(dump.ok());
     EXPECT_NE(dump.error().message.find("ELF"), std::string::npos) << dump.error().message;
+}
+
+// makedumpfile's compressed format (fixtures/fuzz-seeds/kernel_dump/
+// tiny.kdump, make-kdump-seeds.py: page tables and kallsyms tables in three
+// dumped pages) reads through libkdumpfile at kernel virtual addresses; the
+// same file whose sub header sends the notes past its end is refused before
+// libkdumpfile allocates their size (14 GB for such a 23 KB file).
+TEST(KdumpFileMemory, ACompressedDumpReadsAndOneNamingDataPastItsEndIsRefused) {
+    const char* fixtures = std::getenv("LPSAFE_SOURCE_FIXTURES");
+    ASSERT_NE(fixtures, nullptr) << "LPSAFE_SOURCE_FIXTURES is not set (tests/meson.build sets it)";
+    const std::string seed = std::string(fixtures) + "/fuzz-seeds/kernel_dump/tiny.kdump";
+    auto m = readers::KdumpFileMemory::open(seed);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_NE((*m)->vmcoreinfo().find("OSRELEASE=6.1.0-fuzz"), std::string::npos);
+    std::array<std::byte, 7> names{};
+    ASSERT_EQ((*m)->read(0xffffffff82000000, names), names.size());  // kallsyms_names: 6, "T_text"
+    EXPECT_EQ(static_cast<int>(names[0]), 6);
+    EXPECT_EQ(std::memcmp(names.data() + 1, "T_text", 6), 0);
+
+    std::ifstream in(seed, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    ASSERT_GT(bytes.size(), 4096u + 64);
+    const uint64_t huge = uint64_t{1} << 40;
+    std::memcpy(bytes.data() + 4096 + 56, &huge, 8);  // kdump_sub_header.size_note
+    test::TempDir tmp;
+    const std::string bad = tmp.path() + "/bad.kdump";
+    std::ofstream(bad, std::ios::binary) << bytes;
+    auto refused = readers::KdumpFileMemory::open(bad);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message.find("past the end of the file"), std::string::npos) << refused.error().message;
 }
 
 }  // namespace
