@@ -91,6 +91,10 @@ Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, i
     Step s;
     s.cfa = applied->cfa;
     caller = applied->caller;
+    // s390x: without a rule the caller's r15 is the CFA less the register
+    // save area (Arch::cfa_above_sp), not the CFA itself.
+    if (arch_.cfa_above_sp != 0 && row.rule(arch_.sp_reg).kind == RegRule::Kind::undefined)
+        caller.set(arch_.sp_reg, s.cfa - arch_.cfa_above_sp);
     s.method = UnwindMethod::cfi;
     if (applied->return_address_undefined) {
         s.kind = Step::Kind::outermost;
@@ -170,7 +174,7 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     caller.set(arch_.pc_reg, fps->pc);
     // Only a bound (aarch64): the caller's sp stays unknown, so a caller whose
     // CFI needs it cannot be stepped on a guess.
-    if (fps->cfa_exact) caller.set(arch_.sp_reg, fps->cfa);
+    if (fps->cfa_exact) caller.set(arch_.sp_reg, fps->cfa - arch_.cfa_above_sp);
     caller.set(arch_.fp_reg, fps->caller_fp);
     return s;
 }
@@ -277,7 +281,9 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         }
         Frame next;
         next.pc = s.pc;
-        next.sp = s.cfa;
+        // A frame's sp is its caller's CFA less the ABI's save area (s390x:
+        // 160; 0 elsewhere, where the CFA is the caller's sp).
+        next.sp = s.cfa - arch.cfa_above_sp;
         next.method = s.method;
         next.pc_is_return_address = !s.caller_pc_exact;
         symbolize(cache, next);
