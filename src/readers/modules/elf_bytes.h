@@ -59,6 +59,12 @@ inline void to_host(Elf64_Shdr& s) {
 }
 inline void to_host(Elf64_Nhdr& n) { to_host(n.n_namesz), to_host(n.n_descsz), to_host(n.n_type); }
 inline void to_host(Elf64_Dyn& d) { to_host(d.d_tag), to_host(d.d_un.d_val); }
+inline void to_host(Elf64_Sym& s) { to_host(s.st_name), to_host(s.st_shndx), to_host(s.st_value), to_host(s.st_size); }
+// The same swap turns host order into big-endian.
+template <typename T>
+void to_big_endian(T& v) {
+    to_host(v);
+}
 
 // load() for a target whose byte order is `big` (EI_DATA ELFDATA2MSB).
 template <typename T>
