@@ -61,6 +61,10 @@ RuleOutcome judge(const Insn& i, uint64_t ret) {
     const auto call = call_of(i);
     const unsigned id = insn_id(i);
     if (!call) {
+        if (i.length == 2 && i.b[0] == 0x0d && (i.b[1] & 0xf) == 0) {
+            return RuleOutcome::fail("the instruction before " + hex(ret) +
+                                     " is basr with R2 = 0, which only loads an address and does not branch");
+        }
         if (capstone_says_call(id)) {
             return RuleOutcome::cannot("capstone names the instruction before " + hex(ret) +
                                        " a call its encoding does not say");
@@ -103,19 +107,29 @@ RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_
     case Preceding::Kind::unbounded:
         break;
     }
-    RuleOutcome first;
-    bool any_pass = false, any_other = false;
+    // Every reading must pass to pass, and every one must fail to fail; a
+    // mix (a call by one length, another instruction by another) or a call
+    // capstone cannot confirm is cannot-check.
+    RuleOutcome first_fail, first_cannot;
+    bool any_pass = false, any_fail = false, any_cannot = false;
     for (const Insn& i : before.candidates) {
         RuleOutcome o = judge(i, ret);
-        if (o.kind == RuleOutcome::Kind::pass) any_pass = true;
-        else if (!any_other) first = std::move(o), any_other = true;
+        if (o.kind == RuleOutcome::Kind::pass) {
+            any_pass = true;
+        } else if (o.kind == RuleOutcome::Kind::fail) {
+            if (!any_fail) first_fail = std::move(o);
+            any_fail = true;
+        } else {
+            if (!any_cannot) first_cannot = std::move(o);
+            any_cannot = true;
+        }
     }
-    if (any_pass && !any_other) return RuleOutcome::pass();
-    if (any_pass) {
-        return RuleOutcome::cannot("the bytes before " + hex(ret) +
-                                   " read as a call and as another instruction, and the function's bounds are unknown");
-    }
-    return first;
+    if (any_pass && !any_fail && !any_cannot) return RuleOutcome::pass();
+    if (!any_pass && !any_cannot) return first_fail;
+    if (any_cannot && !any_pass) return first_cannot;
+    return RuleOutcome::cannot("the bytes before " + hex(ret) +
+                               " read as a call by one length and as another instruction by another, and the "
+                               "function's bounds are unknown");
 }
 
 // binutils' s390x PLT entry (bfd/elf64-s390.c, elf_s390x_plt_entry):

@@ -16,6 +16,7 @@
 #include "lpsafe/analyze.h"
 #include "lpsafe/arch.h"
 #include "overlay_memory.h"
+#include "readers/core/core_file.h"
 #include "stack_expect.h"
 
 namespace lpsafe::e2e {
@@ -243,6 +244,39 @@ TEST_F(S390xLeafCore, LeafFrameZeroIsReliable) { expect_leaf_frame_zero_reliable
 TEST_F(S390xLeafCore, PatchingTheLeafBlocksAtFrameZero) { expect_leaf_patch_blocks_frame_zero(core_); }
 
 TEST_F(S390xLeafCore, WrongLinkRegisterIsUnreliable) { expect_wrong_link_register_unreliable(core_, kR14); }
+
+}  // namespace
+}  // namespace lpsafe::e2e
+
+namespace lpsafe::e2e {
+namespace {
+
+// fpr_leaf.c: main parked in a leaf that keeps its caller's r11 in f2
+// (CFI "r11 in DWARF 17"); the caller addresses its frame through r11
+// (alloca). qemu-user's core has no FP registers, so r11 cannot be
+// recovered: the walk stops at fpr_caller and says why, never guessing a
+// CFA.
+TEST(S390xFprLeaf, RegisterKeptInAnFpRegisterCannotBeChecked) {
+    if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
+    const std::string dir = ForeignCore::cores_dir() + "/s390x-fprleaf";
+    auto process = readers::read_core(dir + "/core.qemu", {dir + "/fpr_leaf", "/usr/s390x-linux-gnu"});
+    ASSERT_TRUE(process) << process.error().message;
+    ASSERT_EQ(process->threads.size(), 1u);
+    PatchSet set;
+    ASSERT_TRUE(set.add_spec("fpr_leaf:main"));
+    auto patch = resolve_patch_set(set, process->modules);
+    ASSERT_TRUE(patch);
+    const TaskVerdict v = check_thread(*process, process->threads.front(), *patch);
+    EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
+    ASSERT_EQ(v.frames.size(), 2u) << dump(v);
+    EXPECT_EQ(v.frames[0].function, "fpr_leaf");
+    EXPECT_EQ(v.frames[1].function, "fpr_caller");
+    EXPECT_EQ(v.end.kind, StackEnd::Kind::failed);
+    EXPECT_NE(v.end.detail.find("kept register 11 in register 17"), std::string::npos) << v.end.detail;
+    EXPECT_NE(v.end.detail.find("no floating-point registers"), std::string::npos) << v.end.detail;
+    // The top rule itself holds: the leaf is parked after its svc.
+    EXPECT_FALSE(has_finding(v, Check::top, 0)) << dump(v);
+}
 
 }  // namespace
 }  // namespace lpsafe::e2e
