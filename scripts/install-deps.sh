@@ -45,9 +45,10 @@ PACKAGES=(
     abigail-tools man-db
     # Debian packages of the library and command (debian/, scripts/test-debian.sh)
     dpkg-dev debhelper lintian
-    # aarch64 and ppc64le cores (fixtures/make-foreign-cores.sh): the cross
-    # compilers and glibcs, and qemu-user to run them and write their cores
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross qemu-user
+    # aarch64, ppc64le and s390x cores (fixtures/make-foreign-cores.sh): the
+    # cross compilers and glibcs, and qemu-user to run them and write their cores
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
+    gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user
     # sanitizers and libFuzzer (scripts/test-sanitizers.sh)
     clang libclang-rt-14-dev
 )

@@ -1,4 +1,4 @@
-// Mutation soundness on the real aarch64 and ppc64le cores
+// Mutation soundness on the real aarch64, ppc64le and s390x cores
 // (fixtures/make-foreign-cores.sh).
 // Where x86_64's test (mutation_test.cpp) knows the return address sits at
 // CFA-8, an aarch64 function stores its frame record wherever its CFI says,
@@ -17,6 +17,9 @@
 // its PAC bits altered (PAC is no reliability signal here, so the stack
 // must come out exactly the same) and bits set just outside the mask (those
 // are not stripped, so the stack must come out unreliable).
+// s390x the same again on its big-endian cores: the r14 slots of the
+// register save areas and (with -mbackchain) the back chains, r14 and r11
+// (GCC's frame pointer) for frame 0.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -45,6 +48,7 @@ struct Target {
 };
 const Target kAarch64{"aarch64", "/usr/aarch64-linux-gnu", 31, {30, 29}};  // sp; x30, x29
 const Target kPpc64le{"ppc64le", "/usr/powerpc64le-linux-gnu", 1, {65}};  // r1; LR
+const Target kS390x{"s390x", "/usr/s390x-linux-gnu", 15, {14, 11}};  // r15; r14, r11
 
 enum Result3 { kUnreliable, kSameFrames, kOtherFrames };
 
@@ -247,6 +251,14 @@ TEST_F(ForeignCoreMutation, NoPpc64leMutantIsJudgedReliableWithOtherFrames) {
     mutate_core(kPpc64le, "leaf", "leaf_park", "leaf_park:leaf_thread");
     EXPECT_EQ(threads_, 14);  // the six parked threads of each parked core, both of leaf_park's
     report("ppc64le");
+}
+
+TEST_F(ForeignCoreMutation, NoS390xMutantIsJudgedReliableWithOtherFrames) {
+    for (const char* v : {"dist", "backchain"}) mutate_core(kS390x, v, "parked", "parked:spin_outer");
+    // Frame 0 in a leaf: its caller comes from r14 (leaf_park.c).
+    mutate_core(kS390x, "leaf", "leaf_park", "leaf_park:leaf_thread");
+    EXPECT_EQ(threads_, 14);  // the six parked threads of each parked core, both of leaf_park's
+    report("s390x");
 }
 
 }  // namespace

@@ -14,9 +14,12 @@ namespace lpsafe::e2e {
 
 class OverlayMemory final : public Memory {
 public:
-    explicit OverlayMemory(std::shared_ptr<const Memory> base) : base_(std::move(base)) {}
+    explicit OverlayMemory(std::shared_ptr<const Memory> base) : base_(std::move(base)) {
+        set_big_endian(base_->big_endian());
+    }
 
-    void patch_u64(uint64_t addr, uint64_t value) { words_[addr] = value; }
+    // `value` as read_u64 returns it: stored in the base memory's byte order.
+    void patch_u64(uint64_t addr, uint64_t value) { words_[addr] = big_endian() ? __builtin_bswap64(value) : value; }
     // [start, end) reads as unmapped.
     void hide(uint64_t start, uint64_t end) {
         hide_start_ = start;

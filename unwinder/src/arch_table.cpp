@@ -9,9 +9,10 @@ namespace lpsafe {
 extern const Arch kX86_64Arch;  // arch/x86_64/x86_64_arch.cpp
 extern const Arch kAarch64Arch;  // arch/aarch64/aarch64_arch.cpp
 extern const Arch kPpc64leArch;  // arch/ppc64le/ppc64le_arch.cpp
+extern const Arch kS390xArch;  // arch/s390x/s390x_arch.cpp
 
 namespace {
-const Arch* const kArches[] = {&kX86_64Arch, &kAarch64Arch, &kPpc64leArch};
+const Arch* const kArches[] = {&kX86_64Arch, &kAarch64Arch, &kPpc64leArch, &kS390xArch};
 }
 
 const Arch& arch_of(ArchId id) {

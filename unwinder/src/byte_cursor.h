@@ -13,7 +13,8 @@ namespace lpsafe {
 
 class ByteCursor {
 public:
-    ByteCursor(std::span<const std::byte> b, uint64_t at) : b_(b), at_(at) {}
+    // `big`: multi-byte fields are big-endian (s390x objects).
+    ByteCursor(std::span<const std::byte> b, uint64_t at, bool big = false) : b_(b), at_(at), big_(big) {}
     bool ok() const { return ok_; }
     uint64_t at() const { return at_; }
     void skip(uint64_t n) {
@@ -29,6 +30,13 @@ public:
         }
         std::memcpy(&v, b_.data() + at_, sizeof v);
         at_ += sizeof v;
+        if constexpr (sizeof(T) == 2) {
+            if (big_) v = static_cast<T>(__builtin_bswap16(static_cast<uint16_t>(v)));
+        } else if constexpr (sizeof(T) == 4) {
+            if (big_) v = static_cast<T>(__builtin_bswap32(static_cast<uint32_t>(v)));
+        } else if constexpr (sizeof(T) == 8) {
+            if (big_) v = static_cast<T>(__builtin_bswap64(static_cast<uint64_t>(v)));
+        }
         return v;
     }
     uint64_t uleb() {
@@ -70,6 +78,7 @@ public:
 private:
     std::span<const std::byte> b_;
     uint64_t at_;
+    bool big_ = false;
     bool ok_ = true;
 };
 

@@ -43,8 +43,8 @@ std::optional<uint64_t> read_encoded(ByteCursor& c, uint8_t enc, uint64_t sectio
 }
 
 // The FDE pointer encoding of the CIE at `offset` ('R' in its augmentation).
-std::optional<uint8_t> fde_encoding(std::span<const std::byte> eh, uint64_t offset, uint64_t eh_addr) {
-    ByteCursor c(eh, offset);
+std::optional<uint8_t> fde_encoding(std::span<const std::byte> eh, uint64_t offset, uint64_t eh_addr, bool big) {
+    ByteCursor c(eh, offset, big);
     const auto length = c.fixed<uint32_t>();
     if (!c.ok() || length == 0 || length >= 0xfffffff0u) return std::nullopt;
     if (c.fixed<uint32_t>() != 0) return std::nullopt;  // not a CIE
@@ -85,6 +85,9 @@ std::span<const std::byte> section_bytes(Elf_Scn* scn) {
 FdeIndex::FdeIndex(Elf* elf) {
     size_t shstrndx = 0;
     if (elf == nullptr || elf_getshdrstrndx(elf, &shstrndx) != 0) return;
+    // The tables are read raw, in the object's byte order (big on s390x).
+    const char* ident = elf_getident(elf, nullptr);
+    big_ = ident != nullptr && ident[EI_DATA] == ELFDATA2MSB;
     Elf_Scn* scn = nullptr;
     while ((scn = elf_nextscn(elf, scn)) != nullptr) {
         GElf_Shdr sh;
@@ -107,13 +110,13 @@ FdeIndex::FdeIndex(Elf* elf) {
 }
 
 std::optional<FdeExtent> FdeIndex::fde_at(uint64_t offset) const {
-    ByteCursor c(eh_, offset);
+    ByteCursor c(eh_, offset, big_);
     const auto length = c.fixed<uint32_t>();
     if (!c.ok() || length == 0 || length >= 0xfffffff0u) return std::nullopt;
     const uint64_t id_at = c.at();
     const auto cie_ptr = c.fixed<uint32_t>();
     if (!c.ok() || cie_ptr == 0 || cie_ptr > id_at) return std::nullopt;
-    const auto enc = fde_encoding(eh_, id_at - cie_ptr, eh_addr_);
+    const auto enc = fde_encoding(eh_, id_at - cie_ptr, eh_addr_, big_);
     if (!enc) return std::nullopt;
     const auto begin = read_encoded(c, *enc, eh_addr_, true);
     const auto range = read_encoded(c, static_cast<uint8_t>(*enc & 0x0f), eh_addr_, false);
@@ -124,10 +127,12 @@ std::optional<FdeExtent> FdeIndex::fde_at(uint64_t offset) const {
 std::optional<FdeExtent> FdeIndex::from_hdr(uint64_t vaddr) const {
     uint32_t count = 0;
     std::memcpy(&count, hdr_.data() + 8, sizeof count);
+    if (big_) count = __builtin_bswap32(count);
     if (count > (hdr_.size() - 12) / 8) return std::nullopt;
     const auto entry = [&](uint32_t i, unsigned field) {
         int32_t v = 0;
         std::memcpy(&v, hdr_.data() + 12 + uint64_t{i} * 8 + field * 4, sizeof v);
+        if (big_) v = static_cast<int32_t>(__builtin_bswap32(static_cast<uint32_t>(v)));
         return hdr_addr_ + static_cast<int64_t>(v);
     };
     // The last entry starting at or below vaddr, as libdw's search picks it.
@@ -149,7 +154,7 @@ std::optional<FdeExtent> FdeIndex::from_scan(uint64_t vaddr) const {
     std::call_once(scanned_, [this] {
         uint64_t off = 0;
         while (off + 8 <= eh_.size()) {
-            ByteCursor c(eh_, off);
+            ByteCursor c(eh_, off, big_);
             const auto length = c.fixed<uint32_t>();
             if (!c.ok() || length == 0 || length >= 0xfffffff0u) break;  // terminator or 64-bit
             const auto id = c.fixed<uint32_t>();

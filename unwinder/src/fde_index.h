@@ -41,6 +41,7 @@ private:
     std::span<const std::byte> hdr_;
     uint64_t hdr_addr_ = 0;
     bool hdr_usable_ = false;
+    bool big_ = false;  // a big-endian object (s390x)
     mutable std::once_flag scanned_;
     mutable std::vector<FdeExtent> scan_;  // sorted by start, built once
 };

@@ -11,6 +11,7 @@ std::string_view arch_name(ArchId arch) {
     case ArchId::x86_64: return "x86_64";
     case ArchId::aarch64: return "aarch64";
     case ArchId::ppc64le: return "ppc64le";
+    case ArchId::s390x: return "s390x";
     }
     return "unknown";
 }

@@ -3,8 +3,12 @@
 // frame-pointer step must agree (cross-check). Without CFI, a frame-pointer
 // step is taken only when the function provably set up a frame pointer.
 // The loop never trusts what it cannot verify: it stops and says why.
+#include <dwarf.h>
+
 #include <algorithm>
 #include <array>
+#include <optional>
+#include <string>
 
 #include "lpsafe/arch.h"
 #include "lpsafe/pointer_auth.h"
@@ -31,7 +35,9 @@ struct Step {
 class Walker {
 public:
     Walker(SiteCache& cache, const PointerAuthMask& pac, const UnwindOptions& options, UnwoundStack& out)
-        : cache_(cache), process_(cache.process()), arch_(arch_of(process_.arch)), pac_(pac), options_(options), out_(out) {}
+        : cache_(cache), process_(cache.process()), arch_(arch_of(process_.arch)), pac_(pac), options_(options), out_(out) {
+        kept_in_missing_.fill(-1);
+    }
 
     // The caller's registers go to `caller` (not into Step: a register file
     // is 350 bytes, and the loop would copy it several times per frame).
@@ -46,6 +52,8 @@ private:
     Step step_fp(const Frame& frame, const Regs& regs, const Module& module, int index, Regs& caller);
     bool frame_pointer_applies(const Frame& frame, const CfiRow& row, int index) const;
     bool cross_check(const Regs& regs, const Step& cfi, const Regs& caller, int index);
+    void note_lost_registers(const CfiRow& row, const Regs& regs, const Regs& caller);
+    std::string lost_register_reason(const CfiRow& row, const Regs& regs) const;
 
     SiteCache& cache_;
     const ProcessImage& process_;
@@ -55,7 +63,47 @@ private:
     const PointerAuthMask& pac_;
     const UnwindOptions& options_;
     UnwoundStack& out_;
+    // Per register of the frame being stepped: the register an inner frame
+    // kept its value in when the input does not hold that one, else -1.
+    // s390x leaves keep callee-saved GPRs in FP registers (`ldgr
+    // %f2,%r11`), which qemu-user cores lack: the value is then unknown,
+    // and a step that needs it says why.
+    std::array<int16_t, kMaxDwarfRegs> kept_in_missing_{};
 };
+
+// The register a DWARF operation reads, if any.
+std::optional<unsigned> register_read(const DwarfOp& op) {
+    if (op.atom >= DW_OP_reg0 && op.atom <= DW_OP_reg31) return op.atom - DW_OP_reg0;
+    if (op.atom >= DW_OP_breg0 && op.atom <= DW_OP_breg31) return op.atom - DW_OP_breg0;
+    if ((op.atom == DW_OP_regx || op.atom == DW_OP_bregx) && op.number < kMaxDwarfRegs) return static_cast<unsigned>(op.number);
+    return std::nullopt;
+}
+
+void Walker::note_lost_registers(const CfiRow& row, const Regs& regs, const Regs& caller) {
+    for (unsigned reg = 0; reg < kMaxDwarfRegs; ++reg) {
+        if (caller.has(reg)) {
+            kept_in_missing_[reg] = -1;
+            continue;
+        }
+        const RegRule& rule = row.rule(reg);
+        if (rule.kind != RegRule::Kind::value && rule.kind != RegRule::Kind::location) continue;
+        for (const DwarfOp& op : rule.expr) {
+            const auto src = register_read(op);
+            if (src && !regs.has(*src)) kept_in_missing_[reg] = static_cast<int16_t>(*src);
+        }
+    }
+}
+
+std::string Walker::lost_register_reason(const CfiRow& row, const Regs& regs) const {
+    for (const DwarfOp& op : row.cfa) {
+        const auto reg = register_read(op);
+        if (!reg || regs.has(*reg) || kept_in_missing_[*reg] < 0) continue;
+        return "; cannot check: an inner frame kept register " + std::to_string(*reg) + " in register " +
+               std::to_string(kept_in_missing_[*reg]) +
+               ", which the input does not hold (a qemu-user core has no floating-point registers)";
+    }
+    return {};
+}
 
 Step Walker::step(const Frame& frame, const Regs& regs, int index, Regs& caller) {
     const uint64_t addr = frame.lookup_address();
@@ -96,10 +144,18 @@ Step Walker::step(const Frame& frame, const Regs& regs, int index, Regs& caller)
 
 Step Walker::step_cfi(const Frame& frame, const Regs& regs, const CfiRow& row, int index, Regs& caller) {
     auto applied = apply_cfi_row(row, regs, arch_.sp_reg, *process_.memory);
-    if (!applied) return fail(Check::unwind, index, "CFI step failed at " + hex_address(frame.pc) + ": " + applied.error().message);
+    if (!applied) {
+        return fail(Check::unwind, index, "CFI step failed at " + hex_address(frame.pc) + ": " + applied.error().message +
+                                              lost_register_reason(row, regs));
+    }
     Step s;
     s.cfa = applied->cfa;
     caller = applied->caller;
+    // s390x: without a rule the caller's r15 is the CFA less the register
+    // save area (Arch::cfa_above_sp), not the CFA itself.
+    if (arch_.cfa_above_sp != 0 && row.rule(arch_.sp_reg).kind == RegRule::Kind::undefined)
+        caller.set(arch_.sp_reg, s.cfa - arch_.cfa_above_sp);
+    note_lost_registers(row, regs, caller);
     s.method = UnwindMethod::cfi;
     if (applied->return_address_undefined) {
         s.kind = Step::Kind::outermost;
@@ -184,7 +240,7 @@ Step Walker::step_fp(const Frame& frame, const Regs& regs, const Module& module,
     caller.set(arch_.pc_reg, s.pc);
     // Only a bound (aarch64): the caller's sp stays unknown, so a caller whose
     // CFI needs it cannot be stepped on a guess.
-    if (fps->cfa_exact) caller.set(arch_.sp_reg, fps->cfa);
+    if (fps->cfa_exact) caller.set(arch_.sp_reg, fps->cfa - arch_.cfa_above_sp);
     caller.set(arch_.fp_reg, fps->caller_fp);
     return s;
 }
@@ -291,7 +347,9 @@ UnwoundStack unwind_thread(SiteCache& cache, const ThreadState& thread, const Un
         }
         Frame next;
         next.pc = s.pc;
-        next.sp = s.cfa;
+        // A frame's sp is its caller's CFA less the ABI's save area (s390x:
+        // 160; 0 elsewhere, where the CFA is the caller's sp).
+        next.sp = s.cfa - arch.cfa_above_sp;
         next.method = s.method;
         next.pc_is_return_address = !s.caller_pc_exact;
         symbolize(cache, next);

@@ -31,15 +31,16 @@ std::string describe_non_core_type(uint16_t type) {
 Result<Elf64_Ehdr> read_ehdr(std::span<const std::byte> file, const std::string& path) {
     if (file.empty()) return make_error(path + " is empty (0 bytes), not a core dump");
     if (!has_elf_magic(file)) return make_error(path + " is not an ELF file (no ELF magic), so not a core dump");
-    const auto ehdr = load<Elf64_Ehdr>(file, 0);
+    const auto ehdr = load<Elf64_Ehdr>(file, 0, elf_is_big_endian(file));
     if (!ehdr)
         return make_error(path + " is truncated: " + std::to_string(file.size()) +
                           " bytes, shorter than an ELF header (64 bytes)");
     if (ehdr->e_ident[EI_CLASS] != ELFCLASS64)
         return make_error(path + " is not a 64-bit ELF file (EI_CLASS=" + std::to_string(ehdr->e_ident[EI_CLASS]) +
                           "); only 64-bit cores are supported");
-    if (ehdr->e_ident[EI_DATA] != ELFDATA2LSB)
-        return make_error(path + " is not a little-endian ELF file; only little-endian cores are supported");
+    // Big-endian cores (s390x) are read through load()'s byte swap.
+    if (ehdr->e_ident[EI_DATA] != ELFDATA2LSB && ehdr->e_ident[EI_DATA] != ELFDATA2MSB)
+        return make_error(path + " has an unknown byte order (EI_DATA=" + std::to_string(ehdr->e_ident[EI_DATA]) + ")");
     if (ehdr->e_type != ET_CORE) return make_error(path + " is " + describe_non_core_type(ehdr->e_type) + ", not a core dump");
     if (ehdr->e_phentsize != sizeof(Elf64_Phdr))
         return make_error(path + " is corrupt: program header entries are " + std::to_string(ehdr->e_phentsize) +
@@ -52,7 +53,7 @@ Result<Elf64_Ehdr> read_ehdr(std::span<const std::byte> file, const std::string&
 Result<uint64_t> program_header_count(std::span<const std::byte> file, const Elf64_Ehdr& ehdr,
                                       const std::string& path) {
     if (ehdr.e_phnum != PN_XNUM) return uint64_t{ehdr.e_phnum};
-    const auto shdr0 = load<Elf64_Shdr>(file, ehdr.e_shoff);
+    const auto shdr0 = load<Elf64_Shdr>(file, ehdr.e_shoff, elf_is_big_endian(file));
     if (ehdr.e_shoff == 0 || !shdr0)
         return make_error(path + " is truncated or corrupt: e_phnum is PN_XNUM but section header 0 at " +
                           hex(ehdr.e_shoff) + " is not in the file");
@@ -72,6 +73,8 @@ Result<std::vector<Elf64_Phdr>> read_phdrs(std::span<const std::byte> file, cons
     // No program headers: data() is null, and memcpy from/to null is
     // undefined even for 0 bytes (UBSan, found by fuzz_core_reader).
     if (*count > 0) std::memcpy(phdrs.data(), file.data() + ehdr.e_phoff, *count * sizeof(Elf64_Phdr));
+    if (elf_is_big_endian(file))
+        for (Elf64_Phdr& ph : phdrs) to_host(ph);
     return phdrs;
 }
 
@@ -246,6 +249,7 @@ Result<ProcessImage> read_core(const std::string& path, const CoreOptions& optio
     auto loads = read_loads(bytes, *phdrs, path);
     if (!loads) return loads.error();
     auto memory = std::make_shared<CoreMemory>(file, std::move(loads->segments));
+    memory->set_big_endian(elf_is_big_endian(bytes));
     // qemu-user writes no NT_FILE: the dynamic linker's link map in the
     // core's memory names the files instead. Should that fail too, the core
     // still opens and its frames lie in no module (unreliable, with why).

@@ -9,12 +9,12 @@
 
 namespace lpsafe::readers {
 
-Result<std::vector<Note>> parse_notes(std::span<const std::byte> segment, uint64_t align) {
+Result<std::vector<Note>> parse_notes(std::span<const std::byte> segment, uint64_t align, bool big) {
     if (align != 8) align = 4;
     std::vector<Note> notes;
     uint64_t pos = 0;
     while (pos < segment.size()) {
-        const auto header = load<Elf64_Nhdr>(segment, pos);
+        const auto header = load<Elf64_Nhdr>(segment, pos, big);
         if (!header)
             return make_error("note at offset " + hex(pos) + " is cut off: " +
                               std::to_string(segment.size() - pos) + " bytes left, a note header needs 12");
@@ -44,7 +44,7 @@ Result<std::vector<Note>> parse_notes(std::span<const std::byte> segment, uint64
     return notes;
 }
 
-Result<ProcessInfo> parse_prpsinfo(std::span<const std::byte> desc) {
+Result<ProcessInfo> parse_prpsinfo(std::span<const std::byte> desc, bool big) {
     // struct elf_prpsinfo on 64-bit Linux (x86_64, aarch64, ppc64, ...): four chars,
     // unsigned long pr_flag, two 32-bit ids, then pr_pid at 24 and pr_fname[16]
     // at 40; 136 bytes in all.
@@ -53,7 +53,7 @@ Result<ProcessInfo> parse_prpsinfo(std::span<const std::byte> desc) {
         return make_error("NT_PRPSINFO note has " + std::to_string(desc.size()) + " bytes, expected " +
                           std::to_string(kSize));
     ProcessInfo info;
-    info.pid = *load<int32_t>(desc, kPidOffset);
+    info.pid = *load<int32_t>(desc, kPidOffset, big);
     const auto* fname = reinterpret_cast<const char*>(desc.data() + kFnameOffset);
     size_t len = 0;
     while (len < 16 && fname[len] != '\0') ++len;
@@ -61,11 +61,11 @@ Result<ProcessInfo> parse_prpsinfo(std::span<const std::byte> desc) {
     return info;
 }
 
-Result<std::vector<FileRange>> parse_nt_file(std::span<const std::byte> desc) {
+Result<std::vector<FileRange>> parse_nt_file(std::span<const std::byte> desc, bool big) {
     // long count; long page_size; {long start, end, file_ofs}[count];
     // then count NUL-terminated names (fs/binfmt_elf.c fill_files_note).
-    const auto count = load<uint64_t>(desc, 0);
-    const auto page_size = load<uint64_t>(desc, 8);
+    const auto count = load<uint64_t>(desc, 0, big);
+    const auto page_size = load<uint64_t>(desc, 8, big);
     if (!count || !page_size) return make_error("NT_FILE note is too short for its header");
     if (*page_size == 0 || (*page_size & (*page_size - 1)) != 0)
         return make_error("NT_FILE note has an invalid page size " + std::to_string(*page_size));
@@ -78,9 +78,9 @@ Result<std::vector<FileRange>> parse_nt_file(std::span<const std::byte> desc) {
     for (uint64_t i = 0; i < *count; ++i) {
         const uint64_t at = 16 + i * kEntry;
         FileRange& f = files[i];
-        f.start = *load<uint64_t>(desc, at);
-        f.end = *load<uint64_t>(desc, at + 8);
-        const uint64_t pages = *load<uint64_t>(desc, at + 16);
+        f.start = *load<uint64_t>(desc, at, big);
+        f.end = *load<uint64_t>(desc, at + 8, big);
+        const uint64_t pages = *load<uint64_t>(desc, at + 16, big);
         if (f.end <= f.start)
             return make_error("NT_FILE entry " + std::to_string(i) + " has an empty or inverted range " +
                               hex(f.start) + "-" + hex(f.end));
@@ -103,12 +103,12 @@ Result<std::vector<FileRange>> parse_nt_file(std::span<const std::byte> desc) {
     return files;
 }
 
-Result<Auxv> parse_auxv(std::span<const std::byte> desc) {
+Result<Auxv> parse_auxv(std::span<const std::byte> desc, bool big) {
     Auxv auxv;
     for (uint64_t pos = 0;; pos += 16) {
         if (pos == desc.size()) return auxv;  // no AT_NULL: accept what is there
-        const auto type = load<uint64_t>(desc, pos);
-        const auto value = load<uint64_t>(desc, pos + 8);
+        const auto type = load<uint64_t>(desc, pos, big);
+        const auto value = load<uint64_t>(desc, pos + 8, big);
         if (!type || !value)
             return make_error("NT_AUXV note has " + std::to_string(desc.size()) +
                               " bytes, not a whole number of 16-byte entries");
@@ -118,7 +118,7 @@ Result<Auxv> parse_auxv(std::span<const std::byte> desc) {
 }
 
 Status decode_core_notes(std::span<const std::byte> segment, uint64_t align, const Arch& arch, CoreNotes& out) {
-    auto notes = parse_notes(segment, align);
+    auto notes = parse_notes(segment, align, arch.big_endian);
     if (!notes) return notes.error();
     for (const Note& note : *notes) {
         // The kernel writes each thread's extra register sets as "LINUX"
@@ -146,21 +146,21 @@ Status decode_core_notes(std::span<const std::byte> segment, uint64_t align, con
         // carry more, the first one wins.
         case NT_PRPSINFO:
             if (!out.process) {
-                auto info = parse_prpsinfo(note.desc);
+                auto info = parse_prpsinfo(note.desc, arch.big_endian);
                 if (!info) return info.error();
                 out.process = std::move(*info);
             }
             break;
         case NT_FILE:
             if (out.files.empty()) {
-                auto files = parse_nt_file(note.desc);
+                auto files = parse_nt_file(note.desc, arch.big_endian);
                 if (!files) return files.error();
                 out.files = std::move(*files);
             }
             break;
         case NT_AUXV:
             if (out.auxv.empty()) {
-                auto auxv = parse_auxv(note.desc);
+                auto auxv = parse_auxv(note.desc, arch.big_endian);
                 if (!auxv) return auxv.error();
                 out.auxv = std::move(*auxv);
             }

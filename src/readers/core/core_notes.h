@@ -26,14 +26,15 @@ struct Note {
 // Splits a note segment into notes. `align` is the segment's note alignment:
 // 4 for core notes and most object notes, 8 for segments with p_align 8
 // (.note.gnu.property). Any other value is treated as 4.
-Result<std::vector<Note>> parse_notes(std::span<const std::byte> segment, uint64_t align = 4);
+// `big`: the target is big-endian (s390x), so the note headers are too.
+Result<std::vector<Note>> parse_notes(std::span<const std::byte> segment, uint64_t align = 4, bool big = false);
 
 // NT_PRPSINFO (struct elf_prpsinfo, 64-bit layout).
 struct ProcessInfo {
     int pid = 0;
     std::string comm;  // pr_fname: the first 15 bytes of the command name
 };
-Result<ProcessInfo> parse_prpsinfo(std::span<const std::byte> desc);
+Result<ProcessInfo> parse_prpsinfo(std::span<const std::byte> desc, bool big = false);
 
 // One entry of NT_FILE: a file-backed mapping.
 struct FileRange {
@@ -42,10 +43,10 @@ struct FileRange {
     uint64_t file_offset = 0;  // in bytes (the note stores pages)
     std::string path;
 };
-Result<std::vector<FileRange>> parse_nt_file(std::span<const std::byte> desc);
+Result<std::vector<FileRange>> parse_nt_file(std::span<const std::byte> desc, bool big = false);
 
 using Auxv = std::vector<std::pair<uint64_t, uint64_t>>;  // (type, value), AT_NULL excluded
-Result<Auxv> parse_auxv(std::span<const std::byte> desc);
+Result<Auxv> parse_auxv(std::span<const std::byte> desc, bool big = false);
 
 // Everything read_core needs from the notes, threads in file order.
 struct CoreNotes {

@@ -13,10 +13,11 @@ constexpr uint64_t kMaxDynamicBytes = 64 * 1024;
 
 std::optional<DynamicSegment> dynamic_segment(const ElfImage& image) {
     const auto file = image.file_bytes();
-    const auto ehdr = load<Elf64_Ehdr>(file, 0);
+    const bool big = elf_is_big_endian(file);
+    const auto ehdr = load<Elf64_Ehdr>(file, 0, big);
     if (!ehdr || ehdr->e_phentsize != sizeof(Elf64_Phdr)) return std::nullopt;
     for (uint64_t i = 0; i < ehdr->e_phnum; ++i) {
-        const auto ph = load<Elf64_Phdr>(file, ehdr->e_phoff + i * sizeof(Elf64_Phdr));
+        const auto ph = load<Elf64_Phdr>(file, ehdr->e_phoff + i * sizeof(Elf64_Phdr), big);
         if (!ph) return std::nullopt;
         if (ph->p_type == PT_DYNAMIC) return DynamicSegment{ph->p_vaddr, ph->p_filesz, ph->p_offset};
     }
@@ -44,7 +45,7 @@ std::string dynamic_mismatch(const Memory& memory, const ElfImage& image, uint64
     if (!in_memory) return in_memory.error().message;
     size_t i = 0;
     for (uint64_t at = seg->offset; at + sizeof(Elf64_Dyn) <= seg->offset + seg->size; at += sizeof(Elf64_Dyn), ++i) {
-        const auto dyn = load<Elf64_Dyn>(file, at);
+        const auto dyn = load<Elf64_Dyn>(file, at, elf_is_big_endian(file));
         if (!dyn) return image.path() + "'s dynamic section is cut off";
         if (dyn->d_tag == DT_NULL) return i == in_memory->size() ? "" : "the dynamic section in memory is longer than the file's";
         if (i >= in_memory->size()) return "the dynamic section in memory is shorter than the file's";

@@ -60,7 +60,7 @@ void add_ranges(const ElfImage& image, uint64_t bias, const std::string& path, s
 // and the file says at which address they lie (PT_PHDR, else the segment
 // holding e_phoff).
 Result<uint64_t> exe_bias(const ElfImage& exe, uint64_t at_phdr) {
-    const auto ehdr = load<Elf64_Ehdr>(exe.file_bytes(), 0);
+    const auto ehdr = load<Elf64_Ehdr>(exe.file_bytes(), 0, elf_is_big_endian(exe.file_bytes()));
     if (!ehdr) return make_error(exe.path() + " has no ELF header");
     for (const ElfSegment& seg : exe.segments()) {
         if (ehdr->e_phoff >= seg.offset && ehdr->e_phoff - seg.offset < seg.filesz)

@@ -237,7 +237,8 @@ Result<std::string> build_id_in_memory(const Memory& memory, uint64_t header_add
     std::byte ehdr_bytes[sizeof(Elf64_Ehdr)];
     if (memory.read(header_addr, ehdr_bytes) != sizeof ehdr_bytes)
         return make_error("process memory at " + hex(header_addr) + " does not hold the ELF header");
-    const auto ehdr = *load<Elf64_Ehdr>(ehdr_bytes, 0);
+    const bool big = elf_is_big_endian(ehdr_bytes);
+    const auto ehdr = *load<Elf64_Ehdr>(ehdr_bytes, 0, big);
     if (!has_elf_magic(ehdr_bytes) || ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
         ehdr.e_phentsize != sizeof(Elf64_Phdr) || ehdr.e_phnum > kMaxPhnum)
         return make_error("process memory at " + hex(header_addr) + " holds no valid 64-bit ELF header");
@@ -251,6 +252,8 @@ Result<std::string> build_id_in_memory(const Memory& memory, uint64_t header_add
         return make_error("process memory lacks the program headers at " + hex(header_addr + ehdr.e_phoff));
     std::vector<Elf64_Phdr> phdrs(ehdr.e_phnum);
     std::memcpy(phdrs.data(), phdr_bytes.data(), phdr_bytes.size());
+    if (big)
+        for (Elf64_Phdr& ph : phdrs) to_host(ph);
 
     // The bias from memory's own program headers, not the file's: the file
     // is what is being checked.
@@ -271,7 +274,7 @@ Result<std::string> build_id_in_memory(const Memory& memory, uint64_t header_add
             missing = "its notes at " + hex(addr) + " are not in process memory";
             continue;
         }
-        auto notes = parse_notes(bytes, ph.p_align);
+        auto notes = parse_notes(bytes, ph.p_align, big);
         if (!notes) continue;  // another segment may still hold the build-id
         for (const Note& note : *notes)
             if (note.name == "GNU" && note.type == NT_GNU_BUILD_ID && !note.desc.empty()) {

@@ -1,5 +1,7 @@
 #include "readers/modules/thread_start.h"
 
+#include <elf.h>
+
 #include <algorithm>
 #include <array>
 #include <map>
@@ -29,6 +31,12 @@ std::optional<T> thread_db_object(const ElfImage& image, const char* name) {
     if (image.read(*at, raw) != raw.size()) return std::nullopt;
     T v{};
     std::memcpy(&v, raw.data(), sizeof v);
+    // The fields are u32s in the object's byte order (big on s390x).
+    const auto file = image.file_bytes();
+    if (file.size() > EI_DATA && file[EI_DATA] == std::byte{ELFDATA2MSB}) {
+        auto* words = reinterpret_cast<uint32_t*>(&v);
+        for (size_t i = 0; i < sizeof v / 4; ++i) words[i] = __builtin_bswap32(words[i]);
+    }
     return v;
 }
 

@@ -5,6 +5,9 @@
 #include <cstring>
 #include <string>
 
+#include "lpsafe/arch.h"
+#include "readers/modules/elf_bytes.h"
+
 namespace lpsafe::readers::snapshot {
 namespace {
 
@@ -42,10 +45,12 @@ private:
     std::vector<std::byte> bytes_;
 };
 
-Result<std::vector<std::byte>> build_id_note(const std::string& hexed) {
+Result<std::vector<std::byte>> build_id_note(const std::string& hexed, bool big) {
     if (hexed.size() % 2 != 0) return make_error("build-id '" + hexed + "' has an odd number of digits");
     std::vector<std::byte> note(12 + 4);
-    const uint32_t head[3] = {4, static_cast<uint32_t>(hexed.size() / 2), NT_GNU_BUILD_ID};
+    uint32_t head[3] = {4, static_cast<uint32_t>(hexed.size() / 2), NT_GNU_BUILD_ID};
+    if (big)
+        for (uint32_t& w : head) to_big_endian(w);
     std::memcpy(note.data(), head, sizeof head);
     std::memcpy(note.data() + 12, "GNU", 4);
     for (size_t i = 0; i < hexed.size(); i += 2) {
@@ -94,7 +99,7 @@ struct Sections {
     uint32_t next_index() const { return static_cast<uint32_t>(headers.size()); }
 };
 
-void add_symbols(ElfBuilder& b, Sections& secs, const ImageRecord& im) {
+void add_symbols(ElfBuilder& b, Sections& secs, const ImageRecord& im, bool big) {
     if (im.symbols.empty()) return;
     StringTable strtab;
     std::vector<Elf64_Sym> syms(1);
@@ -105,6 +110,7 @@ void add_symbols(ElfBuilder& b, Sections& secs, const ImageRecord& im) {
         sym.st_shndx = SHN_ABS;
         sym.st_value = s.start;
         sym.st_size = s.size;
+        if (big) to_big_endian(sym);
         syms.push_back(sym);
     }
     const uint32_t strtab_index = secs.next_index();
@@ -112,10 +118,12 @@ void add_symbols(ElfBuilder& b, Sections& secs, const ImageRecord& im) {
     secs.add(b, ".symtab", SHT_SYMTAB, 0, std::as_bytes(std::span(syms)), sizeof(Elf64_Sym), strtab_index);
 }
 
-void add_soname(ElfBuilder& b, Sections& secs, const std::string& soname) {
+void add_soname(ElfBuilder& b, Sections& secs, const std::string& soname, bool big) {
     if (soname.empty()) return;
     StringTable dynstr;
-    const Elf64_Dyn dyn[2] = {{DT_SONAME, {dynstr.add(soname)}}, {DT_NULL, {0}}};
+    Elf64_Dyn dyn[2] = {{DT_SONAME, {dynstr.add(soname)}}, {DT_NULL, {0}}};
+    if (big)
+        for (Elf64_Dyn& d : dyn) to_big_endian(d);
     const uint32_t dynstr_index = secs.next_index();
     secs.add(b, ".dynstr", SHT_STRTAB, 0, dynstr.bytes());
     secs.add(b, ".dynamic", SHT_DYNAMIC, 0, std::as_bytes(std::span(dyn)), sizeof(Elf64_Dyn), dynstr_index);
@@ -124,6 +132,10 @@ void add_soname(ElfBuilder& b, Sections& secs, const std::string& soname) {
 }  // namespace
 
 Result<std::vector<std::byte>> build_elf(const ImageRecord& im) {
+    // A big-endian module (s390x) is rebuilt big-endian: its recorded CFI
+    // bytes are in that order, and libdw reads them by EI_DATA.
+    const Arch* arch = arch_for_elf_machine(im.machine);
+    const bool big = arch != nullptr && arch->big_endian;
     std::vector<Elf64_Phdr> phdrs;
     for (const ElfSegment& s : im.segments) {
         Elf64_Phdr ph{};
@@ -148,7 +160,7 @@ Result<std::vector<std::byte>> build_elf(const ImageRecord& im) {
     }
     Sections secs;
     if (!im.build_id.empty()) {
-        auto note = build_id_note(im.build_id);
+        auto note = build_id_note(im.build_id, big);
         if (!note) return note.error();
         Elf64_Phdr ph{};
         ph.p_type = PT_NOTE;
@@ -164,18 +176,20 @@ Result<std::vector<std::byte>> build_elf(const ImageRecord& im) {
         secs.add(b, section_name(s.kind), SHT_PROGBITS, s.kind == SectionKind::debug_frame ? 0 : s.addr,
                  section_bytes(s));
     }
-    add_symbols(b, secs, im);
-    add_soname(b, secs, im.soname);
+    add_symbols(b, secs, im, big);
+    add_soname(b, secs, im.soname, big);
     const uint32_t shstrndx = secs.next_index();
     const uint32_t shstrtab_name = secs.names.add(".shstrtab");
     secs.add(b, "", SHT_STRTAB, 0, secs.names.bytes());
     secs.headers.back().sh_name = shstrtab_name;
+    if (big)
+        for (Elf64_Shdr& sh : secs.headers) to_big_endian(sh);
     const uint64_t shoff = b.append(std::as_bytes(std::span(secs.headers)));
 
     Elf64_Ehdr eh{};
     std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
     eh.e_ident[EI_CLASS] = ELFCLASS64;
-    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_DATA] = big ? ELFDATA2MSB : ELFDATA2LSB;
     eh.e_ident[EI_VERSION] = EV_CURRENT;
     eh.e_type = im.executable_type ? ET_EXEC : ET_DYN;
     eh.e_machine = im.machine;
@@ -189,6 +203,10 @@ Result<std::vector<std::byte>> build_elf(const ImageRecord& im) {
     eh.e_shnum = static_cast<uint16_t>(secs.headers.size());
     eh.e_shstrndx = static_cast<uint16_t>(shstrndx);
     if (phnum >= PN_XNUM || secs.headers.size() >= SHN_LORESERVE) return make_error("too many recorded pieces for one ELF image");
+    if (big) {
+        to_big_endian(eh);
+        for (Elf64_Phdr& ph : phdrs) to_big_endian(ph);
+    }
     std::memcpy(b.body().data(), &eh, sizeof eh);
     std::memcpy(b.body().data() + sizeof eh, phdrs.data(), phdrs.size() * sizeof(Elf64_Phdr));
     return std::move(b.body());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "lpsafe/arch.h"
 #include "lpsafe/pointer_auth.h"
 #include "readers/core/core_file.h"
 #include "readers/modules/mapped_file.h"
@@ -81,7 +82,10 @@ Result<ProcessImage> read_snapshot_bytes(std::span<const std::byte> bytes, const
             return make_error("pointer_auth record of thread " + std::to_string(t.state.tid) + ": " + st.error().message);
         p.threads.push_back(std::move(t.state));
     }
-    p.memory = std::make_shared<SnapshotMemory>(std::move(d.memory));
+    auto memory = std::make_shared<SnapshotMemory>(std::move(d.memory));
+    // The snapshot keeps memory as the target wrote it (big-endian on s390x).
+    memory->set_big_endian(arch_of(d.arch).big_endian);
+    p.memory = std::move(memory);
     // In address order, each add is an append (ModuleMap keeps them sorted).
     std::stable_sort(d.modules.begin(), d.modules.end(),
                      [](const ModuleRecord& a, const ModuleRecord& b) { return a.start < b.start; });

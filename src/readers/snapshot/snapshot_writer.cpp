@@ -33,7 +33,9 @@ struct Range {
 // Logs every range the engine asks for; answers from the real memory.
 class RecordingMemory final : public Memory {
 public:
-    explicit RecordingMemory(std::shared_ptr<const Memory> inner) : inner_(std::move(inner)) {}
+    explicit RecordingMemory(std::shared_ptr<const Memory> inner) : inner_(std::move(inner)) {
+        if (inner_) set_big_endian(inner_->big_endian());
+    }
     size_t read(uint64_t addr, std::span<std::byte> out) const override {
         {
             std::lock_guard lock(mutex_);

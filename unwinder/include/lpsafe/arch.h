@@ -177,6 +177,13 @@ struct Arch {
     // (x86 paravirt: pv_ops), so a call through one of their slots cannot be
     // on a sleeping task's stack.
     std::span<const std::string_view> (*kernel_paravirt_tables)();
+    // The target's words are big-endian (s390x): core notes, memory.
+    bool big_endian = false;
+    // How far the CFA lies above the caller's stack pointer. DWARF's CFA is
+    // the caller's sp on every other row; the s390x ABI defines it as the
+    // caller's r15 + 160, the register save area the caller allocates for
+    // its callee (so a frame's sp is its CFA - 160).
+    uint64_t cfa_above_sp = 0;
 };
 
 const Arch& arch_of(ArchId id);

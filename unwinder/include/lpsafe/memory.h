@@ -23,6 +23,12 @@ public:
     std::optional<uint32_t> read_u32(uint64_t addr) const { return read_value<uint32_t>(addr); }
     std::optional<uint8_t> read_u8(uint64_t addr) const { return read_value<uint8_t>(addr); }
 
+    // Whether the words of this memory are big-endian (s390x): read_u64 and
+    // read_u32 then return them as the target saw them. A memory that wraps
+    // another takes the wrapped one's order.
+    bool big_endian() const { return big_endian_; }
+    void set_big_endian(bool big) { big_endian_ = big; }
+
 private:
     template <typename T>
     std::optional<T> read_value(uint64_t addr) const {
@@ -30,8 +36,14 @@ private:
         if (read(addr, buf) != sizeof buf) return std::nullopt;
         T v;
         std::memcpy(&v, buf, sizeof v);
+        if constexpr (sizeof(T) == 8) {
+            if (big_endian_) v = __builtin_bswap64(v);
+        } else if constexpr (sizeof(T) == 4) {
+            if (big_endian_) v = __builtin_bswap32(v);
+        }
         return v;
     }
+    bool big_endian_ = false;
 };
 
 // Memory backed by byte buffers at fixed addresses (tests, snapshots).
