@@ -242,6 +242,36 @@ TEST(KernelCoreMemory, ReadsSegmentsAndStopsAtHoles) {
     }
 }
 
+// makedumpfile's ELF dumps give one physical range twice: the kernel image's
+// PT_LOAD and the direct map's, starting at the same address, the image's
+// with fewer bytes in the file. Found on a real kdump (the oracle guest):
+// eight kthreads' stacks lay past the image's file bytes, inside the direct
+// map's, and were unreadable. Either order in the header, any overlap.
+TEST(KernelCoreMemory, OverlappingSegmentsAreReadFromTheOneThatHoldsTheAddress) {
+    test::TempDir tmp;
+    const uint64_t a = 0xffffffff81000000;
+    for (const auto& [first, second] : {std::pair{std::string(64, 'L'), std::string(16, 'S')},
+                                        std::pair{std::string(16, 'S'), std::string(64, 'L')}}) {
+        const std::string path = tmp.path() + "/overlap" + std::to_string(first.size());
+        std::ofstream(path, std::ios::binary) << kernel_core(a, first, a, second);
+        auto m = readers::KernelCoreMemory::open(path);
+        ASSERT_TRUE(m.ok()) << m.error().message;
+        std::array<std::byte, 8> buf{};
+        ASSERT_EQ((*m)->read(a + 40, buf), 8u) << "past the short segment, inside the long one";
+        EXPECT_EQ(static_cast<char>(buf[0]), 'L');
+        EXPECT_EQ((*m)->read(a + 60, buf), 4u);
+        EXPECT_EQ((*m)->read(a + 64, buf), 0u);
+    }
+    // A long segment, then a short one starting inside it and ending early.
+    const std::string path = tmp.path() + "/inside";
+    std::ofstream(path, std::ios::binary) << kernel_core(a, std::string(64, 'L'), a + 8, std::string(8, 'S'));
+    auto m = readers::KernelCoreMemory::open(path);
+    ASSERT_TRUE(m.ok());
+    std::array<std::byte, 8> buf{};
+    ASSERT_EQ((*m)->read(a + 24, buf), 8u);
+    EXPECT_EQ(static_cast<char>(buf[0]), 'L');
+}
+
 TEST(KernelCoreMemory, TruncatedAndGarbageFilesAreErrors) {
     test::TempDir tmp;
     const std::string whole = kernel_core(0xffffffff81000000, std::string(64, 'A'), 0xffffffff82000000, "B");

@@ -75,6 +75,8 @@ Result<std::shared_ptr<KernelCoreMemory>> KernelCoreMemory::open(const std::stri
     for (auto* segs : {&m->segments_, &m->physical_}) {
         std::sort(segs->begin(), segs->end(),
                   [](const KernelCoreSegment& a, const KernelCoreSegment& b) { return a.vaddr < b.vaddr; });
+        uint64_t reach = 0;
+        for (KernelCoreSegment& seg : *segs) seg.reach = reach = std::max(reach, seg.vaddr + seg.size);
     }
     return m;
 }
@@ -163,9 +165,18 @@ size_t KernelCoreMemory::read_from(const std::vector<KernelCoreSegment>& segs, u
         const uint64_t at = addr + done;
         auto it = std::upper_bound(segs.begin(), segs.end(), at,
                                    [](uint64_t a, const KernelCoreSegment& s) { return a < s.vaddr; });
-        if (it == segs.begin()) break;
-        --it;
-        if (at - it->vaddr >= it->size) break;
+        // The last segment starting at or below `at`, or an earlier one that
+        // reaches further (overlapping PT_LOADs: KernelCoreSegment::reach).
+        bool found = false;
+        while (it != segs.begin()) {
+            --it;
+            if (at - it->vaddr < it->size) {
+                found = true;
+                break;
+            }
+            if (it->reach <= at) break;
+        }
+        if (!found) break;
         const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size() - done, it->size - (at - it->vaddr)));
         // /proc/kcore answers a read of memory that is not present (a hole
         // in a vmalloc'd range) with zeros or EIO; EIO ends the read here.

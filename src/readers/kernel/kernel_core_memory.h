@@ -23,6 +23,12 @@ struct KernelCoreSegment {
     uint64_t vaddr = 0;
     uint64_t size = 0;  // bytes in the file (p_filesz)
     uint64_t offset = 0;
+    // The highest end (vaddr + size) of this segment and every one sorted
+    // before it: PT_LOADs may overlap (makedumpfile's ELF dumps give the
+    // kernel image and the direct map one physical range each, one with
+    // fewer bytes in the file), so the segment starting last below an
+    // address need not be the one that holds it.
+    uint64_t reach = 0;
 };
 
 class KernelCoreMemory final : public Memory {
