@@ -13,6 +13,13 @@
 
 #include <fmt/format.h>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/lsan_interface.h>
+#define LPSAFE_TEST_LSAN 1
+#endif
+#endif
+
 #include "debian_kernel.h"
 #include "readers/kernel/kernel_btf.h"
 #include "readers/kernel/kernel_cpus.h"
@@ -383,6 +390,12 @@ TEST(KdumpFileMemory, ACompressedDumpReadsAndOneNamingDataPastItsEndIsRefused) {
     const char* fixtures = std::getenv("LPSAFE_SOURCE_FIXTURES");
     ASSERT_NE(fixtures, nullptr) << "LPSAFE_SOURCE_FIXTURES is not set (tests/meson.build sets it)";
     const std::string seed = std::string(fixtures) + "/fuzz-seeds/kernel_dump/tiny.kdump";
+#ifdef LPSAFE_TEST_LSAN
+    // An opened dump's libkdumpfile context and its caches are never freed
+    // (kdump_memory.h: kdump_free() of libkdumpfile 0.5.1 corrupts memory):
+    // not a leak to report here, as in fuzz_kernel_dump.
+    const __lsan::ScopedDisabler kept_context;
+#endif
     auto m = readers::KdumpFileMemory::open(seed);
     ASSERT_TRUE(m.ok()) << m.error().message;
     EXPECT_NE((*m)->vmcoreinfo().find("OSRELEASE=6.1.0-fuzz"), std::string::npos);
