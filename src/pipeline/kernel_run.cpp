@@ -30,10 +30,14 @@ struct Loaded {
     std::optional<readers::KernelBtf> btf;  // a dump's image BTF, parsed once
 };
 
+// A check that walks kernel memory (--kcore) takes only the system's files
+// from /proc (kallsyms, notes, livepatch): its tasks come from the walk, and
+// reading every task's /proc files too would make it a scan and a walk.
 Result<Loaded> load(const KernelOptions& k) {
     auto source = open_kernel_source(k);
     if (!source) return source.error();
-    auto capture = readers::capture_kernel(**source);
+    const auto tasks = k.kernel_memory.empty() ? readers::TaskCapture::read : readers::TaskCapture::skip;
+    auto capture = readers::capture_kernel(**source, tasks);
     if (!capture) return capture.error();
     auto input = readers::to_kernel_input(*capture);
     if (!input) return input.error();
@@ -154,10 +158,12 @@ Status add_dump_modules(const KernelOptions& k, Loaded& loaded, KernelImage& ima
 }
 
 // The code return-after-call reads: the image once, the modules in stacks each
-// round.
+// round (every loaded module when the stacks are yet to be walked in memory:
+// the walk needs their ORC tables).
 Status find_kernel_code(const KernelOptions& k, const readers::KernelInput& input, std::optional<KernelImage>& image) {
     const readers::KernelCodeOptions code = code_options(k);
-    const auto modules = readers::modules_in_stacks(input.tasks);
+    const auto modules = k.kernel_memory.empty() ? readers::modules_in_stacks(input.tasks)
+                                                 : readers::modules_in_kallsyms(input.kallsyms);
     if (image) {
         readers::add_module_code(code, input, modules, *image);
         return Ok{};
@@ -198,7 +204,7 @@ namespace {
 // kernel_memory: the tasks as the kernel's memory holds them, each stack
 // walked with the running image's ORC tables (needs that image).
 // `dump`: the dump already open (--vmcore); null: open `path` (/proc/kcore).
-Result<std::vector<KernelTask>> walk_kernel_memory(const std::string& path, std::shared_ptr<const Memory> dump,
+Result<readers::MemoryTasks> walk_kernel_memory(const std::string& path, std::shared_ptr<const Memory> dump,
                                                    const Kallsyms& kallsyms, KernelImage* image,
                                                    const readers::KernelBtf* btf) {
     if (image == nullptr || !image->has_vmlinux()) {
@@ -260,7 +266,8 @@ Result<KernelRun> check_kernel_once(const KernelOptions& k, const PatchSet& patc
             return make_error(fmt::format("{}: KERNELOFFSET={:x} but the dump's kallsyms put the image {:#x} from its link address",
                                           k.vmcore, dump_offset, image->kaslr_offset));
         }
-        loaded->input.tasks = std::move(*walked);
+        loaded->input.tasks = std::move(walked->tasks);
+        loaded->input.patch_states = std::move(walked->patch_states);
         if (k.vmcore.empty()) loaded->source = k.kernel_memory + " (kernel memory, ORC)";
     }
     KernelCheckOptions options;

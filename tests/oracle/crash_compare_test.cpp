@@ -6,10 +6,9 @@
 // comparator must pass the recording and catch every way lpsafe's report of
 // a dump could be wrong or missing, so the qemu test cannot pass by a
 // comparator that looks at nothing. Runs without qemu or root.
-#include <sys/wait.h>
-
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -17,6 +16,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "comparator_run.h"
 #include "test_support.h"
 
 namespace {
@@ -25,6 +25,9 @@ namespace fs = std::filesystem;
 using lpsafe::test::read_file;
 using lpsafe::test::TempDir;
 using lpsafe::test::write_file;
+using lpsafe::test::edit_report_tasks;
+using lpsafe::test::run_comparator;
+using Outcome = lpsafe::test::ComparatorOutcome;
 
 class CrashCompare : public ::testing::Test {
 protected:
@@ -42,28 +45,11 @@ protected:
     fs::path dir() const { return tmp_.path(); }
 
     // Rewrites lpsafe's report of one dump form ("elf", "lzo").
-    template <typename Edit>
-    void edit(const std::string& form, Edit e) {
-        const fs::path path = dir() / "crash" / (form + ".json");
-        auto j = nlohmann::json::parse(read_file(path));
-        e(j["tasks"]);
-        write_file(path, j.dump(2));
+    void edit(const std::string& form, const std::function<void(nlohmann::json&)>& e) {
+        edit_report_tasks(dir() / "crash" / (form + ".json"), e);
     }
 
-    struct Outcome {
-        int status = -1;
-        std::string out;
-    };
-
-    Outcome compare() const {
-        const char* exe = std::getenv("LPSAFE_CRASH_COMPARE");
-        EXPECT_NE(exe, nullptr);
-        const fs::path out = dir() / "out.txt";
-        const int status = std::system((std::string(exe) + " " + (dir() / "scenarios.txt").string() + " " +
-                                        dir().string() + " >" + out.string() + " 2>&1")
-                                           .c_str());
-        return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out)};
-    }
+    Outcome compare() const { return run_comparator("LPSAFE_CRASH_COMPARE", dir()); }
 
     std::set<int> parked_;
     int crasher_ = 0;

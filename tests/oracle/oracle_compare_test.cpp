@@ -4,16 +4,16 @@
 // the kernel's side changed: the comparator must pass the recording and catch
 // every way lpsafe's report could be wrong, so the qemu test cannot pass by a
 // comparator that looks at nothing. Runs without qemu or root.
-#include <sys/wait.h>
-
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "comparator_run.h"
 #include "test_support.h"
 
 namespace {
@@ -23,10 +23,9 @@ using lpsafe::test::read_file;
 using lpsafe::test::TempDir;
 using lpsafe::test::write_file;
 
-struct Outcome {
-    int status = -1;
-    std::string out;
-};
+using lpsafe::test::edit_report_tasks;
+using lpsafe::test::run_comparator;
+using Outcome = lpsafe::test::ComparatorOutcome;
 
 class OracleCompare : public ::testing::Test {
 protected:
@@ -54,12 +53,7 @@ protected:
     }
 
     // Rewrites lpsafe's report of the run before insmod.
-    template <typename Edit>
-    void edit_before(Edit edit) {
-        auto j = nlohmann::json::parse(read_file(file("before.json")));
-        edit(j["tasks"]);
-        write_file(file("before.json"), j.dump(2));
-    }
+    void edit_before(const std::function<void(nlohmann::json&)>& edit) { edit_report_tasks(file("before.json"), edit); }
 
     // Replaces the value of TID in a per-task file ("PID TID VALUE" lines).
     void set_task_value(const std::string& name, int tid, const std::string& value) {
@@ -73,15 +67,7 @@ protected:
         write_file(file(name), out);
     }
 
-    Outcome compare() const {
-        const char* exe = std::getenv("LPSAFE_ORACLE_COMPARE");
-        EXPECT_NE(exe, nullptr);
-        const fs::path out = dir() / "out.txt";
-        const int status = std::system((std::string(exe) + " " + (dir() / "scenarios.txt").string() + " " +
-                                        dir().string() + " >" + out.string() + " 2>&1")
-                                           .c_str());
-        return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out)};
-    }
+    Outcome compare() const { return run_comparator("LPSAFE_ORACLE_COMPARE", dir()); }
 
     std::set<int> parked_;
 

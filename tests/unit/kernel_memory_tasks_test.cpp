@@ -29,28 +29,33 @@ constexpr uint64_t kRunqueues = 0x2f380;
 constexpr uint64_t kOffsets = 0xffffffff82b10000, kMask = 0xffffffff82b20000, kNr = 0xffffffff82b30000;
 constexpr uint64_t kRetFromFork = 0xffffffff81002950;
 
-// Memory whose task switch count is a function of how often the task's
-// thread.sp has been read so far (each read of it is one walk attempt).
+// Memory where one field of the task (`size` bytes at `at`: its switch
+// count, its on_cpu) is a function of how often the task's stack has been
+// read so far (each walk attempt reads it).
 class SwitchingMemory final : public Memory {
 public:
-    SwitchingMemory(const BufferMemory& base, uint64_t sp_at, uint64_t nvcsw_at, std::function<uint64_t(int)> count)
-        : base_(base), sp_at_(sp_at), nvcsw_at_(nvcsw_at), count_(std::move(count)) {}
+    SwitchingMemory(const BufferMemory& base, uint64_t at, size_t size, std::function<uint64_t(int)> value)
+        : base_(base), at_(at), size_(size), value_(std::move(value)) {}
     size_t read(uint64_t addr, std::span<std::byte> out) const override {
         const size_t n = base_.read(addr, out);
-        if (addr <= sp_at_ && sp_at_ + 8 <= addr + n) ++sp_reads_;
-        if (addr <= nvcsw_at_ && nvcsw_at_ + 8 <= addr + n) {
-            const uint64_t v = count_(sp_reads_);
-            std::memcpy(out.data() + (nvcsw_at_ - addr), &v, 8);
+        if (addr - kTask < 0x10000 || addr - kStack < 16384) ++sleeper_reads_;
+        if (addr < kStack + 16384 && kStack < addr + n) ++stack_reads_;
+        if (addr <= at_ && at_ + size_ <= addr + n) {
+            const uint64_t v = value_(stack_reads_);
+            std::memcpy(out.data() + (at_ - addr), &v, size_);
         }
         return n;
     }
-    int walks() const { return sp_reads_; }
+    int walks() const { return stack_reads_; }
+    // Reads of the sleeper's task_struct or stack.
+    int sleeper_reads() const { return sleeper_reads_; }
 
 private:
     const BufferMemory& base_;
-    uint64_t sp_at_, nvcsw_at_;
-    std::function<uint64_t(int)> count_;
-    mutable int sp_reads_ = 0;
+    uint64_t at_;
+    size_t size_;
+    std::function<uint64_t(int)> value_;
+    mutable int stack_reads_ = 0, sleeper_reads_ = 0;
 };
 
 class TaskStillness : public testing::Test {
@@ -68,6 +73,8 @@ protected:
         const auto task_size = btf->size_of("task_struct");
         ASSERT_TRUE(task_size.ok());
         nvcsw_ = field("nvcsw");
+        on_cpu_ = field("on_cpu");
+        patch_state_ = field("patch_state");
         thread_sp_ = field("thread.sp");
         // init_task: CPU 0's idle task, running on it; lists of one.
         add_task(kInitTask, *task_size, field, 0, 0, 0x2 /* PF_IDLE */, kInitTask, "swapper/0");
@@ -104,13 +111,14 @@ protected:
     }
 
     // The tasks as read from `memory` with `retries`.
-    std::vector<KernelTask> read(const Memory& memory, int retries = 3) {
+    std::vector<KernelTask> read(const Memory& memory, int retries = 3) { return read_all(memory, retries).tasks; }
+    readers::MemoryTasks read_all(const Memory& memory, int retries = 3) {
         readers::KernelMemoryOptions options;
         options.retries = retries;
         const KernelOrc no_orc;
         auto tasks = readers::read_memory_tasks(memory, kallsyms_, *vmlinux_, no_orc, options);
         EXPECT_TRUE(tasks.ok()) << (tasks.ok() ? "" : tasks.error().message);
-        return tasks.ok() ? std::move(*tasks) : std::vector<KernelTask>{};
+        return tasks.ok() ? std::move(*tasks) : readers::MemoryTasks{};
     }
     static const KernelTask* sleeper(const std::vector<KernelTask>& tasks) {
         for (const KernelTask& t : tasks) {
@@ -119,7 +127,7 @@ protected:
         return nullptr;
     }
 
-    uint64_t nvcsw_ = 0, thread_sp_ = 0;
+    uint64_t nvcsw_ = 0, on_cpu_ = 0, patch_state_ = 0, thread_sp_ = 0;
     BufferMemory memory_;
 
 private:
@@ -155,7 +163,7 @@ private:
 };
 
 TEST_F(TaskStillness, ATaskThatHoldsStillIsWalkedOnce) {
-    SwitchingMemory memory(memory_, kTask + thread_sp_, kTask + nvcsw_, [](int) { return 7; });
+    SwitchingMemory memory(memory_, kTask + nvcsw_, 8, [](int) { return 7; });
     const auto tasks = read(memory);
     ASSERT_EQ(tasks.size(), 2u);
     EXPECT_EQ(tasks[0].state, "R");  // init_task: its CPU runs it
@@ -165,13 +173,50 @@ TEST_F(TaskStillness, ATaskThatHoldsStillIsWalkedOnce) {
     EXPECT_EQ(t->comm, "sleeper");
     EXPECT_TRUE(t->walk.has_value());
     EXPECT_EQ(memory.walks(), 1);
+    // Three reads of the sleeper: its fields, its stack, its switch count
+    // again (page_cached_memory.h).
+    EXPECT_EQ(memory.sleeper_reads(), 3);
+}
+
+// A task that wakes during the walk and is on its CPU when it is read again
+// has not switched yet (its count moves when it switches away): on_cpu
+// alone gives it away. Its walk is not kept.
+TEST_F(TaskStillness, ATaskOnItsCpuAfterTheWalkIsReadAgain) {
+    SwitchingMemory memory(memory_, kTask + on_cpu_, 4, [](int walks) { return walks == 1 ? 1 : 0; });
+    const auto tasks = read(memory);
+    const KernelTask* t = sleeper(tasks);
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->state, "S");
+    EXPECT_TRUE(t->walk.has_value());
+    // On its CPU from the first walk until the second: the third is kept.
+    EXPECT_EQ(memory.walks(), 3);
+}
+
+// task_struct.patch_state as /proc/<pid>/patch_state would print it, for
+// every task read: the sleeper patched (1), init_task unpatched (0).
+TEST_F(TaskStillness, PatchStatesAreReadWithTheTasks) {
+    const SwitchingMemory patched(memory_, kTask + patch_state_, 4, [](int) { return 1; });
+    const auto all = read_all(patched);
+    ASSERT_EQ(all.patch_states.size(), 2u);
+    for (const readers::TaskPatchState& s : all.patch_states) {
+        ASSERT_TRUE(s.state.has_value()) << s.unreadable;
+        EXPECT_EQ(*s.state, s.tid == 42 ? readers::PatchState::patched : readers::PatchState::unpatched) << s.tid;
+    }
+    // A value the kernel never writes is reported, not guessed.
+    const SwitchingMemory odd_memory(memory_, kTask + patch_state_, 4, [](int) { return 7; });
+    const auto odd = read_all(odd_memory);
+    for (const readers::TaskPatchState& s : odd.patch_states) {
+        if (s.tid != 42) continue;
+        EXPECT_FALSE(s.state.has_value());
+        EXPECT_NE(s.unreadable.find("is 7"), std::string::npos) << s.unreadable;
+    }
 }
 
 // The count moves during the first walk only: that walk is dropped and the
 // second one kept. Were the count after the walk served from a page read
 // before it, the first walk would have been kept.
 TEST_F(TaskStillness, AWalkTheTaskSwitchedDuringIsReadAgain) {
-    SwitchingMemory memory(memory_, kTask + thread_sp_, kTask + nvcsw_, [](int walks) { return walks >= 1 ? 6 : 5; });
+    SwitchingMemory memory(memory_, kTask + nvcsw_, 8, [](int walks) { return walks >= 1 ? 6 : 5; });
     const KernelTask* t = nullptr;
     const auto tasks = read(memory);
     t = sleeper(tasks);
@@ -183,7 +228,7 @@ TEST_F(TaskStillness, AWalkTheTaskSwitchedDuringIsReadAgain) {
 
 // A task that switches during every walk is never judged: running.
 TEST_F(TaskStillness, ATaskThatNeverHoldsStillIsRunning) {
-    SwitchingMemory memory(memory_, kTask + thread_sp_, kTask + nvcsw_, [](int walks) { return 100 + walks; });
+    SwitchingMemory memory(memory_, kTask + nvcsw_, 8, [](int walks) { return 100 + walks; });
     const auto tasks = read(memory, 2);
     const KernelTask* t = sleeper(tasks);
     ASSERT_NE(t, nullptr);
@@ -195,6 +240,39 @@ TEST_F(TaskStillness, ATaskThatNeverHoldsStillIsRunning) {
 
 // A page the memory holds only part of is read through to the memory beneath,
 // which says how far it can: never a page-sized answer past its end.
+// A prefetched range is one read of the memory beneath; reads inside it then
+// cost none, and a page it could not read whole is read again when asked.
+TEST(PageCachedMemory, PrefetchIsOneReadOfWholePages) {
+    class Counting final : public Memory {
+    public:
+        explicit Counting(const Memory& m) : m_(m) {}
+        size_t read(uint64_t addr, std::span<std::byte> out) const override {
+            ++reads;
+            return m_.read(addr, out);
+        }
+        mutable int reads = 0;
+
+    private:
+        const Memory& m_;
+    };
+    BufferMemory base;
+    std::vector<std::byte> a(0x2800);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<std::byte>(i * 13);
+    base.add(0x20000, a);  // two whole pages, then half of the third
+    const Counting counting(base);
+    const readers::PageCachedMemory view(counting);
+    view.prefetch(0x20100, 0x2600);  // reaches into the half page
+    EXPECT_EQ(counting.reads, 1);
+    std::vector<std::byte> out(0x1800);
+    EXPECT_EQ(view.read(0x20400, out), out.size());
+    EXPECT_EQ(std::memcmp(out.data(), a.data() + 0x400, out.size()), 0);
+    EXPECT_EQ(counting.reads, 1);
+    // The half page was not cached: its read goes beneath, and says how far.
+    EXPECT_EQ(view.read(0x22700, std::span(out).first(0x200)), 0x100u);
+    EXPECT_EQ(counting.reads, 3);  // the page tried whole, then the bytes asked for
+    EXPECT_EQ(std::memcmp(out.data(), a.data() + 0x2700, 0x100), 0);
+}
+
 TEST(PageCachedMemory, PartPagesAndPageBoundaries) {
     BufferMemory base;
     std::vector<std::byte> a(0x1800);

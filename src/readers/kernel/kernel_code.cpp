@@ -76,6 +76,17 @@ std::set<std::string> modules_in_stacks(const std::vector<KernelTask>& tasks) {
     return out;
 }
 
+std::set<std::string> modules_in_kallsyms(const Kallsyms& kallsyms) {
+    std::set<std::string> out;
+    std::string_view last;
+    for (const KernelSymbol& s : kallsyms.symbols()) {
+        if (s.module.empty() || s.module == last) continue;  // runs of one module are common
+        last = s.module;
+        out.emplace(s.module);
+    }
+    return out;
+}
+
 Result<KernelImage> load_kernel_code(const KernelCodeOptions& options, const KernelInput& input,
                                      const std::set<std::string>& modules) {
     auto image = load_vmlinux(options, input);

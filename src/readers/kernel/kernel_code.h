@@ -34,6 +34,8 @@ std::vector<std::string> kernel_image_candidates(const KernelCodeOptions& option
 
 // The modules named in the tasks' stack listings.
 std::set<std::string> modules_in_stacks(const std::vector<KernelTask>& tasks);
+// Every loaded module kallsyms lists: a walk of kernel memory can enter any.
+std::set<std::string> modules_in_kallsyms(const Kallsyms& kallsyms);
 
 // The kernel's code for `input`, with `modules` placed when their files are
 // found and verified.

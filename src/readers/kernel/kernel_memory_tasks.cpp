@@ -1,9 +1,12 @@
 #include "readers/kernel/kernel_memory_tasks.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <optional>
 #include <set>
+#include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -26,9 +29,25 @@ constexpr uint32_t kPfIdle = 0x2;             // include/linux/sched.h PF_IDLE
 struct Layout {
     uint64_t tasks, pid, tgid, comm, state, flags, stack, thread_sp, nvcsw, nivcsw, on_cpu;
     uint64_t thread_group;   // 6.1: every thread of a group on one list
+    std::optional<uint64_t> patch_state;  // CONFIG_LIVEPATCH only
     uint64_t frame_size, frame_bp, frame_ret;  // struct inactive_task_frame
     uint64_t regs_size, regs_ip, regs_sp, regs_cs, regs_bp;  // struct pt_regs
+    // The spans of task_struct holding every field read (each read in one
+    // go), and those of the fields read again after a walk.
+    uint64_t fields_lo, fields_hi, still_lo, still_hi;
 };
+
+// [lo, hi) around the fields at `offsets`, each `size` bytes long (comm's
+// 16 bytes are covered by the caller's own entry).
+template <size_t N>
+std::pair<uint64_t, uint64_t> span_of(const std::array<std::pair<uint64_t, uint64_t>, N>& fields) {
+    uint64_t lo = ~uint64_t{0}, hi = 0;
+    for (const auto& [offset, size] : fields) {
+        lo = std::min(lo, offset);
+        hi = std::max(hi, offset + size);
+    }
+    return {lo, hi};
+}
 
 Result<Layout> layout_from(const KernelBtf& btf) {
     Layout l{};
@@ -51,6 +70,13 @@ Result<Layout> layout_from(const KernelBtf& btf) {
     if (!frame || !regs) return make_error("BTF lacks struct inactive_task_frame or pt_regs");
     l.frame_size = *frame;
     l.regs_size = *regs;
+    if (auto ps = btf.offset_of("task_struct", "patch_state")) l.patch_state = *ps;
+    std::tie(l.fields_lo, l.fields_hi) = span_of(std::array<std::pair<uint64_t, uint64_t>, 13>{{
+        {l.tasks, 8}, {l.pid, 4}, {l.tgid, 4}, {l.comm, 16}, {l.state, 4}, {l.flags, 4},
+        {l.stack, 8}, {l.thread_sp, 8}, {l.nvcsw, 8}, {l.nivcsw, 8}, {l.on_cpu, 4}, {l.thread_group, 8},
+        {l.patch_state.value_or(l.state), 4}}});
+    std::tie(l.still_lo, l.still_hi) = span_of(std::array<std::pair<uint64_t, uint64_t>, 4>{{
+        {l.state, 4}, {l.nvcsw, 8}, {l.nivcsw, 8}, {l.on_cpu, 4}}});
     return l;
 }
 
@@ -70,30 +96,45 @@ std::string state_letter(uint32_t s) {
     return fmt::format("?{:#x}", s);
 }
 
+// Where a task's lists go on (read with its fields, to save a read), and its
+// livepatch state.
+struct TaskLinks {
+    std::optional<uint64_t> thread_group, tasks;
+    std::optional<int32_t> patch_state;
+};
+
 class Reader {
 public:
     Reader(const Memory& m, const Layout& l, const KernelOrc& orc, const KernelMemoryOptions& o, uint64_t ret_from_fork,
            std::set<uint64_t> on_cpus)
         : mem_(m), l_(l), orc_(orc), o_(o), ret_from_fork_(ret_from_fork), on_cpus_(std::move(on_cpus)) {}
 
-    // One task, read until it holds still (the same switch counts before and
-    // after its stack was walked).
-    KernelTask task(uint64_t t) const;
+    // One task, read until it holds still (the same switch counts, state
+    // and off its CPU, before and after its stack was walked).
+    KernelTask task(uint64_t t, TaskLinks& links) const;
 
 private:
-    // The task's context-switch count and state, read fresh from the memory
-    // at one moment (one page-cached view: the fields are neighbours).
+    // The task's context-switch count, state and whether a CPU runs it. A
+    // task that wakes while its stack is read is caught by one of them: it
+    // is on its CPU (on_cpu) until it has switched away again, which counts
+    // a switch (kernel/sched/core.c __schedule(), finish_task()).
     struct Stillness {
         std::optional<uint64_t> switches;
-        std::optional<uint32_t> state;
+        std::optional<uint32_t> state, on_cpu;
         bool operator==(const Stillness&) const = default;
     };
-    Stillness stillness(uint64_t t) const {
-        const PageCachedMemory now(mem_);
-        const auto a = now.read_u64(t + l_.nvcsw), b = now.read_u64(t + l_.nivcsw);
-        return {a && b ? std::optional<uint64_t>(*a + *b) : std::nullopt, now.read_u32(t + l_.state)};
+    Stillness stillness(const Memory& m, uint64_t t) const {
+        const auto a = m.read_u64(t + l_.nvcsw), b = m.read_u64(t + l_.nivcsw);
+        return {a && b ? std::optional<uint64_t>(*a + *b) : std::nullopt, m.read_u32(t + l_.state),
+                m.read_u32(t + l_.on_cpu)};
     }
-    void walk(const Memory& mem, uint64_t t, KernelTask& out) const;
+    // A view of the task_struct's fields, read now in one go.
+    PageCachedMemory fields_now(uint64_t t, uint64_t lo, uint64_t hi) const {
+        PageCachedMemory view(mem_);
+        view.prefetch(t + lo, hi - lo);
+        return view;
+    }
+    void walk(const PageCachedMemory& mem, uint64_t t, KernelTask& out) const;
 
     const Memory& mem_;
     const Layout& l_;
@@ -104,7 +145,7 @@ private:
 };
 
 // `mem`: this attempt's page-cached view (page_cached_memory.h).
-void Reader::walk(const Memory& mem, uint64_t t, KernelTask& out) const {
+void Reader::walk(const PageCachedMemory& mem, uint64_t t, KernelTask& out) const {
     const auto stack = mem.read_u64(t + l_.stack);
     const auto sp = mem.read_u64(t + l_.thread_sp);
     if (!stack || !sp) {
@@ -121,10 +162,12 @@ void Reader::walk(const Memory& mem, uint64_t t, KernelTask& out) const {
     limits.regs_cs = l_.regs_cs;
     limits.regs_bp = l_.regs_bp;
     out.task_pt_regs = limits.stack_high - l_.regs_size;
+    const bool sp_inside = *sp >= limits.stack_low && *sp + l_.frame_size <= limits.stack_high;
+    // The walk reads from the saved sp up to the user pt_regs at the top.
+    if (sp_inside) mem.prefetch(*sp, limits.stack_high - *sp);
     OrcStart start;
     start.sp = *sp + l_.frame_size;
-    const auto bp = *sp >= limits.stack_low && *sp + l_.frame_size <= limits.stack_high ? mem.read_u64(*sp + l_.frame_bp)
-                                                                                       : std::nullopt;
+    const auto bp = sp_inside ? mem.read_u64(*sp + l_.frame_bp) : std::nullopt;
     const auto ret = bp ? mem.read_u64(*sp + l_.frame_ret) : std::nullopt;
     OrcWalk w;
     if (!bp || !ret) {
@@ -139,9 +182,16 @@ void Reader::walk(const Memory& mem, uint64_t t, KernelTask& out) const {
     out.walk = orc_walk(mem, orc_, start, limits);
 }
 
-KernelTask Reader::task(uint64_t t) const {
+KernelTask Reader::task(uint64_t t, TaskLinks& links) const {
     KernelTask out;
-    const PageCachedMemory head(mem_);  // these fields lie in one or two pages
+    // Each attempt reads the fields (the "before" of the stillness test among
+    // them) in one view, walks the stack in that view, then reads the
+    // stillness fields again, fresh.
+    const PageCachedMemory head = fields_now(t, l_.fields_lo, l_.fields_hi);
+    links = {head.read_u64(t + l_.thread_group), head.read_u64(t + l_.tasks), std::nullopt};
+    if (l_.patch_state) {
+        if (auto ps = head.read_u32(t + *l_.patch_state)) links.patch_state = static_cast<int32_t>(*ps);
+    }
     const auto pid = head.read_u32(t + l_.pid), tgid = head.read_u32(t + l_.tgid);
     const auto state = head.read_u32(t + l_.state);
     const auto on_cpu = head.read_u32(t + l_.on_cpu);
@@ -168,12 +218,14 @@ KernelTask Reader::task(uint64_t t) const {
         return out;
     }
     for (int attempt = 0; attempt <= o_.retries; ++attempt) {
-        const Stillness before = stillness(t);
+        std::optional<PageCachedMemory> again;
+        if (attempt > 0) again.emplace(mem_).prefetch(t + l_.fields_lo, l_.fields_hi - l_.fields_lo);
+        const PageCachedMemory& view = attempt == 0 ? head : *again;
+        const Stillness before = stillness(view, t);
         KernelTask try_out = out;
-        const PageCachedMemory view(mem_);  // fresh for each attempt
         walk(view, t, try_out);
-        const Stillness after = stillness(t);
-        if (before.switches && before == after && after.state == state) return try_out;
+        const Stillness after = stillness(fields_now(t, l_.still_lo, l_.still_hi), t);
+        if (before.switches && before == after && after.state == state && after.on_cpu == 0u) return try_out;
     }
     out.state = "R";
     out.status_reason = "it kept switching while its stack was read";
@@ -182,7 +234,7 @@ KernelTask Reader::task(uint64_t t) const {
 
 }  // namespace
 
-Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
+Result<MemoryTasks> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
                                                   const ElfImage& vmlinux, const KernelOrc& orc,
                                                   const KernelMemoryOptions& options) {
     std::optional<KernelBtf> parsed;
@@ -204,28 +256,44 @@ Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Ka
     for (const OnlineCpu& c : *cpus) on_cpus.insert(c.curr);
     Reader reader(memory, l, orc, options, *rff, std::move(on_cpus));
 
-    std::vector<KernelTask> out;
+    MemoryTasks out;
+    const auto add = [&](KernelTask task, const TaskLinks& links) {
+        if (l.patch_state && task.status == CaptureStatus::captured) {
+            TaskPatchState s{task.pid, task.tid, std::nullopt, {}};
+            const auto v = links.patch_state;
+            if (v && *v >= -1 && *v <= 1) {
+                s.state = static_cast<PatchState>(*v);
+            } else {
+                s.unreadable = v ? fmt::format("task_struct.patch_state is {}, not -1, 0 or 1", *v)
+                                 : std::string("task_struct.patch_state is unreadable");
+            }
+            out.patch_states.push_back(std::move(s));
+        }
+        out.tasks.push_back(std::move(task));
+    };
     std::set<uint64_t> seen;
     // for_each_process(): init_task.tasks, then every thread of each group.
     uint64_t p = *init_task;
     do {
         uint64_t t = p;
+        TaskLinks group_leader;
         do {
             if (!seen.insert(t).second || seen.size() > kMaxTasks) {
                 return make_error(fmt::format("the task list loops or is corrupt at {:#x}", t));
             }
-            out.push_back(reader.task(t));
-            const auto n = memory.read_u64(t + l.thread_group);
-            if (!n) return make_error(fmt::format("thread list unreadable at {:#x}", t));
-            t = *n - l.thread_group;
+            TaskLinks links;
+            add(reader.task(t, links), links);
+            if (t == p) group_leader = links;
+            if (!links.thread_group) return make_error(fmt::format("thread list unreadable at {:#x}", t));
+            t = *links.thread_group - l.thread_group;
         } while (t != p);
-        const auto n = memory.read_u64(p + l.tasks);
-        if (!n) return make_error(fmt::format("task list unreadable at {:#x}", p));
-        p = *n - l.tasks;
+        if (!group_leader.tasks) return make_error(fmt::format("task list unreadable at {:#x}", p));
+        p = *group_leader.tasks - l.tasks;
     } while (p != *init_task);
     // The other CPUs' idle tasks are on no list (fork_idle()).
     for (const OnlineCpu& c : *cpus) {
-        if (seen.insert(c.idle).second) out.push_back(reader.task(c.idle));
+        TaskLinks links;
+        if (seen.insert(c.idle).second) add(reader.task(c.idle, links), links);
     }
     return out;
 }

@@ -16,6 +16,7 @@
 #include "lpsafe/module.h"
 #include "lpsafe/orc.h"
 #include "lpsafe/result.h"
+#include "readers/kernel/livepatch_sysfs.h"
 
 namespace lpsafe::readers {
 
@@ -29,8 +30,15 @@ struct KernelMemoryOptions {
     int retries = 3;  // reads of a task that keeps switching before it is called running
 };
 
+struct MemoryTasks {
+    std::vector<KernelTask> tasks;
+    // Each task's task_struct.patch_state, as /proc/<pid>/patch_state prints
+    // it; empty when the kernel has no livepatch (no such field in BTF).
+    std::vector<TaskPatchState> patch_states;
+};
+
 // `vmlinux` is the running kernel's image (build-id checked by the caller).
-Result<std::vector<KernelTask>> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
+Result<MemoryTasks> read_memory_tasks(const Memory& memory, const Kallsyms& kallsyms,
                                                   const ElfImage& vmlinux, const KernelOrc& orc,
                                                   const KernelMemoryOptions& options);
 

@@ -261,7 +261,7 @@ std::vector<std::string> kallsyms_modules(std::string_view text) {
 
 }  // namespace
 
-Result<KernelCapture> capture_kernel(const ProcSource& source) {
+Result<KernelCapture> capture_kernel(const ProcSource& source, TaskCapture tasks) {
     KernelCapture c;
     c.source = source.describe();
     c.kallsyms = source.read("kallsyms");
@@ -277,6 +277,7 @@ Result<KernelCapture> capture_kernel(const ProcSource& source) {
     c.info = source.read_meta("info");
     c.reader_pid = source.live() ? static_cast<int>(::getpid()) : reader_pid_from_info(c.info);
     capture_livepatch(source, c);
+    if (tasks == TaskCapture::skip) return c;
     auto pids = source.list("");
     if (!pids) return pids.error();
     std::vector<int> numeric;

@@ -47,7 +47,10 @@ struct KernelCapture {
     std::string livepatch_error;  // why they could not be parsed
 };
 
-Result<KernelCapture> capture_kernel(const ProcSource& source);
+// Whether each task's files are read. A check that walks kernel memory reads
+// the tasks from there and needs only kallsyms, the notes and livepatch.
+enum class TaskCapture { read, skip };
+Result<KernelCapture> capture_kernel(const ProcSource& source, TaskCapture tasks = TaskCapture::read);
 
 // The files `record` writes, laid out like /proc (docs/kernel-capture-format.md).
 std::vector<CaptureFile> capture_files(const KernelCapture& capture, const std::string& recorder);
