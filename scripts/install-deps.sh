@@ -10,6 +10,8 @@ PACKAGES=(
     libdw-dev libelf-dev libcapstone-dev libbpf-dev libunwind-dev
     # compressed kernel dumps (makedumpfile's kdump format)
     libkdumpfile-dev
+    # the unpacked kernel image cache's content hash (XXH3)
+    libxxhash-dev
     # snapshot files (deflate)
     zlib1g-dev
     # symbols for stripped modules (src/readers/modules/debug_symbols.h): MiniDebugInfo

@@ -121,6 +121,23 @@ void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking) {
         ->check(CLI::ExistingDirectory);
     cmd.add_option("--modules-dir", k.modules_dir, "look for module files in DIR/R instead of /lib/modules/R")
         ->check(CLI::ExistingDirectory);
+    cmd.add_option_function<std::string>(
+           "--image-cache",
+           [&k](const std::string& dir) {
+               k.image_cache_dir = dir;
+               k.image_cache_option = "--image-cache";
+           },
+           "keep compressed kernel images unpacked in DIR for the next check (default: $LPSAFE_IMAGE_CACHE, "
+           "else /var/cache/lpsafe/vmlinux as root, ~/.cache/lpsafe/vmlinux otherwise)")
+        ->type_name("DIR");
+    cmd.add_flag_callback(
+           "--no-image-cache",
+           [&k] {
+               k.image_cache_dir.clear();
+               k.image_cache_option = "--no-image-cache";
+           },
+           "unpack a compressed kernel image every time, keeping no copy")
+        ->excludes("--image-cache");
     cmd.add_flag("--no-kernel-image", k.no_kernel_image,
                  "read no kernel image nor module files: return-after-call is skipped on kernel stacks")
         ->excludes(vmlinux);
@@ -162,6 +179,7 @@ std::string kernel_only_option(const KernelArgs& k) {
     if (!k.vmlinux.empty()) return "--vmlinux";
     if (!k.boot_dir.empty()) return "--boot-dir";
     if (!k.modules_dir.empty()) return "--modules-dir";
+    if (!k.image_cache_option.empty()) return k.image_cache_option;
     if (!k.kernel_memory.empty()) return "--kernel-memory";
     if (!k.vmcore.empty()) return "--vmcore";
     if (k.no_kernel_image) return "--no-kernel-image";

@@ -21,6 +21,7 @@ struct KernelArgs : pipeline::KernelOptions {
     std::string output;
     bool watch = false;
     double timeout = 0;
+    std::string image_cache_option;  // "--image-cache" or "--no-image-cache" when given
 };
 
 void add_kernel_options(CLI::App& cmd, KernelArgs& k, bool checking);

@@ -121,6 +121,7 @@ readers::KernelCodeOptions code_options(const KernelOptions& k) {
     readers::KernelCodeOptions code;
     code.vmlinux = k.vmlinux;
     code.boot_dir = k.boot_dir;
+    code.image_cache_dir = k.image_cache_dir;
     if (!k.modules_dir.empty()) code.modules_dir = k.modules_dir;
     return code;
 }
@@ -160,7 +161,8 @@ Status add_dump_modules(const KernelOptions& k, Loaded& loaded, KernelImage& ima
 // The code return-after-call reads: the image once, the modules in stacks each
 // round (every loaded module when the stacks are yet to be walked in memory:
 // the walk needs their ORC tables).
-Status find_kernel_code(const KernelOptions& k, const readers::KernelInput& input, std::optional<KernelImage>& image) {
+Status find_kernel_code(const KernelOptions& k, const readers::KernelInput& input, std::optional<KernelImage>& image,
+                        std::vector<std::string>& notes) {
     const readers::KernelCodeOptions code = code_options(k);
     const auto modules = k.kernel_memory.empty() ? readers::modules_in_stacks(input.tasks)
                                                  : readers::modules_in_kallsyms(input.kallsyms);
@@ -171,6 +173,7 @@ Status find_kernel_code(const KernelOptions& k, const readers::KernelInput& inpu
     auto made = readers::load_kernel_code(code, input, modules);
     if (!made) return made.error();
     image = std::move(*made);
+    for (const std::string& n : image->notes) notes.push_back(n);  // once, when it is read
     return Ok{};
 }
 
@@ -250,7 +253,7 @@ Result<KernelRun> check_kernel_once(const KernelOptions& k, const PatchSet& patc
     if (!loaded) return loaded.error();
     const Kallsyms& kallsyms = loaded->input.kallsyms;
     if (!k.no_kernel_image) {
-        if (auto st = find_kernel_code(k, loaded->input, image); !st) return st.error();
+        if (auto st = find_kernel_code(k, loaded->input, image, loaded->notes); !st) return st.error();
         if (!k.vmcore.empty() && image) {
             if (auto st = add_dump_modules(k, *loaded, *image); !st) return st.error();
         }

@@ -17,6 +17,7 @@
 #include "readers/kernel/kernel_scan.h"
 #include "readers/kernel/livepatch_sysfs.h"
 #include "readers/kernel/proc_source.h"
+#include "readers/kernel/unpacked_image_cache.h"
 #include "report/json_report.h"
 
 namespace lpsafe::pipeline {
@@ -26,6 +27,9 @@ struct KernelOptions {
     std::string vmlinux;
     std::string boot_dir;     // where vmlinuz-R is looked for
     std::string modules_dir;  // holds R/ with the module files
+    // Where a compressed image is kept unpacked for the next check
+    // (readers/kernel/unpacked_image_cache.h); empty: no cache.
+    std::string image_cache_dir = readers::default_image_cache_dir();
     bool no_kernel_image = false;
     bool strict = false;
     // With livepatch modules, the ranges are what the kernel will check when

@@ -215,9 +215,11 @@ void ElfImage::Impl::finish_symbols() {
 ElfImage::ElfImage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ElfImage::~ElfImage() = default;
 
-Result<std::shared_ptr<ElfImage>> ElfImage::open(const std::string& path) {
+Result<std::shared_ptr<ElfImage>> ElfImage::open(const std::string& path) { return open(path, path); }
+
+Result<std::shared_ptr<ElfImage>> ElfImage::open(const std::string& path, std::string name) {
     auto impl = std::make_unique<Impl>();
-    impl->path = path;
+    impl->path = std::move(name);
     // O_NONBLOCK: a FIFO named by a core (NT_FILE) must not hang the reader
     // waiting for a writer; it is refused below as not a regular file.
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);

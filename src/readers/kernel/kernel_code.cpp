@@ -16,12 +16,18 @@ using State = KernelModuleCode::State;
 // image found by looking is used only when it can be verified: a stale
 // file must not vouch for another kernel.
 Result<KernelImage> load_vmlinux(const KernelCodeOptions& options, const KernelInput& input) {
-    if (!options.vmlinux.empty()) {
-        auto opened = open_kernel_image(options.vmlinux);
-        if (!opened) return opened.error();
-        auto image = make_kernel_image(opened->elf, input.kallsyms, input.build_id);
-        if (image) image->format = opened->format;
+    const UnpackedImageCache cache(options.image_cache_dir);
+    const auto with_format = [](Result<KernelImage> image, OpenedKernelImage& opened) {
+        if (image) {
+            image->format = std::move(opened.format);
+            if (!opened.note.empty()) image->notes.push_back(std::move(opened.note));
+        }
         return image;
+    };
+    if (!options.vmlinux.empty()) {
+        auto opened = open_kernel_image(options.vmlinux, &cache);
+        if (!opened) return opened.error();
+        return with_format(make_kernel_image(opened->elf, input.kallsyms, input.build_id), *opened);
     }
     const auto candidates = kernel_image_candidates(options, input.release);
     if (candidates.empty()) return kernel_image_without_vmlinux(ArchId::x86_64, "the kernel's release is unknown");
@@ -40,11 +46,10 @@ Result<KernelImage> load_vmlinux(const KernelCodeOptions& options, const KernelI
             ArchId::x86_64, path + " is not used: the running kernel's build-id is unknown (/sys/kernel/notes), so it "
                                    "cannot be verified (give --vmlinux to use it anyway)");
     }
-    auto opened = open_kernel_image(path);
+    auto opened = open_kernel_image(path, &cache);
     if (!opened) return kernel_image_without_vmlinux(ArchId::x86_64, "kernel image unusable: " + opened.error().message);
-    auto image = make_kernel_image(opened->elf, input.kallsyms, input.build_id);
+    auto image = with_format(make_kernel_image(opened->elf, input.kallsyms, input.build_id), *opened);
     if (!image) return kernel_image_without_vmlinux(ArchId::x86_64, "kernel image unusable: " + image.error().message);
-    image->format = opened->format;
     return image;
 }
 

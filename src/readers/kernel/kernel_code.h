@@ -27,6 +27,9 @@ struct KernelCodeOptions {
     // places debug packages and build trees use.
     std::string boot_dir;
     std::string modules_dir = "/lib/modules";  // holds R/ with the module files
+    // Where compressed images are kept unpacked (unpacked_image_cache.h);
+    // empty: unpacked every time.
+    std::string image_cache_dir;
 };
 
 // The image files tried, in order, for release `release`.

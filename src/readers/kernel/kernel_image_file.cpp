@@ -42,6 +42,8 @@ Result<std::optional<BzPayload>> bzimage_payload(std::span<const std::byte> file
     return std::optional<BzPayload>{BzPayload{start, *length}};
 }
 
+std::string payload_format(Compression c) { return fmt::format("bzImage ({} payload)", compression_name(c)); }
+
 Result<UnpackedKernel> from_payload(std::span<const std::byte> payload, uint64_t max_out) {
     const auto c = compression_at(payload);
     if (!c) {
@@ -55,7 +57,17 @@ Result<UnpackedKernel> from_payload(std::span<const std::byte> payload, uint64_t
     auto out = decompress(*c, payload, max_out, expected <= max_out ? expected : 0);
     if (!out) return make_error("bzImage payload: " + out.error().message);
     if (!is_elf(*out)) return make_error("bzImage payload decompresses to something that is not an ELF vmlinux");
-    return UnpackedKernel{std::move(*out), fmt::format("bzImage ({} payload)", compression_name(*c))};
+    return UnpackedKernel{std::move(*out), payload_format(*c)};
+}
+
+// What a bzImage's compressed payload is, without unpacking it: the format a
+// cached copy reports (the same as unpacking says). Null for any other file.
+std::optional<std::string> compressed_bzimage_format(std::span<const std::byte> file) {
+    auto bz = bzimage_payload(file);
+    if (!bz || !*bz) return std::nullopt;
+    const auto c = compression_at(file.subspan((*bz)->offset, (*bz)->length));
+    if (!c) return std::nullopt;
+    return payload_format(*c);
 }
 
 // No setup header: the first stream, among the first few magic matches,
@@ -93,7 +105,7 @@ Result<UnpackedKernel> unpack_kernel_image(std::span<const std::byte> file, uint
     return scan_for_stream(file, max_out);
 }
 
-Result<OpenedKernelImage> open_kernel_image(const std::string& path) {
+Result<OpenedKernelImage> open_kernel_image(const std::string& path, const UnpackedImageCache* cache) {
     auto file = MappedFile::open(path);
     if (!file) return file.error();
     if (is_elf((*file)->bytes())) {
@@ -102,13 +114,28 @@ Result<OpenedKernelImage> open_kernel_image(const std::string& path) {
         file->reset();
         auto elf = ElfImage::open(path);
         if (!elf) return elf.error();
-        return OpenedKernelImage{std::move(*elf), "ELF"};
+        return OpenedKernelImage{std::move(*elf), "ELF", {}};
     }
-    auto unpacked = unpack_kernel_image((*file)->bytes());
+    const auto packed = (*file)->bytes();
+    // Only a bzImage's compressed payload is cached: its format is known
+    // without unpacking, and it is what x86 distributions install.
+    const auto cacheable = cache != nullptr ? compressed_bzimage_format(packed) : std::nullopt;
+    if (cacheable) {
+        if (auto elf = cache->find(packed, path)) {
+            return OpenedKernelImage{std::move(elf), *cacheable, "kernel image: read from its unpacked copy in " + cache->dir()};
+        }
+    }
+    auto unpacked = unpack_kernel_image(packed);
     if (!unpacked) return make_error(path + ": " + unpacked.error().message);
+    std::string note;
+    if (cacheable) {
+        auto stored = cache->store(packed, unpacked->elf);
+        note = stored ? "kernel image: unpacked, a copy kept in " + cache->dir()
+                      : "kernel image: unpacked; not cached (" + stored.error().message + ")";
+    }
     auto elf = ElfImage::from_bytes(path, std::move(unpacked->elf));
     if (!elf) return elf.error();
-    return OpenedKernelImage{std::move(*elf), std::move(unpacked->format)};
+    return OpenedKernelImage{std::move(*elf), std::move(unpacked->format), std::move(note)};
 }
 
 Result<std::vector<std::byte>> read_module_file(const std::string& path) {

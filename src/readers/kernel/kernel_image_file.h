@@ -15,6 +15,7 @@
 #include "lpsafe/module.h"
 #include "lpsafe/result.h"
 #include "readers/kernel/decompress.h"
+#include "readers/kernel/unpacked_image_cache.h"
 
 namespace lpsafe::readers {
 
@@ -25,12 +26,15 @@ struct UnpackedKernel {
 
 Result<UnpackedKernel> unpack_kernel_image(std::span<const std::byte> file, uint64_t max_out = kMaxDecompressed);
 
-// Reads `path`, unpacks it and opens the ELF (ElfImage::from_bytes).
+// Reads `path`, unpacks it and opens the ELF (ElfImage::from_bytes); with a
+// cache, a bzImage unpacked before is mapped from there instead, and one
+// unpacked now is kept there (unpacked_image_cache.h).
 struct OpenedKernelImage {
     std::shared_ptr<ElfImage> elf;
     std::string format;
+    std::string note;  // what the cache did, for the report; empty without one
 };
-Result<OpenedKernelImage> open_kernel_image(const std::string& path);
+Result<OpenedKernelImage> open_kernel_image(const std::string& path, const UnpackedImageCache* cache = nullptr);
 
 // A module file: a .ko as it is, or .ko.xz / .ko.zst / .ko.gz (kbuild's
 // CONFIG_MODULE_COMPRESS_*) decompressed by its magic.

@@ -98,6 +98,9 @@ struct KernelImage {
     // verdict is then unreliable, naming the file. Empty when it matches.
     std::string mismatch;
     std::vector<KernelModuleCode> modules;
+    // What reading the files said that changes no check (e.g. where the
+    // unpacked image was kept), for the report.
+    std::vector<std::string> notes;
     // The used modules' ORC tables, at runtime addresses, each over its
     // module's code (--kernel-memory walks through module frames with them).
     struct ModuleOrc {

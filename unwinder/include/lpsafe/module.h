@@ -63,6 +63,9 @@ struct SectionBytes {
 class ElfImage {
 public:
     static Result<std::shared_ptr<ElfImage>> open(const std::string& path);
+    // `path` mapped, the image named `name` (path() returns it): a copy of
+    // another file, e.g. a kernel image unpacked into a cache.
+    static Result<std::shared_ptr<ElfImage>> open(const std::string& path, std::string name);
     // From bytes already in memory (e.g. the vDSO read out of a core).
     static Result<std::shared_ptr<ElfImage>> from_bytes(std::string name, std::vector<std::byte> bytes);
     ~ElfImage();
