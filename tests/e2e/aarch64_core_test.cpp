@@ -25,33 +25,16 @@ constexpr unsigned kPc = 32;  // lpsafe's DWARF slot for the aarch64 pc
 
 std::string cores_dir() { return ForeignCore::cores_dir(); }
 
-class Aarch64Core : public testing::TestWithParam<std::string> {
+class Aarch64Core : public ForeignCoreTest {
 protected:
-    void SetUp() override {
-        if (cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
-        core_.arch = "aarch64";
-        core_.variant = GetParam();
-        core_.sysroot = kSysroot;
-        const Status loaded = core_.load();
-        ASSERT_TRUE(loaded) << loaded.error().message;
-    }
+    Aarch64Core() : ForeignCoreTest("aarch64", kSysroot) {}
     ProcessReport check(const std::string& spec) { return core_.check(spec); }
     ResolvedPatchSet unrelated() { return core_.unrelated(); }
     const ThreadState& thread_of(const std::string& role) { return core_.thread_of(role); }
-    ForeignCore core_;
 };
 
 TEST_P(Aarch64Core, ReadsAsAarch64WithModulesFromTheLinkMap) {
-    const ProcessImage& p = core_.process;
-    EXPECT_EQ(p.arch, ArchId::aarch64);
-    EXPECT_EQ(p.threads.size(), 9u);
-    std::vector<std::string> names;
-    for (const Module& m : p.modules.modules()) {
-        names.push_back(m.name);
-        EXPECT_TRUE(m.status.usable()) << m.path << ": " << m.status.detail;
-    }
-    for (const char* want : {"parked", "libc.so.6", "ld-linux-aarch64.so.1"})
-        EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+    expect_link_map_modules(core_.process, ArchId::aarch64, {"parked", "libc.so.6", "ld-linux-aarch64.so.1"});
 }
 
 // A snapshot of the core (record) replays on this x86_64 host with the same

@@ -43,11 +43,6 @@ std::vector<std::string> names(const TaskVerdict& t) {
     return out;
 }
 
-bool has_finding(const TaskVerdict& t, Check check, int frame) {
-    return std::any_of(t.findings.begin(), t.findings.end(),
-                       [&](const Finding& f) { return f.check == check && f.frame == frame; });
-}
-
 // A core of parked.c with its roles and expectations, read as the CLI does.
 Status load(ForeignCore& core, const std::string& path, const std::string& exe, const std::string& roles) {
     auto p = readers::read_core(path, {exe, ""});

@@ -58,6 +58,32 @@ const ThreadState& ForeignCore::thread_of(const std::string& role) {
     return process.threads.front();
 }
 
+void ForeignCoreTest::SetUp() {
+    if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
+    core_.arch = arch_;
+    core_.variant = GetParam();
+    core_.sysroot = sysroot_;
+    const Status loaded = core_.load();
+    ASSERT_TRUE(loaded) << loaded.error().message;
+}
+
+void expect_link_map_modules(const ProcessImage& p, ArchId arch, std::initializer_list<const char*> names) {
+    EXPECT_EQ(p.arch, arch);
+    EXPECT_EQ(p.threads.size(), 9u);
+    std::vector<std::string> found;
+    for (const Module& m : p.modules.modules()) {
+        found.push_back(m.name);
+        EXPECT_TRUE(m.status.usable()) << m.path << ": " << m.status.detail;
+    }
+    for (const char* want : names) EXPECT_NE(std::find(found.begin(), found.end(), want), found.end()) << want;
+}
+
+void expect_start_routines_known(const ProcessImage& p) {
+    int started = 0;
+    for (const ThreadState& t : p.threads) started += t.start_routine.has_value();
+    EXPECT_GE(started, static_cast<int>(p.threads.size()) - 1);
+}
+
 void expect_snapshot_replays(const ForeignCore& core) {
     const std::string snap = testing::TempDir() + core.arch + "-" + core.variant + ".snap";
     const CommandResult rec = run_command(lpsafe_bin() + " record" + core.cli_input() + " -o " + snap);

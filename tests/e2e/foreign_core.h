@@ -4,6 +4,9 @@
 // ppc64le tests share them and add their architecture's own rules.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <initializer_list>
 #include <map>
 #include <string>
 
@@ -34,6 +37,26 @@ struct ForeignCore {
     ResolvedPatchSet unrelated();
     const ThreadState& thread_of(const std::string& role);
 };
+
+// The fixture every architecture's qemu-user core test derives from: the
+// core of variant GetParam() ("dist", "fp", "host") of `arch`, read with
+// `sysroot`; skipped outside meson test (no LPSAFE_FOREIGN_CORES).
+class ForeignCoreTest : public testing::TestWithParam<std::string> {
+protected:
+    ForeignCoreTest(std::string arch, std::string sysroot) : arch_(std::move(arch)), sysroot_(std::move(sysroot)) {}
+    void SetUp() override;
+    ForeignCore core_;
+
+private:
+    std::string arch_, sysroot_;
+};
+
+// The core reads as `arch` with parked.c's nine threads, its modules from
+// the link map, every one usable and `names` among them.
+void expect_link_map_modules(const ProcessImage& p, ArchId arch, std::initializer_list<const char*> names);
+// glibc's thread descriptors were found: every thread but main knows the
+// function it was started with.
+void expect_start_routines_known(const ProcessImage& p);
 
 // A snapshot recorded from the core replays with the same JSON and status.
 void expect_snapshot_replays(const ForeignCore& core);

@@ -21,39 +21,16 @@ namespace {
 
 constexpr unsigned kPc = 67;  // lpsafe's slot for the ppc64 pc (nip)
 
-class Ppc64leCore : public testing::TestWithParam<std::string> {
+class Ppc64leCore : public ForeignCoreTest {
 protected:
-    void SetUp() override {
-        if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
-        core_.arch = "ppc64le";
-        core_.variant = GetParam();
-        core_.sysroot = "/usr/powerpc64le-linux-gnu";
-        const Status loaded = core_.load();
-        ASSERT_TRUE(loaded) << loaded.error().message;
-    }
-    ForeignCore core_;
+    Ppc64leCore() : ForeignCoreTest("ppc64le", "/usr/powerpc64le-linux-gnu") {}
 };
-
-bool has_finding(const TaskVerdict& t, Check check, int frame) {
-    return std::any_of(t.findings.begin(), t.findings.end(),
-                       [&](const Finding& f) { return f.check == check && f.frame == frame; });
-}
 
 TEST_P(Ppc64leCore, ReadsAsPpc64leWithModulesFromTheLinkMap) {
     const ProcessImage& p = core_.process;
-    EXPECT_EQ(p.arch, ArchId::ppc64le);
-    EXPECT_EQ(p.threads.size(), 9u);
-    std::vector<std::string> names;
-    for (const Module& m : p.modules.modules()) {
-        names.push_back(m.name);
-        EXPECT_TRUE(m.status.usable()) << m.path << ": " << m.status.detail;
-    }
-    for (const char* want : {"parked", "libc.so.6", "ld64.so.2"})
-        EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
-    // r13 locates glibc's descriptors, so every thread but main knows its start.
-    int started = 0;
-    for (const ThreadState& t : p.threads) started += t.start_routine.has_value();
-    EXPECT_GE(started, 8);
+    expect_link_map_modules(p, ArchId::ppc64le, {"parked", "libc.so.6", "ld64.so.2"});
+    // r13 locates glibc's descriptors.
+    expect_start_routines_known(p);
 }
 
 TEST_P(Ppc64leCore, SnapshotReplaysIdentically) { expect_snapshot_replays(core_); }

@@ -80,11 +80,6 @@ protected:
     }
 };
 
-bool has_finding(const TaskVerdict& t, Check check, int frame) {
-    return std::any_of(t.findings.begin(), t.findings.end(),
-                       [&](const Finding& f) { return f.check == check && f.frame == frame; });
-}
-
 TEST_F(Ppc64leKernelCore, ModulesComeFromNtFile) {
     expect_nt_file_modules(process_, ArchId::ppc64le,
                            {"/usr/powerpc64le-linux-gnu/lib/libc.so.6", "/usr/powerpc64le-linux-gnu/lib/ld64.so.2"});

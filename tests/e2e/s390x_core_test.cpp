@@ -26,41 +26,18 @@ constexpr unsigned kPswa = 65;  // DWARF's PSW address: the pc
 constexpr unsigned kR14 = 14;   // the return register
 constexpr unsigned kR15 = 15;   // the stack pointer
 
-class S390xCore : public testing::TestWithParam<std::string> {
+class S390xCore : public ForeignCoreTest {
 protected:
-    void SetUp() override {
-        if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
-        core_.arch = "s390x";
-        core_.variant = GetParam();
-        core_.sysroot = "/usr/s390x-linux-gnu";
-        const Status loaded = core_.load();
-        ASSERT_TRUE(loaded) << loaded.error().message;
-    }
-    ForeignCore core_;
+    S390xCore() : ForeignCoreTest("s390x", "/usr/s390x-linux-gnu") {}
 };
-
-bool has_finding(const TaskVerdict& t, Check check, int frame) {
-    return std::any_of(t.findings.begin(), t.findings.end(),
-                       [&](const Finding& f) { return f.check == check && f.frame == frame; });
-}
 
 TEST_P(S390xCore, ReadsAsS390xWithModulesFromTheLinkMap) {
     const ProcessImage& p = core_.process;
-    EXPECT_EQ(p.arch, ArchId::s390x);
-    EXPECT_EQ(p.threads.size(), 9u);
-    std::vector<std::string> names;
-    for (const Module& m : p.modules.modules()) {
-        names.push_back(m.name);
-        EXPECT_TRUE(m.status.usable()) << m.path << ": " << m.status.detail;
-    }
-    for (const char* want : {"parked", "libc.so.6", "ld64.so.1"})
-        EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+    expect_link_map_modules(p, ArchId::s390x, {"parked", "libc.so.6", "ld64.so.1"});
     // Big-endian notes: every tid is one roles.txt names.
     for (const ThreadState& t : p.threads) EXPECT_TRUE(core_.roles.count(t.tid)) << t.tid;
-    // a0:a1 locate glibc's descriptors, so every thread but main knows its start.
-    int started = 0;
-    for (const ThreadState& t : p.threads) started += t.start_routine.has_value();
-    EXPECT_GE(started, 8);
+    // a0:a1 locate glibc's descriptors.
+    expect_start_routines_known(p);
 }
 
 TEST_P(S390xCore, SnapshotReplaysIdentically) { expect_snapshot_replays(core_); }

@@ -102,11 +102,6 @@ protected:
     }
 };
 
-bool has_finding(const TaskVerdict& t, Check check, int frame) {
-    return std::any_of(t.findings.begin(), t.findings.end(),
-                       [&](const Finding& f) { return f.check == check && f.frame == frame; });
-}
-
 TEST_F(S390xKernelCore, ModulesComeFromNtFile) {
     expect_nt_file_modules(process_, ArchId::s390x,
                            {"/usr/s390x-linux-gnu/lib/libc.so.6", "/usr/s390x-linux-gnu/lib/ld64.so.1"});

@@ -15,6 +15,11 @@ int index_of(const std::vector<Frame>& frames, const std::string& function) {
     return -1;
 }
 
+bool has_finding(const TaskVerdict& t, Check check, int frame) {
+    return std::any_of(t.findings.begin(), t.findings.end(),
+                       [&](const Finding& f) { return f.check == check && f.frame == frame; });
+}
+
 std::string dump(const TaskVerdict& t) {
     std::string s = "tid " + std::to_string(t.tid) + " verdict " + std::string(verdict_name(t.verdict)) + "\n";
     for (size_t i = 0; i < t.frames.size(); ++i) s += "  #" + std::to_string(i) + " " + t.frames[i].function + " (" + t.frames[i].object + ")\n";

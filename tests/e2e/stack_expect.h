@@ -17,6 +17,8 @@ extern const std::vector<std::string> kParkedRoles;
 
 int index_of(const std::vector<Frame>& frames, const std::string& function);
 std::string dump(const TaskVerdict& t);
+// Whether `t` has a finding of `check` at frame `frame`.
+bool has_finding(const TaskVerdict& t, Check check, int frame);
 
 // The program's own chain must appear contiguously, innermost first.
 void expect_chain(const TaskVerdict& t, const std::vector<std::string>& chain);
