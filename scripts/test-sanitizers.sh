@@ -17,7 +17,12 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 if [[ ! -f $BUILD/build.ninja ]]; then
     # -O1 and line tables only: the sanitizers' reports keep file:line, and
     # the build needs about 12% less CPU than -O2 -g (212 s vs 240 s user, measured).
-    CXX=clang++ meson setup "$BUILD" --buildtype=plain -Dcpp_args='-O1 -gline-tables-only' \
+    # Through ccache when there is one: meson adds it only to compilers it
+    # finds itself, not to one named in CXX, and without it this build was
+    # 11 of CI's 27 minutes on every run.
+    cxx=clang++
+    command -v ccache >/dev/null && cxx="ccache clang++"
+    CXX=$cxx meson setup "$BUILD" --buildtype=plain -Dcpp_args='-O1 -gline-tables-only' \
         -Dfuzzing=true -Db_lundef=false >/dev/null
 fi
 ninja -C "$BUILD" >"$BUILD/ninja.log" 2>&1 || { cat "$BUILD/ninja.log"; echo "sanitizers: build failed"; exit 1; }
