@@ -101,7 +101,7 @@ Result<UnpackedKernel> scan_for_stream(std::span<const std::byte> file, uint64_t
             return wrapped;
         }
         if (!is_elf(*out)) {
-            last_error = fmt::format("{} stream at offset {:#x} is neither an ELF vmlinux nor an arm64 Image",
+            last_error = fmt::format("{} stream at offset {:#x} is not an ELF vmlinux (nor an arm64 Image)",
                                      compression_name(*c), at);
             continue;
         }
