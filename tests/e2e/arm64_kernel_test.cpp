@@ -240,5 +240,27 @@ TEST_F(Arm64KernelImage, MovedReturnAddressIsUnreliableAtItsFrame) {
     }
 }
 
+// The excerpt's build-id is what the existing check compares: a capture
+// whose running kernel says another id (one byte of the guest's
+// /sys/kernel/notes changed) gets every judged task unreliable, naming it.
+TEST_F(Arm64KernelImage, OtherRunningBuildIdMakesEveryVerdictUnreliable) {
+    const std::filesystem::path copy = std::filesystem::temp_directory_path() /
+                                       ("lpsafe-arm64-notes-" + std::to_string(getpid()));
+    std::filesystem::remove_all(copy);
+    std::filesystem::copy(recorded() + "/capture", copy, std::filesystem::copy_options::recursive);
+    const std::string notes_file = copy.string() + "/lpsafe-capture/sys-kernel-notes";
+    std::string notes = read_file(notes_file);
+    ASSERT_EQ(notes.size(), 96u);
+    notes[20] = static_cast<char>(notes[20] ^ 0xff);  // inside the 20-byte id at 16
+    std::ofstream(notes_file, std::ios::trunc | std::ios::binary) << notes;
+    const nlohmann::json with = check(copy.string(), true);
+    std::filesystem::remove_all(copy);
+    ASSERT_FALSE(with.empty());
+    EXPECT_NE(std::string(with["kernel"]["image_mismatch"]).find("d34ebfe0b641cdfdc5460d84a5d1f9380050eb97"),
+              std::string::npos)
+        << with["kernel"].dump();
+    EXPECT_EQ(with["summary"]["unreliable"], 60) << with["summary"].dump();
+}
+
 }  // namespace
 }  // namespace lpsafe::e2e
