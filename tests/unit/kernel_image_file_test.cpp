@@ -3,6 +3,7 @@
 // decompresses from it, and the same real vmlinux recompressed with each
 // compression tool the kernel's build uses, raw and wrapped as the x86 boot
 // protocol wraps a payload; then truncated and corrupted copies.
+#include <elf.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include "debian_kernel.h"
 #include "readers/kernel/decompress.h"
 #include "readers/kernel/kernel_image_file.h"
+#include "readers/kernel/raw_kernel_image.h"
 #include "test_support.h"
 
 namespace lpsafe::test {
@@ -211,6 +213,166 @@ TEST(KernelImageFile, UncompressedElfIsTakenAsItIs) {
     ASSERT_TRUE(opened.ok()) << opened.error().message;
     EXPECT_EQ(opened->format, "ELF");
     EXPECT_EQ(opened->elf->file_bytes().size(), std::filesystem::file_size(exe));
+}
+
+// arm64: Debian's arm64 vmlinuz is a raw Image (Documentation/arch/arm64/
+// booting.rst), wrapped as an ELF. The committed excerpt of Debian's
+// 6.1.0-57-arm64 Image (fixtures/arm64-guest/make-image-excerpt.py: the same
+// size, its first page, the build-id note and the functions the capture's
+// stacks name) stands for it.
+constexpr const char* kArm64BuildId = "d34ebfe0b641cdfdc5460d84a5d1f9380050eb97";
+constexpr uint64_t kArm64ImageBytes = 32956352;
+
+std::string arm64_excerpt() {
+    const char* fixtures = std::getenv("LPSAFE_SOURCE_FIXTURES");
+    return fixtures == nullptr ? std::string() : std::string(fixtures) + "/arm64-guest/recorded/vmlinuz-excerpt.xz";
+}
+
+// The raw Image inside the excerpt, decompressed by xz(1) itself.
+const std::string& arm64_raw_image() {
+    static const std::string raw = run("xz -dc < " + arm64_excerpt());
+    return raw;
+}
+
+void expect_arm64_image(const readers::OpenedKernelImage& opened) {
+    EXPECT_EQ(opened.elf->machine(), EM_AARCH64);
+    EXPECT_EQ(opened.elf->build_id(), kArm64BuildId);
+    EXPECT_EQ(opened.note, "");
+    ASSERT_EQ(opened.elf->segments().size(), 1u);
+    const ElfSegment& text = opened.elf->segments().front();
+    EXPECT_EQ(text.vaddr, readers::kArm64ImageLinkBase);  // offset 0 is _text
+    EXPECT_EQ(text.filesz, kArm64ImageBytes);
+    EXPECT_EQ(text.flags, uint32_t{PF_R | PF_X});
+    // _stext from the EFI header's .text section, 64 KiB on (kallsyms says
+    // ffff800008010000); primary_entry from the header's branch (kallsyms
+    // of the full guest run: ffff800009668d5c).
+    const auto stext = opened.elf->symbols_named("_stext");
+    ASSERT_EQ(stext.size(), 1u);
+    EXPECT_EQ(stext.front()->start, readers::kArm64ImageLinkBase + 0x10000);
+    const auto entry = opened.elf->symbols_named("primary_entry");
+    ASSERT_EQ(entry.size(), 1u);
+    EXPECT_EQ(entry.front()->start, readers::kArm64ImageLinkBase + 0x1668d5c);
+    // The code is there: pipe_read (ffff8000083b8fe0 in the capture's
+    // kallsyms) starts with `paciasp` or a `stp x29, x30` / `bti`: not zero.
+    uint32_t first = 0;
+    ASSERT_EQ(opened.elf->read(0xffff8000083b8fe0, std::as_writable_bytes(std::span(&first, 1))), 4u);
+    EXPECT_NE(first, 0u);
+}
+
+TEST(KernelImageFile, Arm64ImageExcerptOpensWithTheKernelsBuildId) {
+    TempDir tmp;
+    const std::string raw_path = tmp.path() + "/Image";
+    write_file(raw_path, arm64_raw_image());
+    ASSERT_EQ(arm64_raw_image().size(), kArm64ImageBytes);
+    for (const auto& [path, format] : std::vector<std::pair<std::string, std::string>>{
+             {arm64_excerpt(), "arm64 Image (xz stream)"},
+             {raw_path, "arm64 Image"},
+         }) {
+        SCOPED_TRACE(path);
+        auto opened = readers::open_kernel_image(path);
+        ASSERT_TRUE(opened.ok()) << opened.error().message;
+        EXPECT_EQ(opened->format, format);
+        expect_arm64_image(*opened);
+    }
+}
+
+// Image.gz, Image.zst as other distributions ship them.
+TEST(KernelImageFile, Arm64ImageInsideGzipAndZstdStreams) {
+    TempDir tmp;
+    const std::string raw_path = tmp.path() + "/Image";
+    write_file(raw_path, arm64_raw_image());
+    for (const auto& [tool, name] : std::vector<std::pair<std::string, std::string>>{{"gzip -1", "gzip"},
+                                                                                      {"zstd -1 -q", "zstd"}}) {
+        SCOPED_TRACE(tool);
+        const std::string packed = tmp.path() + "/Image." + name;
+        write_file(packed, compressed_with(tool, raw_path));
+        auto opened = readers::open_kernel_image(packed);
+        ASSERT_TRUE(opened.ok()) << opened.error().message;
+        EXPECT_EQ(opened->format, "arm64 Image (" + name + " stream)");
+        expect_arm64_image(*opened);
+    }
+}
+
+// The real Image (when the arm64 guest's cache has it) holds three GNU
+// build-id notes: the vDSO's, the compat vDSO's and the kernel's. The
+// vDSOs' belong to ELF files embedded in .rodata and are passed over.
+TEST(KernelImageFile, RealArm64ImageSkipsTheVdsoBuildIds) {
+    const char* cache = std::getenv("LPSAFE_CACHE");
+    const std::string image = std::string(cache != nullptr ? cache : "/var/cache/lpsafe") +
+                              "/arm64-guest/kernel-6.1.0-57-arm64/boot/vmlinuz-6.1.0-57-arm64";
+    if (!std::filesystem::exists(image)) GTEST_SKIP() << image << " is not cached (make-arm64-fixtures.sh)";
+    auto opened = readers::open_kernel_image(image);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    EXPECT_EQ(opened->format, "arm64 Image");
+    EXPECT_EQ(opened->elf->build_id(), kArm64BuildId);
+    EXPECT_EQ(opened->note, "");
+}
+
+// A build-id note the Image holds twice (or not at all) is not guessed at.
+TEST(KernelImageFile, Arm64ImageWithTwoOrNoBuildIdsHasNone) {
+    std::string image = arm64_raw_image();
+    const std::string header("\x04\0\0\0\x14\0\0\0\x03\0\0\0GNU\0", 16);
+    const size_t note = image.find(header);
+    ASSERT_NE(note, std::string::npos);
+    std::string twice = image;
+    twice.replace(0x2000, 36, image.substr(note, 36));  // inside the zeros of the excerpt's first pages
+    auto two = readers::unpack_kernel_image(as_bytes(twice));
+    ASSERT_TRUE(two.ok()) << two.error().message;
+    EXPECT_NE(two->note.find("2 GNU build-id notes"), std::string::npos) << two->note;
+    auto elf = ElfImage::from_bytes("two", std::move(two->elf));
+    ASSERT_TRUE(elf.ok()) << elf.error().message;
+    EXPECT_EQ((*elf)->build_id(), "");
+
+    // The same second note inside an ELF file embedded page-aligned (as the
+    // vDSOs are): its own PT_NOTE names it, so it is passed over.
+    std::string embedded = image;
+    constexpr size_t kElf = 0x3000;
+    embedded.replace(kElf, 4, "\x7f" "ELF");
+    embedded[kElf + EI_CLASS] = ELFCLASS64;
+    put_le(embedded, kElf + 0x20, 64, 8);                // e_phoff
+    put_le(embedded, kElf + 0x38, 1, 2);                 // e_phnum
+    put_le(embedded, kElf + 64, PT_NOTE, 4);             // p_type
+    put_le(embedded, kElf + 64 + 8, 0x100, 8);           // p_offset
+    embedded.replace(kElf + 0x100, 36, image.substr(note, 36));
+    auto vdso = readers::unpack_kernel_image(as_bytes(embedded));
+    ASSERT_TRUE(vdso.ok()) << vdso.error().message;
+    EXPECT_EQ(vdso->note, "");
+    auto vdso_elf = ElfImage::from_bytes("vdso", std::move(vdso->elf));
+    ASSERT_TRUE(vdso_elf.ok()) << vdso_elf.error().message;
+    EXPECT_EQ((*vdso_elf)->build_id(), kArm64BuildId);
+
+    std::string none = image;
+    none[note + 12] = 'X';  // "XNU"
+    auto zero = readers::unpack_kernel_image(as_bytes(none));
+    ASSERT_TRUE(zero.ok()) << zero.error().message;
+    EXPECT_NE(zero->note.find("no GNU build-id note"), std::string::npos) << zero->note;
+}
+
+// Corrupt or truncated headers: a clear error, never a crash.
+TEST(KernelImageFile, CorruptArm64HeadersAreNamed) {
+    const std::string& image = arm64_raw_image();
+    const auto expect_error = [](const std::string& bytes, const std::string& words) {
+        auto out = readers::unpack_kernel_image(as_bytes(bytes));
+        ASSERT_FALSE(out.ok());
+        EXPECT_NE(out.error().message.find(words), std::string::npos) << out.error().message;
+    };
+    // Cut inside the header, after the magic.
+    expect_error(image.substr(0, 0x3c), "header shorter than 64 bytes");
+    // image_size (offset 16) smaller than the file.
+    std::string small = image;
+    put_le(small, 16, 0x1000, 8);
+    expect_error(small, "corrupt header");
+    // flags bit 0: a big-endian kernel.
+    std::string big = image;
+    put_le(big, 24, 0xb, 8);
+    expect_error(big, "big-endian");
+    // The same inside an xz stream, and an xz stream cut short.
+    TempDir tmp;
+    write_file(tmp.path() + "/head", image.substr(0, 0x3c));
+    expect_error(run("xz -c < " + tmp.path() + "/head"), "xz stream: not an arm64 Image");
+    const std::string xz = read_file(arm64_excerpt());
+    auto cut = readers::unpack_kernel_image(as_bytes(xz.substr(0, xz.size() / 2)));
+    ASSERT_FALSE(cut.ok());
 }
 
 }  // namespace

@@ -24,6 +24,23 @@ std::optional<uint64_t> image_text(const ElfImage& image) {
     return lowest;
 }
 
+// Where the image's _text lies at run time. kallsyms' `_text` when it has one;
+// arm64's has none (scripts/kallsyms.c keeps only symbols inside the text
+// ranges from `_stext` on, and arm64's `.head.text`, where `_text` is, comes
+// before `_stext`), so then an anchor both the image and kallsyms name
+// (`_stext`, `primary_entry`: an arm64 Image reports both,
+// raw_kernel_image.h) carries the image's `_text` over.
+std::optional<uint64_t> runtime_text(const ElfImage& image, uint64_t link_text, const Kallsyms& kallsyms) {
+    if (auto t = kallsyms.text_start()) return t;
+    for (const char* anchor : {"_stext", "primary_entry"}) {
+        const auto at_runtime = kallsyms.vmlinux_address(anchor);
+        const auto in_image = image.symbols_named(anchor);
+        if (at_runtime && in_image.size() == 1 && in_image.front()->start >= link_text)
+            return *at_runtime - (in_image.front()->start - link_text);
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 Result<KernelImage> make_kernel_image(std::shared_ptr<ElfImage> vmlinux, const Kallsyms& kallsyms,
@@ -32,10 +49,11 @@ Result<KernelImage> make_kernel_image(std::shared_ptr<ElfImage> vmlinux, const K
     const std::string path = vmlinux->path();
     const Arch* arch = arch_for_elf_machine(vmlinux->machine());
     if (arch == nullptr) return make_error(path + ": not a kernel image for a supported architecture");
-    const auto runtime_text = kallsyms.text_start();
-    if (!runtime_text) return make_error("kallsyms has no _text: cannot relocate " + path);
     const auto link_text = image_text(*vmlinux);
     if (!link_text) return make_error(path + ": no executable segment");
+    const auto runtime_text = lpsafe::runtime_text(*vmlinux, *link_text, kallsyms);
+    if (!runtime_text)
+        return make_error("kallsyms has no _text (nor an _stext or primary_entry the image names): cannot relocate " + path);
 
     KernelImage k;
     k.path = path;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "readers/kernel/raw_kernel_image.h"
 #include "readers/modules/elf_bytes.h"
 #include "readers/modules/mapped_file.h"
 
@@ -42,12 +43,19 @@ Result<std::optional<BzPayload>> bzimage_payload(std::span<const std::byte> file
     return std::optional<BzPayload>{BzPayload{start, *length}};
 }
 
+// An arm64 Image (raw, or what a compressed stream held) as an ELF.
+Result<UnpackedKernel> from_arm64_image(std::span<const std::byte> image, std::string format) {
+    auto w = wrap_arm64_image(image);
+    if (!w) return w.error();
+    return UnpackedKernel{std::move(w->elf), std::move(format), std::move(w->anchors), std::move(w->note)};
+}
+
 std::string payload_format(Compression c) { return fmt::format("bzImage ({} payload)", compression_name(c)); }
 
 Result<UnpackedKernel> from_payload(std::span<const std::byte> payload, uint64_t max_out) {
     const auto c = compression_at(payload);
     if (!c) {
-        if (is_elf(payload)) return UnpackedKernel{{payload.begin(), payload.end()}, "bzImage (uncompressed payload)"};
+        if (is_elf(payload)) return UnpackedKernel{{payload.begin(), payload.end()}, "bzImage (uncompressed payload)", {}, {}};
         return make_error("bzImage payload starts with no known compression magic (gzip, xz, zstd, lz4, bzip2; "
                           "lzma and lzo are not supported)");
     }
@@ -57,7 +65,7 @@ Result<UnpackedKernel> from_payload(std::span<const std::byte> payload, uint64_t
     auto out = decompress(*c, payload, max_out, expected <= max_out ? expected : 0);
     if (!out) return make_error("bzImage payload: " + out.error().message);
     if (!is_elf(*out)) return make_error("bzImage payload decompresses to something that is not an ELF vmlinux");
-    return UnpackedKernel{std::move(*out), payload_format(*c)};
+    return UnpackedKernel{std::move(*out), payload_format(*c), {}, {}};
 }
 
 // What a bzImage's compressed payload is, without unpacking it: the format a
@@ -71,7 +79,7 @@ std::optional<std::string> compressed_bzimage_format(std::span<const std::byte> 
 }
 
 // No setup header: the first stream, among the first few magic matches,
-// that decompresses to an ELF file (e.g. arm64's Image.gz, or a raw stream).
+// that decompresses to an ELF file or an arm64 Image (Image.gz, Image.xz).
 Result<UnpackedKernel> scan_for_stream(std::span<const std::byte> file, uint64_t max_out) {
     constexpr int kMaxTries = 8;  // a magic can occur by chance; do not decode every one
     int tries = 0;
@@ -85,23 +93,32 @@ Result<UnpackedKernel> scan_for_stream(std::span<const std::byte> file, uint64_t
             last_error = fmt::format("{} stream at offset {:#x}: {}", compression_name(*c), at, out.error().message);
             continue;
         }
+        if (is_arm64_image(*out)) {
+            const auto stream = at == 0 ? fmt::format("{} stream", compression_name(*c))
+                                        : fmt::format("{} stream at offset {:#x}", compression_name(*c), at);
+            auto wrapped = from_arm64_image(*out, "arm64 Image (" + stream + ")");
+            if (!wrapped) return make_error(stream + ": " + wrapped.error().message);
+            return wrapped;
+        }
         if (!is_elf(*out)) {
-            last_error = fmt::format("{} stream at offset {:#x} is not an ELF vmlinux", compression_name(*c), at);
+            last_error = fmt::format("{} stream at offset {:#x} is not an ELF vmlinux (nor an arm64 Image)",
+                                     compression_name(*c), at);
             continue;
         }
-        return UnpackedKernel{std::move(*out), fmt::format("{} stream at offset {:#x}", compression_name(*c), at)};
+        return UnpackedKernel{std::move(*out), fmt::format("{} stream at offset {:#x}", compression_name(*c), at), {}, {}};
     }
-    return make_error("not an ELF vmlinux nor a bzImage; " + last_error);
+    return make_error("not an ELF vmlinux, a bzImage nor an arm64 Image; " + last_error);
 }
 
 }  // namespace
 
 Result<UnpackedKernel> unpack_kernel_image(std::span<const std::byte> file, uint64_t max_out) {
     if (file.empty()) return make_error("the file is empty");
-    if (is_elf(file)) return UnpackedKernel{{file.begin(), file.end()}, "ELF"};
+    if (is_elf(file)) return UnpackedKernel{{file.begin(), file.end()}, "ELF", {}, {}};
     auto bz = bzimage_payload(file);
     if (!bz) return bz.error();
     if (*bz) return from_payload(file.subspan((*bz)->offset, (*bz)->length), max_out);
+    if (is_arm64_image(file)) return from_arm64_image(file, "arm64 Image");
     return scan_for_stream(file, max_out);
 }
 
@@ -135,6 +152,8 @@ Result<OpenedKernelImage> open_kernel_image(const std::string& path, const Unpac
     }
     auto elf = ElfImage::from_bytes(path, std::move(unpacked->elf));
     if (!elf) return elf.error();
+    (*elf)->add_symbols(unpacked->anchors);
+    if (!unpacked->note.empty()) note += (note.empty() ? "" : "; ") + unpacked->note;
     return OpenedKernelImage{std::move(*elf), std::move(unpacked->format), std::move(note)};
 }
 
