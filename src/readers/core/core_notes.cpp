@@ -142,8 +142,6 @@ Status decode_core_notes(std::span<const std::byte> segment, uint64_t align, con
             out.threads.push_back(std::move(*thread));
             break;
         }
-        // The kernel writes one of each of the following; should a core
-        // carry more, the first one wins.
         // The thread's FP registers, right after its NT_PRSTATUS; where the
         // architecture reads them (s390x), its CFI may name them.
         case NT_PRFPREG:
@@ -152,6 +150,8 @@ Status decode_core_notes(std::span<const std::byte> segment, uint64_t align, con
             if (auto st = arch.add_fp_regs(note.desc, out.threads.back().regs); !st)
                 return make_error("thread " + std::to_string(out.threads.back().tid) + ": " + st.error().message);
             break;
+        // The kernel writes one of each of the following; should a core
+        // carry more, the first one wins.
         case NT_PRPSINFO:
             if (!out.process) {
                 auto info = parse_prpsinfo(note.desc, arch.big_endian);
