@@ -43,6 +43,7 @@ const Arch kS390xArch = {
     .kernel_paravirt_tables = s390x::kernel_paravirt_tables,
     .big_endian = true,
     .cfa_above_sp = s390x::kRegisterSaveArea,
+    .add_fp_regs = s390x::add_fp_regs,
 };
 
 }  // namespace lpsafe

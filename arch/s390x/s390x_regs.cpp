@@ -43,6 +43,26 @@ Result<Regs> parse_user_regs(std::span<const std::byte> regset) {
     return regs;
 }
 
+unsigned fpr_dwarf(unsigned n) {
+    // f0 f2 f4 f6 f1 f3 f5 f7 | f8 f10 f12 f14 f9 f11 f13 f15: within each
+    // half of eight, the even registers first (the ABI supplement's
+    // "DWARF Register Number Mapping"; GCC's s390.h and elfutils'
+    // backends/s390_regs.c agree).
+    const unsigned half = n & 8, in_half = n & 7;
+    return f0 + half + (in_half & 1 ? 4 + in_half / 2 : in_half / 2);
+}
+
+Status add_fp_regs(std::span<const std::byte> note, Regs& regs) {
+    if (note.size() != kFpRegsBytes) {
+        return make_error("NT_PRFPREG note is " + std::to_string(note.size()) + " bytes, expected " +
+                          std::to_string(kFpRegsBytes) + " (s390_fp_regs for s390x)");
+    }
+    // An FP register holds whatever 64 bits ldgr put there: its bit pattern
+    // is the saved GPR's value.
+    for (unsigned n = 0; n < 16; ++n) regs.set(fpr_dwarf(n), be64(note, 8 + 8 * n));
+    return Ok{};
+}
+
 uint64_t glibc_thread_descriptor(uint64_t thread_pointer, uint64_t) { return thread_pointer; }
 
 Result<ThreadState> parse_prstatus(std::span<const std::byte> note) {

@@ -41,6 +41,17 @@ inline constexpr size_t kUserRegsBytes = 216;
 Result<Regs> parse_user_regs(std::span<const std::byte> regset);
 Result<ThreadState> parse_prstatus(std::span<const std::byte> note);
 
+// struct s390_fp_regs (arch/s390/include/uapi/asm/ptrace.h): __u32 fpc,
+// __u32 pad, freg_t fprs[16] in f0..f15 order, big-endian: what the kernel
+// writes as each thread's "CORE" NT_PRFPREG note (s390_fpregs_get in
+// arch/s390/kernel/ptrace.c; with the vector facility, the high halves of
+// v0-v15). Sets f0-f15 in `regs` under their DWARF numbers (fpr_dwarf).
+inline constexpr size_t kFpRegsBytes = 136;
+Status add_fp_regs(std::span<const std::byte> note, Regs& regs);
+// The DWARF number of f<n> (the ABI's even-then-odd order: f0 16, f2 17,
+// ..., f1 20, ..., f15 31).
+unsigned fpr_dwarf(unsigned n);
+
 // TLS variant II: the thread pointer (a0:a1) points at struct pthread
 // itself (glibc sysdeps/s390/nptl/tls.h, TLS_TCB_AT_TP; THREAD_SELF is
 // the thread pointer).

@@ -18,6 +18,8 @@
 #include <set>
 #include <sstream>
 #include <span>
+#include <utility>
+#include <vector>
 
 #include "fixture_util.h"
 #include "foreign_core.h"
@@ -25,6 +27,7 @@
 #include "lpsafe/analyze.h"
 #include "lpsafe/arch.h"
 #include "lpsafe/kernel_stack.h"
+#include "readers/core/core_file.h"
 #include "stack_expect.h"
 
 namespace lpsafe::e2e {
@@ -248,6 +251,149 @@ TEST_F(S390xKernelCore, SnapshotReplaysIdentically) {
     ASSERT_FALSE(j.is_discarded());
     EXPECT_EQ(j["summary"]["safe"], 5);
     EXPECT_EQ(j["summary"]["blocked"], 1);
+}
+
+// fpr_leaf.c, dumped by the same kernel (the guest runs it alone first):
+// main parked in a leaf that keeps its caller's r11 in f2 (CFI "r11 in
+// DWARF 17"), the caller addressing its frame through r11 (alloca: CFA =
+// r11 + 328). qemu-user's core of it has no FP registers and stops at
+// fpr_caller (s390x_core_test.cpp, S390xFprLeaf); the kernel's carries
+// them as NT_PRFPREG (struct s390_fp_regs), so the walk goes on, exactly.
+class S390xKernelFprLeaf : public testing::Test {
+protected:
+    void SetUp() override {
+        if (std::getenv("LPSAFE_SOURCE_FIXTURES") == nullptr) GTEST_SKIP() << "run through meson test";
+        if (!std::filesystem::exists("/usr/s390x-linux-gnu/lib/libc.so.6"))
+            GTEST_SKIP() << "the s390x cross libc is not installed (the core's NT_FILE names its files)";
+        auto p = readers::read_core(core_path_, {exe_path_, ""});
+        ASSERT_TRUE(p) << p.error().message;
+        process_ = std::move(*p);
+        ASSERT_EQ(process_.threads.size(), 1u);
+    }
+    ResolvedPatchSet patch(const std::string& spec) const {
+        PatchSet set;
+        EXPECT_TRUE(set.add_spec(spec)) << spec;
+        auto resolved = resolve_patch_set(set, process_.modules);
+        EXPECT_TRUE(resolved) << spec;
+        return resolved ? *resolved : ResolvedPatchSet{};
+    }
+    // A function of the same program on no frame of the stack.
+    TaskVerdict check_unrelated(const ProcessImage& process) const {
+        return check_thread(process, process.threads.front(), patch("libc.so.6:qsort"));
+    }
+    const std::string dir_ = recorded();
+    const std::string core_path_ = dir_ + "/core-fpr_leaf.kernel";
+    const std::string exe_path_ = dir_ + "/fpr_leaf";
+    ProcessImage process_;
+};
+
+// fprs[16] of every NT_FPREGSET note, straight from the file (8 bytes in:
+// after fpc and its pad).
+std::vector<std::vector<uint64_t>> raw_fp_regs(const std::string& path) {
+    const std::string core = read_file(path);
+    std::vector<std::vector<uint64_t>> out;
+    const uint64_t phoff = be64(core, offsetof(Elf64_Ehdr, e_phoff));
+    const uint16_t phnum = be16(core, offsetof(Elf64_Ehdr, e_phnum));
+    for (unsigned i = 0; i < phnum; ++i) {
+        const size_t ph = phoff + i * sizeof(Elf64_Phdr);
+        if (be32(core, ph + offsetof(Elf64_Phdr, p_type)) != PT_NOTE) continue;
+        const uint64_t off = be64(core, ph + offsetof(Elf64_Phdr, p_offset));
+        const uint64_t size = be64(core, ph + offsetof(Elf64_Phdr, p_filesz));
+        for (size_t at = off; at + 12 <= off + size;) {
+            const uint32_t namesz = be32(core, at), descsz = be32(core, at + 4), type = be32(core, at + 8);
+            const size_t desc = at + 12 + ((namesz + 3) & ~3u);
+            if (type == NT_FPREGSET && core.compare(at + 12, 4, "CORE") == 0) {
+                EXPECT_EQ(descsz, 136u);
+                std::vector<uint64_t> f;
+                for (unsigned n = 0; n < 16; ++n) f.push_back(be64(core, desc + 8 + 8 * n));
+                out.push_back(f);
+            }
+            at = desc + ((descsz + 3) & ~3u);
+        }
+    }
+    return out;
+}
+
+// The ABI's DWARF numbers of f0..f15 (s390x ELF ABI supplement; binutils'
+// gas/testsuite/gas/s390/cfi-regnames.d prints r16 as f0, r20 as f1, r17 as f2).
+constexpr unsigned kFprDwarf[16] = {16, 20, 17, 21, 18, 22, 19, 23, 24, 28, 25, 29, 26, 30, 27, 31};
+constexpr unsigned kF2 = 17;
+
+TEST_F(S390xKernelFprLeaf, FpRegistersComeFromNtPrfpreg) {
+    const auto raw = raw_fp_regs(core_path_);
+    ASSERT_EQ(raw.size(), 1u);
+    const Regs& regs = process_.threads.front().regs;
+    for (unsigned n = 0; n < 16; ++n) {
+        ASSERT_TRUE(regs.has(kFprDwarf[n])) << "f" << n;
+        EXPECT_EQ(*regs.get(kFprDwarf[n]), raw[0][n]) << "f" << n;
+    }
+}
+
+// Out of the leaf r11 comes from f2; fpr_caller's CFA is r11 + 328, and the
+// walk goes on to glibc's start, every frame's sp its CFA less 160.
+TEST_F(S390xKernelFprLeaf, WalkRecoversR11FromF2) {
+    const TaskVerdict v = check_unrelated(process_);
+    EXPECT_EQ(v.verdict, VerdictKind::safe) << dump(v);
+    ASSERT_GE(v.frames.size(), 4u) << dump(v);
+    EXPECT_EQ(v.frames[0].function, "fpr_leaf");
+    EXPECT_EQ(v.frames[1].function, "fpr_caller");
+    EXPECT_EQ(v.frames[2].function, "main");
+    EXPECT_EQ(v.frames[1].cfa, *process_.threads.front().regs.get(kF2) + 328) << dump(v);
+    EXPECT_EQ(v.end.kind, StackEnd::Kind::outermost) << dump(v);
+    for (size_t i = 0; i + 1 < v.frames.size(); ++i) EXPECT_EQ(v.frames[i].cfa - 160, v.frames[i + 1].sp) << dump(v);
+}
+
+TEST_F(S390xKernelFprLeaf, PatchingAFunctionOnTheChainBlocksAtItsFrame) {
+    const std::pair<const char*, int> cases[] = {{"fpr_leaf:fpr_leaf", 0}, {"fpr_leaf:fpr_caller", 1}, {"fpr_leaf:main", 2}};
+    for (const auto& [spec, frame] : cases) {
+        const TaskVerdict v = check_thread(process_, process_.threads.front(), patch(spec));
+        EXPECT_EQ(v.verdict, VerdictKind::blocked) << spec << "\n" << dump(v);
+        ASSERT_FALSE(v.blocked_by.empty()) << spec;
+        EXPECT_EQ(v.blocked_by[0].frame, frame) << spec << "\n" << dump(v);
+    }
+}
+
+// The same core without its FP registers is qemu-user's case again: r11 is
+// unknown past the leaf, and the walk says which register it needed.
+TEST_F(S390xKernelFprLeaf, WithoutFpRegistersItIsUnreliable) {
+    ProcessImage stripped = process_;
+    for (unsigned reg : kFprDwarf) stripped.threads.front().regs.clear(reg);
+    const TaskVerdict v = check_unrelated(stripped);
+    EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
+    ASSERT_EQ(v.frames.size(), 2u) << dump(v);
+    EXPECT_EQ(v.frames[1].function, "fpr_caller");
+    EXPECT_EQ(v.end.kind, StackEnd::Kind::failed);
+    EXPECT_NE(v.end.detail.find("kept register 11 in register 17"), std::string::npos) << v.end.detail;
+    EXPECT_NE(v.end.detail.find("NT_PRFPREG"), std::string::npos) << v.end.detail;
+}
+
+// Only f2 wrong: fpr_caller's CFA moves with it and the walk no longer holds.
+TEST_F(S390xKernelFprLeaf, WrongF2IsUnreliable) {
+    for (const int64_t delta : {-8, 8, 4096}) {
+        ProcessImage bad = process_;
+        Regs& regs = bad.threads.front().regs;
+        regs.set(kF2, *regs.get(kF2) + delta);
+        const TaskVerdict v = check_unrelated(bad);
+        EXPECT_EQ(v.verdict, VerdictKind::unreliable) << delta << "\n" << dump(v);
+        EXPECT_FALSE(has_finding(v, Check::top, 0)) << delta << "\n" << dump(v);
+    }
+}
+
+// `lpsafe record` keeps the FP registers with the others: the snapshot gives
+// the same JSON and exit status, blocked and safe alike.
+TEST_F(S390xKernelFprLeaf, SnapshotReplaysIdentically) {
+    const std::string input = " --core " + core_path_ + " --exe " + exe_path_;
+    const std::string snap = testing::TempDir() + "s390x-kernel-fpr-leaf.snap";
+    const CommandResult rec = run_command(lpsafe_bin() + " record" + input + " -o " + snap);
+    ASSERT_EQ(rec.exit_status, 0) << rec.err;
+    for (const auto& [func, status] : {std::pair<std::string, int>{"fpr_leaf:fpr_caller", 1}, {"libc.so.6:qsort", 0}}) {
+        const std::string args = " --func " + func + " --json";
+        const CommandResult from_core = run_command(lpsafe_bin() + " check" + input + args);
+        const CommandResult from_snapshot = run_command(lpsafe_bin() + " check --snapshot " + snap + args);
+        EXPECT_EQ(from_core.exit_status, status) << func << ": " << from_core.err;
+        EXPECT_EQ(from_snapshot.exit_status, from_core.exit_status) << func << ": " << from_snapshot.err;
+        EXPECT_EQ(from_snapshot.out, from_core.out) << func;
+    }
 }
 
 // The kernel's /proc view of the same guest (every task, kthreads too),

@@ -228,6 +228,31 @@ TEST_F(LibcTest, CfiAtPauseEntry) {
     EXPECT_EQ(step->caller.get(kRsp), 0x7ffc1008u);
 }
 
+// glibc's vfork pops its return address into rdi (`cfi_register(%rip,
+// %rdi)`, sysdeps/unix/sysv/linux/x86_64/vfork.S): DW_CFA_register, which
+// libdw gives as a lone DW_OP_regx. The caller's rip is rdi's value, not
+// the word at the address rdi holds (lpsafe read it as one before the s390x
+// FP-register leaves showed it).
+TEST_F(LibcTest, VforkKeepsTheReturnAddressInRdi) {
+    const auto vfork = nm_symbol(*nm_, "vfork");
+    ASSERT_TRUE(vfork);
+    const CfiLookup l = libc().cfi_at(vfork->addr + 1);  // after `popq %rdi`
+    ASSERT_EQ(l.status, CfiLookup::Status::found) << l.detail;
+    ASSERT_EQ(l.row.rule(kRip).kind, RegRule::Kind::value);
+
+    constexpr unsigned kRdi = 5;
+    Regs regs(ArchId::x86_64);
+    regs.set(kRsp, 0x7ffc1000);
+    regs.set(kRip, vfork->addr + 1);
+    regs.set(kRdi, 0x5555deadbeef);
+    BufferMemory stack;
+    stack.add(0x7ffc1000, le64({0x1111}));
+    auto step = apply_cfi_row(l.row, regs, kRsp, stack);
+    ASSERT_TRUE(step.ok()) << step.error().message;
+    EXPECT_EQ(step->caller.get(kRip), 0x5555deadbeefu);
+    EXPECT_EQ(step->cfa, 0x7ffc1000u);
+}
+
 TEST_F(LibcTest, CfiRowIsCachedConsistently) {
     const CfiLookup a = libc().cfi_at(pause_->addr + 1);
     const CfiLookup b = libc().cfi_at(pause_->addr + 1);

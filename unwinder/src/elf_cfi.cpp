@@ -19,7 +19,11 @@ DwarfExpr to_expr(const Dwarf_Op* ops, size_t nops) {
 
 // libdw's encoding (libdw.h, dwarf_frame_register): no ops with ops==ops_mem
 // is "undefined", no ops with ops==NULL is "same value", a trailing
-// DW_OP_stack_value makes a value rule, anything else is a location.
+// DW_OP_stack_value makes a value rule, a lone DW_OP_regx N is
+// DW_CFA_register ("the value is in register N": a register location
+// description, DWARF 5 2.6.1.1.3, not an address), anything else is a
+// location. The s390x leaves of fixtures/programs/fpr_leaf.c keep r11 in f2
+// that way (libdw 0.188 gives DW_OP_regx 17).
 RegRule to_rule(const Dwarf_Op* ops_mem, const Dwarf_Op* ops, size_t nops) {
     RegRule rule;
     if (nops == 0) {
@@ -28,7 +32,10 @@ RegRule to_rule(const Dwarf_Op* ops_mem, const Dwarf_Op* ops, size_t nops) {
         return rule;
     }
     rule.expr = to_expr(ops, nops);
-    if (rule.expr.back().atom == DW_OP_stack_value) {
+    const uint8_t first = rule.expr.front().atom;
+    if (nops == 1 && (first == DW_OP_regx || (first >= DW_OP_reg0 && first <= DW_OP_reg31))) {
+        rule.kind = RegRule::Kind::value;  // evaluates to the register's value
+    } else if (rule.expr.back().atom == DW_OP_stack_value) {
         rule.kind = RegRule::Kind::value;
         rule.expr.pop_back();
     } else {

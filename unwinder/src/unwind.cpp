@@ -100,7 +100,8 @@ std::string Walker::lost_register_reason(const CfiRow& row, const Regs& regs) co
         if (!reg || regs.has(*reg) || kept_in_missing_[*reg] < 0) continue;
         return "; cannot check: an inner frame kept register " + std::to_string(*reg) + " in register " +
                std::to_string(kept_in_missing_[*reg]) +
-               ", which the input does not hold (a qemu-user core has no floating-point registers)";
+               ", which the input does not hold (a core without NT_PRFPREG, such as qemu-user's, has no "
+               "floating-point registers)";
     }
     return {};
 }

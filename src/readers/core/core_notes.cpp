@@ -142,6 +142,14 @@ Status decode_core_notes(std::span<const std::byte> segment, uint64_t align, con
             out.threads.push_back(std::move(*thread));
             break;
         }
+        // The thread's FP registers, right after its NT_PRSTATUS; where the
+        // architecture reads them (s390x), its CFI may name them.
+        case NT_PRFPREG:
+            if (arch.add_fp_regs == nullptr) break;
+            if (out.threads.empty()) return make_error("NT_PRFPREG note before any NT_PRSTATUS");
+            if (auto st = arch.add_fp_regs(note.desc, out.threads.back().regs); !st)
+                return make_error("thread " + std::to_string(out.threads.back().tid) + ": " + st.error().message);
+            break;
         // The kernel writes one of each of the following; should a core
         // carry more, the first one wins.
         case NT_PRPSINFO:

@@ -56,8 +56,9 @@ struct CoreNotes {
     Auxv auxv;
 };
 // Decodes the "CORE" notes of one PT_NOTE segment into `out` (called once per
-// segment, so threads keep the order of the file). Other notes (register
-// sets beyond NT_PRSTATUS, NT_SIGINFO, ...) are skipped.
+// segment, so threads keep the order of the file). NT_PRFPREG goes into the
+// thread's registers where the architecture reads it (Arch::add_fp_regs);
+// other notes (further register sets, NT_SIGINFO, ...) are skipped.
 Status decode_core_notes(std::span<const std::byte> segment, uint64_t align, const Arch& arch, CoreNotes& out);
 
 }  // namespace lpsafe::readers

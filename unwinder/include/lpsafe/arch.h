@@ -184,6 +184,11 @@ struct Arch {
     // caller's r15 + 160, the register save area the caller allocates for
     // its callee (so a frame's sp is its CFA - 160).
     uint64_t cfa_above_sp = 0;
+    // Cores: the "CORE" NT_PRFPREG note of one thread, added to its
+    // registers under their DWARF numbers. Null where lpsafe does not read
+    // it. s390x needs it: GCC's leaves keep callee-saved GPRs in FP
+    // registers, which only the kernel's cores carry (qemu-user's do not).
+    Status (*add_fp_regs)(std::span<const std::byte> note, Regs& regs) = nullptr;
 };
 
 const Arch& arch_of(ArchId id);
