@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <elf.h>
+
 #include <algorithm>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 
@@ -12,6 +15,53 @@
 #include "readers/core/core_file.h"
 
 namespace lpsafe::e2e {
+
+uint64_t RawCore::u64(size_t at) const {
+    uint64_t v = 0;
+    std::memcpy(&v, bytes.data() + at, sizeof v);
+    return big_endian ? __builtin_bswap64(v) : v;
+}
+
+uint32_t RawCore::u32(size_t at) const {
+    uint32_t v = 0;
+    std::memcpy(&v, bytes.data() + at, sizeof v);
+    return big_endian ? __builtin_bswap32(v) : v;
+}
+
+std::vector<RawCoreNote> RawCore::notes(uint32_t type, std::string_view name) const {
+    std::vector<RawCoreNote> out;
+    if (bytes.size() < sizeof(Elf64_Ehdr)) return out;
+    const uint64_t phoff = u64(offsetof(Elf64_Ehdr, e_phoff));
+    uint16_t phnum = 0;
+    std::memcpy(&phnum, bytes.data() + offsetof(Elf64_Ehdr, e_phnum), sizeof phnum);
+    if (big_endian) phnum = __builtin_bswap16(phnum);
+    for (unsigned i = 0; i < phnum; ++i) {
+        const size_t ph = phoff + i * sizeof(Elf64_Phdr);
+        if (ph + sizeof(Elf64_Phdr) > bytes.size() || u32(ph + offsetof(Elf64_Phdr, p_type)) != PT_NOTE) continue;
+        const uint64_t off = u64(ph + offsetof(Elf64_Phdr, p_offset));
+        const uint64_t end = std::min<uint64_t>(off + u64(ph + offsetof(Elf64_Phdr, p_filesz)), bytes.size());
+        for (size_t at = off; at + 12 <= end;) {
+            const uint32_t namesz = u32(at), descsz = u32(at + 4), note_type = u32(at + 8);
+            const size_t desc = at + 12 + ((namesz + 3) & ~3u);
+            if (desc + descsz > end) break;
+            if (note_type == type && namesz == name.size() + 1 && bytes.compare(at + 12, name.size(), name) == 0) {
+                out.push_back({desc, descsz});
+            }
+            at = desc + ((descsz + 3) & ~3u);
+        }
+    }
+    return out;
+}
+
+RawCore read_raw_core(const std::string& path) {
+    RawCore core{read_file(path), false};
+    if (core.bytes.size() < sizeof(Elf64_Ehdr)) {
+        ADD_FAILURE() << path << " is too short for an ELF file";
+        return core;
+    }
+    core.big_endian = core.bytes[EI_DATA] == ELFDATA2MSB;
+    return core;
+}
 
 std::string guest_recorded(const std::string& guest) {
     const char* fixtures = std::getenv("LPSAFE_SOURCE_FIXTURES");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "foreign_core.h"
@@ -35,6 +36,22 @@ protected:
     const ProcessImage& process_ = core_.process;
     const std::map<int, std::string>& roles_ = core_.roles;
 };
+
+// A core's bytes as the file has them, read independently of lpsafe's core
+// reader, to check what it made of them: the notes of type `type` named
+// `name` ("CORE"), each one's descriptor, in the file's byte order.
+struct RawCoreNote {
+    size_t desc = 0;  // offset of the descriptor in `bytes`
+    uint32_t size = 0;
+};
+struct RawCore {
+    std::string bytes;
+    bool big_endian = false;
+    uint64_t u64(size_t at) const;
+    uint32_t u32(size_t at) const;
+    std::vector<RawCoreNote> notes(uint32_t type, std::string_view name = "CORE") const;
+};
+RawCore read_raw_core(const std::string& path);
 
 // Every module usable, these paths among them, nine threads of `arch`.
 void expect_nt_file_modules(const ProcessImage& process, ArchId arch, const std::vector<std::string>& paths);

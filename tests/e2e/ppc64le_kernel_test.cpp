@@ -44,27 +44,12 @@ struct RawRegs {
     uint64_t gpr3 = 0, orig_gpr3 = 0, trap = 0;
 };
 std::map<int, RawRegs> raw_prstatus(const std::string& path) {
-    const std::string core = read_file(path);
+    const RawCore core = read_raw_core(path);
     std::map<int, RawRegs> out;
-    Elf64_Ehdr eh;
-    std::memcpy(&eh, core.data(), sizeof eh);
-    for (unsigned i = 0; i < eh.e_phnum; ++i) {
-        Elf64_Phdr ph;
-        std::memcpy(&ph, core.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
-        if (ph.p_type != PT_NOTE) continue;
-        for (size_t at = ph.p_offset; at + sizeof(Elf64_Nhdr) <= ph.p_offset + ph.p_filesz;) {
-            Elf64_Nhdr nh;
-            std::memcpy(&nh, core.data() + at, sizeof nh);
-            const size_t desc = at + sizeof nh + ((nh.n_namesz + 3) & ~3u);
-            if (nh.n_type == NT_PRSTATUS) {
-                int32_t pid = 0;
-                uint64_t reg[48];
-                std::memcpy(&pid, core.data() + desc + 32, sizeof pid);
-                std::memcpy(reg, core.data() + desc + 112, sizeof reg);
-                out[pid] = {reg[3], reg[34], reg[40]};
-            }
-            at = desc + ((nh.n_descsz + 3) & ~3u);
-        }
+    for (const RawCoreNote& n : core.notes(NT_PRSTATUS)) {
+        const size_t reg = n.desc + 112;
+        out[static_cast<int>(core.u32(n.desc + 32))] = {core.u64(reg + 3 * 8), core.u64(reg + 34 * 8),
+                                                        core.u64(reg + 40 * 8)};
     }
     return out;
 }

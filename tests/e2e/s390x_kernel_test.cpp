@@ -43,22 +43,6 @@ constexpr int64_t kErestartsys = -512, kErestartnohand = -514, kErestartRestartb
 
 std::string recorded() { return guest_recorded("s390x-guest"); }
 
-uint64_t be64(const std::string& b, size_t at) {
-    uint64_t v = 0;
-    std::memcpy(&v, b.data() + at, sizeof v);
-    return __builtin_bswap64(v);
-}
-uint32_t be32(const std::string& b, size_t at) {
-    uint32_t v = 0;
-    std::memcpy(&v, b.data() + at, sizeof v);
-    return __builtin_bswap32(v);
-}
-uint16_t be16(const std::string& b, size_t at) {
-    uint16_t v = 0;
-    std::memcpy(&v, b.data() + at, sizeof v);
-    return __builtin_bswap16(v);
-}
-
 // The kernel's s390_regs words lpsafe's Regs does not keep, straight from
 // each (big-endian) NT_PRSTATUS: struct elf_prstatus has pr_pid at 32 and
 // pr_reg at 112; s390_regs is psw {mask, addr}, gprs[16], acrs[16] (32-bit),
@@ -67,29 +51,13 @@ struct RawRegs {
     uint64_t psw_mask = 0, gpr2 = 0, orig_gpr2 = 0;
 };
 std::map<int, RawRegs> raw_prstatus(const std::string& path) {
-    const std::string core = read_file(path);
+    const RawCore core = read_raw_core(path);
     std::map<int, RawRegs> out;
-    if (core.size() < sizeof(Elf64_Ehdr) || core[EI_DATA] != ELFDATA2MSB) {
-        ADD_FAILURE() << path << " is not a big-endian ELF file";
-        return out;
-    }
-    const uint64_t phoff = be64(core, offsetof(Elf64_Ehdr, e_phoff));
-    const uint16_t phnum = be16(core, offsetof(Elf64_Ehdr, e_phnum));
-    for (unsigned i = 0; i < phnum; ++i) {
-        const size_t ph = phoff + i * sizeof(Elf64_Phdr);
-        if (be32(core, ph + offsetof(Elf64_Phdr, p_type)) != PT_NOTE) continue;
-        const uint64_t off = be64(core, ph + offsetof(Elf64_Phdr, p_offset));
-        const uint64_t size = be64(core, ph + offsetof(Elf64_Phdr, p_filesz));
-        for (size_t at = off; at + 12 <= off + size;) {
-            const uint32_t namesz = be32(core, at), descsz = be32(core, at + 4), type = be32(core, at + 8);
-            const size_t desc = at + 12 + ((namesz + 3) & ~3u);
-            if (type == NT_PRSTATUS) {
-                const auto pid = static_cast<int>(be32(core, desc + 32));
-                const size_t reg = desc + 112;
-                out[pid] = {be64(core, reg), be64(core, reg + 16 + 2 * 8), be64(core, reg + 16 + 128 + 64)};
-            }
-            at = desc + ((descsz + 3) & ~3u);
-        }
+    if (!core.big_endian) ADD_FAILURE() << path << " is not a big-endian ELF file";
+    for (const RawCoreNote& n : core.notes(NT_PRSTATUS)) {
+        const size_t reg = n.desc + 112;
+        out[static_cast<int>(core.u32(n.desc + 32))] = {core.u64(reg), core.u64(reg + 16 + 2 * 8),
+                                                        core.u64(reg + 16 + 128 + 64)};
     }
     return out;
 }
@@ -290,26 +258,13 @@ protected:
 // fprs[16] of every NT_FPREGSET note, straight from the file (8 bytes in:
 // after fpc and its pad).
 std::vector<std::vector<uint64_t>> raw_fp_regs(const std::string& path) {
-    const std::string core = read_file(path);
+    const RawCore core = read_raw_core(path);
     std::vector<std::vector<uint64_t>> out;
-    const uint64_t phoff = be64(core, offsetof(Elf64_Ehdr, e_phoff));
-    const uint16_t phnum = be16(core, offsetof(Elf64_Ehdr, e_phnum));
-    for (unsigned i = 0; i < phnum; ++i) {
-        const size_t ph = phoff + i * sizeof(Elf64_Phdr);
-        if (be32(core, ph + offsetof(Elf64_Phdr, p_type)) != PT_NOTE) continue;
-        const uint64_t off = be64(core, ph + offsetof(Elf64_Phdr, p_offset));
-        const uint64_t size = be64(core, ph + offsetof(Elf64_Phdr, p_filesz));
-        for (size_t at = off; at + 12 <= off + size;) {
-            const uint32_t namesz = be32(core, at), descsz = be32(core, at + 4), type = be32(core, at + 8);
-            const size_t desc = at + 12 + ((namesz + 3) & ~3u);
-            if (type == NT_FPREGSET && core.compare(at + 12, 4, "CORE") == 0) {
-                EXPECT_EQ(descsz, 136u);
-                std::vector<uint64_t> f;
-                for (unsigned n = 0; n < 16; ++n) f.push_back(be64(core, desc + 8 + 8 * n));
-                out.push_back(f);
-            }
-            at = desc + ((descsz + 3) & ~3u);
-        }
+    for (const RawCoreNote& n : core.notes(NT_FPREGSET)) {
+        EXPECT_EQ(n.size, 136u);
+        std::vector<uint64_t> f;
+        for (unsigned i = 0; i < 16; ++i) f.push_back(core.u64(n.desc + 8 + 8 * i));
+        out.push_back(f);
     }
     return out;
 }
