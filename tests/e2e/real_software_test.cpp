@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -37,6 +38,38 @@ using nlohmann::json;
 std::string env(const char* name) {
     const char* v = std::getenv(name);
     return v != nullptr ? v : "";
+}
+
+// Each thread's state letter and system call number ("S 232"), read from
+// /proc: what a parked thread keeps while it stays parked.
+std::map<std::string, std::string> thread_waits(pid_t pid) {
+    std::map<std::string, std::string> out;
+    std::error_code ec;
+    for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+        const std::string stat = read_file(t.path() / "stat");
+        const auto close = stat.rfind(')');
+        std::istringstream syscall(read_file(t.path() / "syscall"));
+        std::string nr;
+        syscall >> nr;
+        out[t.path().filename()] = (close == std::string::npos ? "?" : stat.substr(close + 2, 1)) + " " + nr;
+    }
+    return out;
+}
+
+// Until every thread of `pid` sleeps (S) in the same system call at two
+// reads 200 ms apart, or 10 s. A daemon that accepts connections may still
+// be starting its other threads or opening files (redis-server's were seen
+// in open() under load): judging it then compares a core and a live capture
+// of different moments.
+void wait_settled(pid_t pid) {
+    auto before = thread_waits(pid);
+    for (int i = 0; i < 50; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        auto now = thread_waits(pid);
+        const bool asleep = std::all_of(now.begin(), now.end(), [](const auto& w) { return w.second[0] == 'S'; });
+        if (asleep && now == before) return;
+        before = std::move(now);
+    }
 }
 
 // A program run as a child of the test: started, waited for, killed.
@@ -62,7 +95,7 @@ public:
             close(s);
             if (!c.ok_) std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        if (c.ok_) wait_settled(c.pid_);
         return c;
     }
     Child(Child&& o) noexcept : pid_(std::exchange(o.pid_, -1)), in_(std::exchange(o.in_, -1)), out_(std::exchange(o.out_, -1)), ok_(o.ok_) {}
