@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <vector>
 
 #include "lpsafe/memory.h"
 #include "lpsafe/process.h"
@@ -170,6 +171,39 @@ TEST(S390xBackChain, PrologueRecognised) {
         0x07, 0xfe,                          // br %r14
     };
     EXPECT_EQ(check_fp_prologue(image(dist), kCode, dist.size(), kCode + 22).kind, Kind::fail);
+}
+
+// NT_PRFPREG as the s390x kernel writes it (struct s390_fp_regs: fpc, pad,
+// fprs[16] in f0..f15 order, big-endian): each f<n> lands on the ABI's
+// DWARF number, the even registers first (f0 16, f2 17, ..., f1 20, ...).
+TEST(S390xFpRegs, EachFprLandsOnItsDwarfNumber) {
+    std::vector<std::byte> note(kFpRegsBytes);
+    for (unsigned n = 0; n < 16; ++n) {
+        const uint64_t v = 0x1111000000000000ull * (n % 15 + 1) + n;
+        for (unsigned b = 0; b < 8; ++b) note[8 + 8 * n + b] = static_cast<std::byte>(v >> (56 - 8 * b));
+    }
+    Regs regs;
+    ASSERT_TRUE(add_fp_regs(note, regs).ok());
+    const unsigned expected_dwarf[16] = {16, 20, 17, 21, 18, 22, 19, 23, 24, 28, 25, 29, 26, 30, 27, 31};
+    for (unsigned n = 0; n < 16; ++n) {
+        EXPECT_EQ(fpr_dwarf(n), expected_dwarf[n]) << "f" << n;
+        EXPECT_EQ(regs.get(expected_dwarf[n]), 0x1111000000000000ull * (n % 15 + 1) + n) << "f" << n;
+    }
+    EXPECT_FALSE(regs.get(r11).has_value());  // no GPR comes from this note
+}
+
+// A note of another size is not s390_fp_regs: an error naming both sizes,
+// never registers read from the wrong offsets.
+TEST(S390xFpRegs, ANoteOfAnotherSizeIsRefused) {
+    for (size_t size : {size_t{0}, size_t{8}, kFpRegsBytes - 8, kFpRegsBytes + 8, size_t{520}}) {
+        std::vector<std::byte> note(size);
+        Regs regs;
+        const Status st = add_fp_regs(note, regs);
+        ASSERT_FALSE(st.ok()) << size;
+        EXPECT_NE(st.error().message.find(std::to_string(size) + " bytes, expected 136"), std::string::npos)
+            << st.error().message;
+        EXPECT_FALSE(regs.get(f0).has_value());
+    }
 }
 
 }  // namespace
