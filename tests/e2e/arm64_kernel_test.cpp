@@ -97,11 +97,9 @@ TEST_F(Arm64KernelCore, PatchingTheSleepingFunctionBlocks) { expect_sleeping_fun
 // The kernel's /proc view of the same guest (every task, kthreads too),
 // recorded while both copies of parked were parked (the core's copy and
 // roles-proc.txt's).
-class Arm64KernelProc : public testing::Test {
+class Arm64KernelProc : public KernelProcTest {
 protected:
-    void SetUp() override {
-        if (std::getenv("LPSAFE_SOURCE_FIXTURES") == nullptr) GTEST_SKIP() << "run through meson test";
-    }
+    Arm64KernelProc() : KernelProcTest("arm64-guest") {}
 };
 
 // Every task not running ends at one of the arm64 row's stack ends and is
@@ -216,10 +214,7 @@ TEST_F(Arm64KernelImage, MovedReturnAddressIsUnreliableAtItsFrame) {
         SCOPED_TRACE(m.to);
         const size_t at = original.find(m.from);
         ASSERT_NE(at, std::string::npos) << original;
-        const std::filesystem::path copy = std::filesystem::temp_directory_path() /
-                                           ("lpsafe-arm64-moved-" + std::to_string(getpid()));
-        std::filesystem::remove_all(copy);
-        std::filesystem::copy(recorded() + "/capture", copy, std::filesystem::copy_options::recursive);
+        const std::filesystem::path copy = copy_capture("arm64-moved");
         std::string stack = original;
         stack.replace(at, std::string(m.from).size(), m.to);
         std::ofstream(copy.string() + stack_file, std::ios::trunc) << stack;
@@ -244,10 +239,7 @@ TEST_F(Arm64KernelImage, MovedReturnAddressIsUnreliableAtItsFrame) {
 // whose running kernel says another id (one byte of the guest's
 // /sys/kernel/notes changed) gets every judged task unreliable, naming it.
 TEST_F(Arm64KernelImage, OtherRunningBuildIdMakesEveryVerdictUnreliable) {
-    const std::filesystem::path copy = std::filesystem::temp_directory_path() /
-                                       ("lpsafe-arm64-notes-" + std::to_string(getpid()));
-    std::filesystem::remove_all(copy);
-    std::filesystem::copy(recorded() + "/capture", copy, std::filesystem::copy_options::recursive);
+    const std::filesystem::path copy = copy_capture("arm64-notes");
     const std::string notes_file = copy.string() + "/lpsafe-capture/sys-kernel-notes";
     std::string notes = read_file(notes_file);
     ASSERT_EQ(notes.size(), 96u);

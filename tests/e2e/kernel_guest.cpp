@@ -8,6 +8,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 
 #include "fixture_util.h"
 #include "lpsafe/arch.h"
@@ -50,6 +51,24 @@ std::vector<RawCoreNote> RawCore::notes(uint32_t type, std::string_view name) co
             at = desc + ((descsz + 3) & ~3u);
         }
     }
+    return out;
+}
+
+void KernelProcTest::SetUp() {
+    if (std::getenv("LPSAFE_SOURCE_FIXTURES") == nullptr) GTEST_SKIP() << "run through meson test";
+}
+
+std::string KernelProcTest::copy_capture(const std::string& name) const {
+    const std::string dir = testing::TempDir() + name;
+    std::filesystem::remove_all(dir);
+    std::filesystem::copy(guest_recorded(guest_) + "/capture", dir, std::filesystem::copy_options::recursive);
+    return dir;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
     return out;
 }
 

@@ -53,6 +53,23 @@ struct RawCore {
 };
 RawCore read_raw_core(const std::string& path);
 
+// A test of one guest's /proc capture (recorded/capture), skipped outside
+// meson.
+class KernelProcTest : public testing::Test {
+protected:
+    explicit KernelProcTest(std::string guest) : guest_(std::move(guest)) {}
+    void SetUp() override;
+    // A fresh copy of the capture to alter, named `name` in the test's
+    // temporary directory.
+    std::string copy_capture(const std::string& name) const;
+
+private:
+    std::string guest_;
+};
+
+// The lines of `text`, without their newlines.
+std::vector<std::string> lines_of(const std::string& text);
+
 // Every module usable, these paths among them, nine threads of `arch`.
 void expect_nt_file_modules(const ProcessImage& process, ArchId arch, const std::vector<std::string>& paths);
 

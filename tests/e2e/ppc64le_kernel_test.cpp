@@ -173,26 +173,10 @@ TEST_F(Ppc64leKernelCore, FramesEqualEuStacks) { expect_frames_equal_eu_stack(co
 // The kernel's /proc view of the same guest (every task, kthreads too),
 // recorded while both copies of parked were parked (the core's copy and
 // roles-proc.txt's).
-class Ppc64leKernelProc : public testing::Test {
+class Ppc64leKernelProc : public KernelProcTest {
 protected:
-    void SetUp() override {
-        if (std::getenv("LPSAFE_SOURCE_FIXTURES") == nullptr) GTEST_SKIP() << "run through meson test";
-    }
-    // A copy of the capture to alter.
-    std::string copy_capture(const std::string& name) {
-        const std::string dir = testing::TempDir() + name;
-        std::filesystem::remove_all(dir);
-        std::filesystem::copy(recorded() + "/capture", dir, std::filesystem::copy_options::recursive);
-        return dir;
-    }
+    Ppc64leKernelProc() : KernelProcTest("ppc64-guest") {}
 };
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) out.push_back(line);
-    return out;
-}
 
 // Every task not running ends at one of the ppc64le row's stack ends and is
 // safe against an unrelated function; the ends seen are the ones

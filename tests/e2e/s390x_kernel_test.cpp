@@ -354,25 +354,10 @@ TEST_F(S390xKernelFprLeaf, SnapshotReplaysIdentically) {
 // The kernel's /proc view of the same guest (every task, kthreads too),
 // recorded while both copies of parked were parked (the core's copy and
 // roles-proc.txt's).
-class S390xKernelProc : public testing::Test {
+class S390xKernelProc : public KernelProcTest {
 protected:
-    void SetUp() override {
-        if (std::getenv("LPSAFE_SOURCE_FIXTURES") == nullptr) GTEST_SKIP() << "run through meson test";
-    }
-    std::string copy_capture(const std::string& name) {
-        const std::string dir = testing::TempDir() + name;
-        std::filesystem::remove_all(dir);
-        std::filesystem::copy(recorded() + "/capture", dir, std::filesystem::copy_options::recursive);
-        return dir;
-    }
+    S390xKernelProc() : KernelProcTest("s390x-guest") {}
 };
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) out.push_back(line);
-    return out;
-}
 
 // "[<0>] name+0xoff/0xsize" -> name.
 std::string function_of(const std::string& line) {
