@@ -29,8 +29,9 @@ PACKAGES=(
     libgtest-dev libgmock-dev libbenchmark-dev
     # fixtures (real cores) and the peers we compare against
     gcc binutils gdb elfutils
-    # debug symbols tests: a real local debuginfod server, xz for MiniDebugInfo
-    debuginfod xz-utils
+    # debug symbols tests: a real local debuginfod server, xz for MiniDebugInfo,
+    # and a distribution's own debug file (libc.so.6's, in Debian's build-id tree)
+    debuginfod xz-utils libc6-dbg
     # snapshot replay test: proves no module file is opened
     strace
     # real-kernel oracle (fixtures/kernel-guest): boots Debian's kernel under

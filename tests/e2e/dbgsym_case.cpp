@@ -1,5 +1,7 @@
 #include "dbgsym_case.h"
 
+#include <gtest/gtest.h>
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -69,6 +71,15 @@ std::map<int, std::vector<std::string>> frame_names(const json& stack, const std
                 if (object == o) names.push_back(object + ":" + f.value("function", ""));
         }
     }
+    return out;
+}
+
+EuStackNames eu_stack_names(const std::string& core, const std::string& debuginfo_path, const std::string& env) {
+    const EuStack eu = eu_stack("--core " + core + " --debuginfo-path=" + debuginfo_path, env);
+    EXPECT_EQ(eu.exit_status, 0) << eu.err;
+    EuStackNames out;
+    for (const auto& [tid, frames] : eu.threads)
+        for (const EuStackFrame& f : frames) out[tid][f.pc] = f.function;
     return out;
 }
 

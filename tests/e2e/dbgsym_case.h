@@ -38,6 +38,12 @@ JsonRun run_lpsafe(const std::string& args, const std::string& env = "");
 std::map<int, std::vector<std::string>> frame_names(const nlohmann::json& stack,
                                                     const std::vector<std::string>& objects);
 
+// eu-stack's function name per tid and pc (empty when it has none) for
+// `core`, looking for debug files under `debuginfo_path`, with `env`
+// (VAR=value ...) in front (DEBUGINFOD_URLS for the debuginfod tests).
+using EuStackNames = std::map<int, std::map<unsigned long long, std::string>>;
+EuStackNames eu_stack_names(const std::string& core, const std::string& debuginfo_path, const std::string& env = "");
+
 // Each thread's verdict in a `check --json` output, by tid.
 std::map<int, std::string> verdicts(const nlohmann::json& check);
 

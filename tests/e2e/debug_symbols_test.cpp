@@ -27,28 +27,6 @@ const std::vector<std::string> kOwnObjects{"dbgsym_prog", "libdbgsym.so"};
     if (c.fixtures.empty()) GTEST_SKIP() << c.error;                       \
     ASSERT_TRUE(c.error.empty()) << c.error
 
-// eu-stack's function name per tid and pc (empty when it has none).
-std::map<int, std::map<unsigned long long, std::string>> eu_stack_names(const std::string& core,
-                                                                       const std::string& debuginfo_path) {
-    const CommandResult r = run_command("eu-stack --core " + core + " --debuginfo-path=" + debuginfo_path);
-    EXPECT_EQ(r.exit_status, 0) << r.err;
-    std::map<int, std::map<unsigned long long, std::string>> out;
-    std::istringstream in(r.out);
-    std::string line;
-    int tid = -1;
-    const std::regex tid_re(R"(^TID (\d+):)");
-    const std::regex frame_re(R"(^#\d+\s+0x([0-9a-f]+)\s*(\S*))");
-    std::smatch m;
-    while (std::getline(in, line)) {
-        if (std::regex_search(line, m, tid_re)) {
-            tid = std::stoi(m[1]);
-        } else if (tid >= 0 && std::regex_search(line, m, frame_re)) {
-            out[tid][std::stoull(m[1], nullptr, 16)] = m[2];
-        }
-    }
-    return out;
-}
-
 // Every frame of lpsafe's `stack` in the program's own modules, with the
 // name eu-stack gives the same pc; returns how many were compared.
 int expect_names_match_eu_stack(const json& stack, const std::string& core, const std::string& debuginfo_path) {

@@ -19,15 +19,8 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> kOwnObjects{"dbgsym_prog", "libdbgsym.so"};
 
-class Debuginfod : public ::testing::Test {
+class Debuginfod : public PrivateNetworkSuite {
 protected:
-    static void SetUpTestSuite() {
-        std::string why;
-        // Once per process: every later child (debuginfod, lpsafe) lives in
-        // a network with nothing but loopback.
-        if (!private_network(why)) std::printf("note: host loopback used: %s\n", why.c_str());
-    }
-
     void SetUp() override {
         const DbgsymCase& c = dbgsym_case();
         if (c.fixtures.empty()) GTEST_SKIP() << c.error;

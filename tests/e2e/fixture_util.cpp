@@ -77,22 +77,31 @@ CommandResult run_command(const std::string& command) {
     return r;
 }
 
-std::map<int, std::vector<unsigned long long>> eu_stack_pcs(const std::string& core, const std::string& exe) {
-    const CommandResult r = run_command("eu-stack --core " + core + " -e " + exe);
-    std::map<int, std::vector<unsigned long long>> out;
+EuStack eu_stack(const std::string& args, const std::string& env) {
+    const CommandResult r = run_command(env + (env.empty() ? "" : " ") + "eu-stack " + args);
+    EuStack out{r.exit_status, r.err, {}};
     std::istringstream in(r.out);
     std::string line;
     int tid = -1;
     const std::regex tid_re(R"(^TID (\d+):)");
-    const std::regex frame_re(R"(^#\d+\s+0x([0-9a-f]+))");
+    const std::regex frame_re(R"(^#\d+\s+0x([0-9a-f]+)\s*(\S*))");
     std::smatch m;
     while (std::getline(in, line)) {
         if (std::regex_search(line, m, tid_re)) {
             tid = std::stoi(m[1]);
-            out[tid];
+            out.threads[tid];
         } else if (tid >= 0 && std::regex_search(line, m, frame_re)) {
-            out[tid].push_back(std::stoull(m[1], nullptr, 16));
+            out.threads[tid].push_back({std::stoull(m[1], nullptr, 16), m[2]});
         }
+    }
+    return out;
+}
+
+std::map<int, std::vector<unsigned long long>> eu_stack_pcs(const std::string& core, const std::string& exe) {
+    std::map<int, std::vector<unsigned long long>> out;
+    for (const auto& [tid, frames] : eu_stack("--core " + core + " -e " + exe).threads) {
+        auto& pcs = out[tid];
+        for (const EuStackFrame& f : frames) pcs.push_back(f.pc);
     }
     return out;
 }

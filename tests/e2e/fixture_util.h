@@ -43,6 +43,19 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command);
 
+// What `ENV eu-stack ARGS` (ARGS: --core CORE ...) prints per thread: each
+// frame's pc and function name (empty when it has none).
+struct EuStackFrame {
+    unsigned long long pc = 0;
+    std::string function;
+};
+struct EuStack {
+    int exit_status = -1;
+    std::string err;
+    std::map<int, std::vector<EuStackFrame>> threads;
+};
+EuStack eu_stack(const std::string& args, const std::string& env = "");
+
 // eu-stack's frames: tid -> pcs, from `eu-stack --core CORE -e EXE`.
 std::map<int, std::vector<unsigned long long>> eu_stack_pcs(const std::string& core, const std::string& exe);
 

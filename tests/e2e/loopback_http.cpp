@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 
@@ -46,7 +47,9 @@ int listen_loopback(int& port) {
 
 }  // namespace
 
-bool private_network(std::string& why) {
+namespace {
+
+bool enter_private_network(std::string& why) {
     if (unshare(CLONE_NEWNET) != 0) {
         why = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
         return false;
@@ -59,6 +62,22 @@ bool private_network(std::string& why) {
     if (!up) why = std::string("cannot bring lo up: ") + std::strerror(errno);
     if (fd >= 0) close(fd);
     return up;
+}
+
+}  // namespace
+
+// Once per process, whichever test suite asks first: a second namespace
+// would cut the test off from servers started in the first.
+bool private_network(std::string& why) {
+    static std::string first_why;
+    static const bool entered = enter_private_network(first_why);
+    why = first_why;
+    return entered;
+}
+
+void PrivateNetworkSuite::SetUpTestSuite() {
+    std::string why;
+    if (!private_network(why)) std::printf("note: host loopback used: %s\n", why.c_str());
 }
 
 int closed_port() {

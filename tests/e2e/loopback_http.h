@@ -6,6 +6,7 @@
 // move into a network namespace of their own where only loopback exists.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -15,9 +16,16 @@
 
 namespace lpsafe::e2e {
 
-// unshare(CLONE_NEWNET) and bring "lo" up; false (and why) when not
-// permitted, in which case the tests run on the host's loopback.
+// unshare(CLONE_NEWNET) and bring "lo" up, once per process; false (and
+// why) when not permitted, in which case the tests run on the host's loopback.
 bool private_network(std::string& why);
+
+// A test suite whose children (debuginfod, lpsafe, eu-stack) run in that
+// private network: entered before its first test.
+class PrivateNetworkSuite : public ::testing::Test {
+protected:
+    static void SetUpTestSuite();
+};
 
 // A TCP port on 127.0.0.1 that nothing listens on (bound, then closed).
 int closed_port();
