@@ -23,8 +23,6 @@ namespace {
 constexpr const char* kSysroot = "/usr/aarch64-linux-gnu";
 constexpr unsigned kPc = 32;  // lpsafe's DWARF slot for the aarch64 pc
 
-std::string cores_dir() { return ForeignCore::cores_dir(); }
-
 class Aarch64Core : public ForeignCoreTest {
 protected:
     Aarch64Core() : ForeignCoreTest("aarch64", kSysroot) {}
@@ -105,14 +103,9 @@ namespace {
 // glibc's syscall() is a leaf on aarch64: the innermost frame's caller comes
 // from x30, not from the stack, and has the same sp
 // (fixtures/programs/leaf_park.c).
-class Aarch64LeafCore : public testing::Test {
+class Aarch64LeafCore : public LeafCoreTest {
 protected:
-    void SetUp() override {
-        if (cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
-        const Status loaded = core_.load("aarch64", kSysroot);
-        ASSERT_TRUE(loaded) << loaded.error().message;
-    }
-    LeafCore core_;
+    Aarch64LeafCore() : LeafCoreTest("aarch64", kSysroot) {}
 };
 
 TEST_F(Aarch64LeafCore, LeafFrameZeroIsReliable) { expect_leaf_frame_zero_reliable(core_, 30); }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "lpsafe/arch.h"
 #include "overlay_memory.h"
 #include "readers/core/core_file.h"
 
@@ -65,6 +66,48 @@ void ForeignCoreTest::SetUp() {
     core_.sysroot = sysroot_;
     const Status loaded = core_.load();
     ASSERT_TRUE(loaded) << loaded.error().message;
+}
+
+void LeafCoreTest::SetUp() {
+    if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
+    const Status loaded = core_.load(arch_, sysroot_);
+    ASSERT_TRUE(loaded) << loaded.error().message;
+}
+
+void expect_spinner_unreliable_at_top(ForeignCore& core) {
+    const TaskVerdict v = check_thread(core.process, core.thread_of("spin"), core.unrelated());
+    EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
+    EXPECT_TRUE(has_finding(v, Check::top, 0)) << dump(v);
+    EXPECT_EQ(v.end.kind, StackEnd::Kind::outermost) << dump(v);
+}
+
+void expect_plt_call_reaches_libc_pause(ForeignCore& core) {
+    const TaskVerdict v = check_thread(core.process, core.thread_of("pause"), core.unrelated());
+    ASSERT_EQ(v.verdict, VerdictKind::safe) << dump(v);
+    ASSERT_EQ(v.frames[1].function, "pause_inner") << dump(v);
+    const auto target = arch_of(core.process.arch).call_target(core.process, v.frames[1].pc);
+    ASSERT_TRUE(target.has_value());
+    const Module* libc = core.process.modules.find(*target);
+    ASSERT_NE(libc, nullptr);
+    EXPECT_EQ(libc->name, "libc.so.6");
+    const Symbol* sym = libc->image->symbol_at(*target - libc->bias);
+    ASSERT_NE(sym, nullptr);
+    EXPECT_EQ(sym->name, "pause");
+    EXPECT_EQ(*target, libc->bias + sym->start);
+    EXPECT_EQ(v.frames[0].function, "pause");
+}
+
+void expect_moved_pc_not_parked(ForeignCore& core, unsigned pc_reg, std::initializer_list<int64_t> deltas) {
+    for (const std::string& role : kParkedRoles) {
+        SCOPED_TRACE(role);
+        for (int64_t delta : deltas) {
+            ThreadState t = core.thread_of(role);
+            t.regs.set(pc_reg, *t.regs.get(pc_reg) + static_cast<uint64_t>(delta));
+            const TaskVerdict v = check_thread(core.process, t, core.unrelated());
+            EXPECT_EQ(v.verdict, VerdictKind::unreliable) << delta << "\n" << dump(v);
+            EXPECT_TRUE(has_finding(v, Check::top, 0)) << delta << "\n" << dump(v);
+        }
+    }
 }
 
 void expect_link_map_modules(const ProcessImage& p, ArchId arch, std::initializer_list<const char*> names) {

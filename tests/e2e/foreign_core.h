@@ -70,6 +70,13 @@ void expect_cut_stack_unreliable(ForeignCore& core);
 void expect_outermost_marks(ForeignCore& core);
 // eu-stack finds the same pcs for every thread judged safe, `compared` of them.
 void expect_frames_equal_eu_stack(ForeignCore& core, int compared);
+// The spinning thread is unreliable at the top, though its walk ends well.
+void expect_spinner_unreliable_at_top(ForeignCore& core);
+// pause_inner's call through the PLT has libc's pause (its symbol's start,
+// what the slot holds) as its target, and pause is frame 0.
+void expect_plt_call_reaches_libc_pause(ForeignCore& core);
+// A parked thread whose pc is moved by any of `deltas` bytes is not parked.
+void expect_moved_pc_not_parked(ForeignCore& core, unsigned pc_reg, std::initializer_list<int64_t> deltas);
 
 // leaf_park.c's core (<arch>-leaf): two threads parked in glibc's
 // syscall(), a leaf whose caller comes from the link register `lr_reg`.
@@ -78,6 +85,18 @@ struct LeafCore {
     std::map<int, std::string> roles;
     Status load(const std::string& arch, const std::string& sysroot);
     ResolvedPatchSet patch(const std::string& spec);
+};
+
+// The fixture of the leaf-core tests of `arch`, read with `sysroot`;
+// skipped outside meson test.
+class LeafCoreTest : public testing::Test {
+protected:
+    LeafCoreTest(std::string arch, std::string sysroot) : arch_(std::move(arch)), sysroot_(std::move(sysroot)) {}
+    void SetUp() override;
+    LeafCore core_;
+
+private:
+    std::string arch_, sysroot_;
 };
 
 // Frame 0 in the leaf is reliable: its caller is the link register's value

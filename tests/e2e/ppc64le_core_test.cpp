@@ -80,48 +80,20 @@ TEST_P(Ppc64leCore, SmashedReturnAddressIsUnreliableAtItsFrame) {
     EXPECT_EQ(v.end.kind, StackEnd::Kind::failed) << dump(v);
 }
 
-TEST_P(Ppc64leCore, SpinnerIsUnreliableAtTheTop) {
-    const TaskVerdict v = check_thread(core_.process, core_.thread_of("spin"), core_.unrelated());
-    EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
-    EXPECT_TRUE(has_finding(v, Check::top, 0)) << dump(v);
-    EXPECT_EQ(v.end.kind, StackEnd::Kind::outermost) << dump(v);
-}
+TEST_P(Ppc64leCore, SpinnerIsUnreliableAtTheTop) { expect_spinner_unreliable_at_top(core_); }
 
 // pause_inner calls pause through a PLT call stub (std r2,24(r1); ld
 // r12,off(r2); mtctr r12; bctr): the call's target is the slot's value,
 // libc's pause, found from pause_inner's own TOC pointer; the local call to
 // mark_ready lands on its local entry, inside the symbol.
-TEST_P(Ppc64leCore, BlFollowsThePltCallStubToLibc) {
-    const TaskVerdict v = check_thread(core_.process, core_.thread_of("pause"), core_.unrelated());
-    ASSERT_EQ(v.verdict, VerdictKind::safe) << dump(v);
-    ASSERT_EQ(v.frames[1].function, "pause_inner") << dump(v);
-    const auto target = arch_of(ArchId::ppc64le).call_target(core_.process, v.frames[1].pc);
-    ASSERT_TRUE(target.has_value());
-    const Module* libc = core_.process.modules.find(*target);
-    ASSERT_NE(libc, nullptr);
-    EXPECT_EQ(libc->name, "libc.so.6");
-    const Symbol* sym = libc->image->symbol_at(*target - libc->bias);
-    ASSERT_NE(sym, nullptr);
-    EXPECT_EQ(sym->name, "pause");
-    EXPECT_EQ(*target, libc->bias + sym->start);  // the global entry: what the slot holds
-    EXPECT_EQ(v.frames[0].function, "pause");
-}
+TEST_P(Ppc64leCore, BlFollowsThePltCallStubToLibc) { expect_plt_call_reaches_libc_pause(core_); }
 
 TEST_P(Ppc64leCore, PatchingTheSleepingFunctionBlocks) { expect_sleeping_function_blocks(core_); }
 
 // ppc64 restarts a system call after get_signal() (check_syscall_restart in
 // arch/powerpc/kernel/signal.c), so no input shows pc AT the sc: a pc
 // there is not a parked thread.
-TEST_P(Ppc64leCore, PcAtTheScIsNotParked) {
-    for (const std::string& role : kParkedRoles) {
-        SCOPED_TRACE(role);
-        ThreadState t = core_.thread_of(role);
-        t.regs.set(kPc, *t.regs.get(kPc) - 4);
-        const TaskVerdict v = check_thread(core_.process, t, core_.unrelated());
-        EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
-        EXPECT_TRUE(has_finding(v, Check::top, 0)) << dump(v);
-    }
-}
+TEST_P(Ppc64leCore, PcAtTheScIsNotParked) { expect_moved_pc_not_parked(core_, kPc, {-4}); }
 
 TEST_P(Ppc64leCore, CutStackIsUnreliable) { expect_cut_stack_unreliable(core_); }
 
@@ -141,14 +113,9 @@ INSTANTIATE_TEST_SUITE_P(Variants, Ppc64leCore, testing::Values("dist", "fp", "h
 // glibc's syscall() is a leaf on ppc64le too (its `sc` path never stores
 // LR): frame 0's caller comes from LR at the same r1
 // (fixtures/programs/leaf_park.c).
-class Ppc64leLeafCore : public testing::Test {
+class Ppc64leLeafCore : public LeafCoreTest {
 protected:
-    void SetUp() override {
-        if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
-        const Status loaded = core_.load("ppc64le", "/usr/powerpc64le-linux-gnu");
-        ASSERT_TRUE(loaded) << loaded.error().message;
-    }
-    LeafCore core_;
+    Ppc64leLeafCore() : LeafCoreTest("ppc64le", "/usr/powerpc64le-linux-gnu") {}
 };
 
 constexpr unsigned kLr = 65;

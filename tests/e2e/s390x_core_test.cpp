@@ -95,31 +95,12 @@ TEST_P(S390xCore, SmashedReturnAddressIsUnreliableAtItsFrame) {
     EXPECT_TRUE(has_finding(v, Check::return_after_call, smashed)) << dump(v);
 }
 
-TEST_P(S390xCore, SpinnerIsUnreliableAtTheTop) {
-    const TaskVerdict v = check_thread(core_.process, core_.thread_of("spin"), core_.unrelated());
-    EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
-    EXPECT_TRUE(has_finding(v, Check::top, 0)) << dump(v);
-    EXPECT_EQ(v.end.kind, StackEnd::Kind::outermost) << dump(v);
-}
+TEST_P(S390xCore, SpinnerIsUnreliableAtTheTop) { expect_spinner_unreliable_at_top(core_); }
 
 // pause_inner calls pause through the PLT (larl %r1,slot; lg %r1,0(%r1);
 // br %r1): the call's target is the slot's value, libc's pause, read from
 // big-endian memory.
-TEST_P(S390xCore, BraslFollowsThePltToLibc) {
-    const TaskVerdict v = check_thread(core_.process, core_.thread_of("pause"), core_.unrelated());
-    ASSERT_EQ(v.verdict, VerdictKind::safe) << dump(v);
-    ASSERT_EQ(v.frames[1].function, "pause_inner") << dump(v);
-    const auto target = arch_of(ArchId::s390x).call_target(core_.process, v.frames[1].pc);
-    ASSERT_TRUE(target.has_value());
-    const Module* libc = core_.process.modules.find(*target);
-    ASSERT_NE(libc, nullptr);
-    EXPECT_EQ(libc->name, "libc.so.6");
-    const Symbol* sym = libc->image->symbol_at(*target - libc->bias);
-    ASSERT_NE(sym, nullptr);
-    EXPECT_EQ(sym->name, "pause");
-    EXPECT_EQ(*target, libc->bias + sym->start);
-    EXPECT_EQ(v.frames[0].function, "pause");
-}
+TEST_P(S390xCore, BraslFollowsThePltToLibc) { expect_plt_call_reaches_libc_pause(core_); }
 
 TEST_P(S390xCore, PatchingTheSleepingFunctionBlocks) { expect_sleeping_function_blocks(core_); }
 
@@ -127,18 +108,7 @@ TEST_P(S390xCore, PatchingTheSleepingFunctionBlocks) { expect_sleeping_function_
 // in arch/s390/kernel/signal.c), so no input shows the PSW AT the svc; nor
 // 2 bytes further (inside the next instruction), nor 4 or 6 bytes back,
 // where the bytes before the pc are not an svc.
-TEST_P(S390xCore, PcAtTheSvcIsNotParked) {
-    for (const std::string& role : kParkedRoles) {
-        SCOPED_TRACE(role);
-        for (int64_t delta : {-2, -4, 2}) {
-            ThreadState t = core_.thread_of(role);
-            t.regs.set(kPswa, *t.regs.get(kPswa) + static_cast<uint64_t>(delta));
-            const TaskVerdict v = check_thread(core_.process, t, core_.unrelated());
-            EXPECT_EQ(v.verdict, VerdictKind::unreliable) << delta << "\n" << dump(v);
-            EXPECT_TRUE(has_finding(v, Check::top, 0)) << delta << "\n" << dump(v);
-        }
-    }
-}
+TEST_P(S390xCore, PcAtTheSvcIsNotParked) { expect_moved_pc_not_parked(core_, kPswa, {-2, -4, 2}); }
 
 TEST_P(S390xCore, CutStackIsUnreliable) { expect_cut_stack_unreliable(core_); }
 
@@ -206,14 +176,9 @@ TEST(S390xBackChain, CorruptChainDisagreesWithTheCfi) {
 // glibc's syscall() is a leaf on s390x (it saves r6/r7 in its caller's save
 // area and never touches r14 or r15): frame 0's caller comes from r14 at
 // the same r15 (fixtures/programs/leaf_park.c).
-class S390xLeafCore : public testing::Test {
+class S390xLeafCore : public LeafCoreTest {
 protected:
-    void SetUp() override {
-        if (ForeignCore::cores_dir().empty()) GTEST_SKIP() << "LPSAFE_FOREIGN_CORES is not set (run through meson test)";
-        const Status loaded = core_.load("s390x", "/usr/s390x-linux-gnu");
-        ASSERT_TRUE(loaded) << loaded.error().message;
-    }
-    LeafCore core_;
+    S390xLeafCore() : LeafCoreTest("s390x", "/usr/s390x-linux-gnu") {}
 };
 
 TEST_F(S390xLeafCore, LeafFrameZeroIsReliable) { expect_leaf_frame_zero_reliable(core_, kR14); }
