@@ -38,6 +38,7 @@ const Arch kX86_64Arch = {
     .kernel_indirect_thunks = x86_64::kernel_indirect_thunks,
     .kernel_return_thunks = x86_64::kernel_return_thunks,
     .kernel_paravirt_tables = x86_64::kernel_paravirt_tables,
+    .check_address_taken = x86_64::check_address_taken,
 };
 
 }  // namespace lpsafe

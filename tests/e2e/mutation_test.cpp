@@ -110,23 +110,12 @@ struct Candidate {
 // A saved return address replaced by a real return site after an indirect
 // call (`call *%rdx` in clone3, `call *%rax` in __libc_start_call_main). No
 // call target ties such a site to its callee; the thread's start routine
-// (check_bottom) now refutes every mutant that cuts the stack short. What is
-// left is one swap lpsafe cannot see: start_thread's own return site replaced
-// by __libc_start_call_main's, two indirect calls whose CFI fits the same
-// frame, so that one glibc frame is misnamed and every other frame is
-// genuine. Counted apart, reported, and held to exactly that shape.
+// (check_bottom) refutes every mutant that cuts the stack short, and the
+// rule that the function clone3 entered must be one whose address its code
+// takes refutes the last swap (start_thread's own return site replaced by
+// __libc_start_call_main's, whose CFI fits the same frame). Counted apart
+// and reported: 40 of them were trusted before that rule, none may be now.
 constexpr const char* kIndirectSite = "ra_indirect_call_site";
-
-// The mutant differs from the original only in the pc of the frame the
-// outermost one called (same stack pointers, same frame count).
-bool only_start_frame_renamed(const std::vector<Frame>& mutant, const std::vector<Frame>& original) {
-    if (mutant.size() != original.size() || mutant.size() < 3) return false;
-    for (size_t i = 0; i < mutant.size(); ++i) {
-        if (mutant[i].sp != original[i].sp) return false;
-        if (mutant[i].pc != original[i].pc && i != mutant.size() - 2) return false;
-    }
-    return true;
-}
 
 std::vector<Candidate> wrong_values(const ProcessImage& p, const Slot& s, const std::vector<Frame>& return_sites,
                                     uint64_t sp) {
@@ -156,8 +145,7 @@ protected:
         Outcome o = Outcome::unreliable;
         if (reliable(v.verdict)) o = same_frames(v.frames, original.frames) ? Outcome::same_frames : Outcome::different_frames;
         tally_.add(kind, o);
-        if (o == Outcome::different_frames &&
-            (kind != kIndirectSite || !only_start_frame_renamed(v.frames, original.frames))) {
+        if (o == Outcome::different_frames) {
             ADD_FAILURE() << "soundness: " << what << " judged " << verdict_name(v.verdict) << " with other frames\n"
                           << "original:\n"
                           << frames_text(original.frames) << "mutant:\n"
@@ -246,9 +234,8 @@ TEST_F(MutationSoundness, NoMutantIsJudgedReliableWithOtherFrames) {
     // threads alone give; asking for more made the test depend on timing.
     EXPECT_GE(threads_, 36);
     EXPECT_GT(tally_.total(Outcome::unreliable), 0);
-    EXPECT_EQ(tally_.total(Outcome::different_frames), tally_.count(kIndirectSite, Outcome::different_frames));
-    // At most the one swap per thread (start_thread's return site).
-    EXPECT_LE(tally_.count(kIndirectSite, Outcome::different_frames), threads_);
+    EXPECT_GT(tally_.count(kIndirectSite, Outcome::unreliable), 0);
+    EXPECT_EQ(tally_.total(Outcome::different_frames), 0);
 }
 
 }  // namespace

@@ -67,8 +67,23 @@ std::optional<Finding> check_thread_start(const ProcessImage& process, const Thr
     }
     const RuleOutcome r = control_reaches(process, *thread.start_routine, stack.frames[last - 2].lookup_address(),
                                           "the thread's start routine");
-    if (r.kind == RuleOutcome::Kind::pass) return std::nullopt;
-    return Finding{Check::bottom, last - 2, site + ", but " + r.detail};
+    if (r.kind != RuleOutcome::Kind::pass) return Finding{Check::bottom, last - 2, site + ", but " + r.detail};
+    // The frame between (glibc's start_thread) was entered through that
+    // register too, so its function must be one a pointer can reach: a
+    // return site of a function only ever called directly
+    // (__libc_start_call_main's, after its call of main) fits the same frame
+    // but says the stack was spliced (the mutation test's last survivors).
+    const Arch& arch = arch_of(process.arch);
+    if (arch.check_address_taken == nullptr) return std::nullopt;
+    const CodeLocation entered = locate(process, stack.frames[last - 1].lookup_address());
+    if (!entered.has_function()) {
+        return Finding{Check::bottom, last - 1, site + "; cannot check: no symbol or FDE bounds the function it entered, " +
+                                                    describe_address(process, stack.frames[last - 1].pc)};
+    }
+    const RuleOutcome taken = arch.check_address_taken(process, entered.function_start);
+    if (taken.kind == RuleOutcome::Kind::pass) return std::nullopt;
+    const char* cannot = taken.kind == RuleOutcome::Kind::cannot_check ? "cannot check: " : "";
+    return Finding{Check::bottom, last - 1, site + ", which entered a function no pointer reaches: " + cannot + taken.detail};
 }
 
 }  // namespace

@@ -62,6 +62,8 @@ struct ElfImage::Impl {
     std::map<std::string, uint64_t, std::less<>> thread_db;  // _thread_db_* objects
     std::unique_ptr<FdeIndex> fdes;
     bool have_symtab = false;
+    mutable std::mutex derived_mutex;
+    mutable std::map<std::string, AddressPairs, std::less<>> derived;
     // Made on first use: libdw's dwarf_begin_elf decompresses every
     // compressed .debug_* section, which a debug file read only for its
     // symbols (docs/symbols.md) never needs.
@@ -317,6 +319,13 @@ std::optional<FunctionExtent> ElfImage::function_at(uint64_t vaddr) const {
     const auto fde = impl_->fdes->lookup(vaddr);
     if (!fde) return std::nullopt;
     return FunctionExtent{fde->start, fde->size, nullptr};
+}
+
+const ElfImage::AddressPairs& ElfImage::derived_table(std::string_view key, AddressPairs (*make)(const ElfImage&)) const {
+    std::lock_guard lock(impl_->derived_mutex);
+    auto it = impl_->derived.find(key);
+    if (it == impl_->derived.end()) it = impl_->derived.emplace(std::string(key), make(*this)).first;
+    return it->second;
 }
 
 std::vector<const Symbol*> ElfImage::symbols_named(std::string_view name) const {

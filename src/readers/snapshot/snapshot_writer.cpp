@@ -110,6 +110,15 @@ Capture capture_reads(const ProcessImage& process, const CheckOptions& options) 
         std::lock_guard lock(lookups_lock);
         c.lookups[m].push_back(file_addr);
     };
+    // Sites a check found by searching a module's image (and confirmed
+    // through memory, which may be where the read was served from): kept in
+    // the image too, or replay's search of the image would find nothing.
+    probe.on_image_search_hit = [&](const Module& in_probe, uint64_t file_addr, size_t size) {
+        const Module* m = process.modules.find(in_probe.start);
+        if (m == nullptr) return;
+        std::lock_guard lock(lookups_lock);
+        c.code[m].push_back({file_addr, size});
+    };
     for (const ThreadState& t : probe.threads) {
         const TaskVerdict v = check_thread(probe, t, ResolvedPatchSet{}, options);
         for (const Frame& f : v.frames) {
@@ -118,6 +127,7 @@ Capture capture_reads(const ProcessImage& process, const CheckOptions& options) 
         }
     }
     probe.on_function_lookup = nullptr;
+    probe.on_image_search_hit = nullptr;
     std::vector<Range> reads = recorder->reads();
     // Code around each thread's pc too, for whoever reads the snapshot in a
     // bug report: only bytes the source has, so no replayed read changes.

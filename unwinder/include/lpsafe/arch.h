@@ -189,6 +189,15 @@ struct Arch {
     // it. s390x needs it: GCC's leaves keep callee-saved GPRs in FP
     // registers, which only the kernel's cores carry (qemu-user's do not).
     Status (*add_fp_regs)(std::span<const std::byte> note, Regs& regs) = nullptr;
+    // Does code of the module holding the function that starts at `entry`
+    // (runtime address) take that function's address, so that a call through
+    // a register can enter it? pass: taken (where) or the function is
+    // global, so any module may hold its address; fail: only direct calls
+    // and jumps reach it. Used on the function a thread-start indirect call
+    // entered (check_bottom). Null where lpsafe does not find address
+    // materialisation in code (aarch64 adrp pairs, ppc64 TOC, s390x larl):
+    // the thread-start rule then ends at the start routine.
+    RuleOutcome (*check_address_taken)(const ProcessImage& process, uint64_t entry) = nullptr;
 };
 
 const Arch& arch_of(ArchId id);

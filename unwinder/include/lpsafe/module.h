@@ -103,6 +103,12 @@ public:
     // The first section called `name` (uncompressed sections only).
     std::optional<SectionBytes> section_named(std::string_view name) const;
 
+    // A table an architecture derives from the image's bytes (e.g. every
+    // code site that takes an address), made once per `key` by `make` and
+    // kept with the image; thread-safe.
+    using AddressPairs = std::vector<std::pair<uint64_t, uint64_t>>;
+    const AddressPairs& derived_table(std::string_view key, AddressPairs (*make)(const ElfImage&)) const;
+
     // Whether symbols() came from a .symtab (all functions, static ones too)
     // or only from .dynsym (exported ones): a stripped file.
     bool has_symtab() const;

@@ -90,6 +90,11 @@ struct ProcessImage {
     // finds the same extents (src/readers/snapshot/snapshot_writer.cpp). Unset
     // otherwise.
     std::function<void(const Module&, uint64_t file_addr)> on_function_lookup;
+    // Called with module-file bytes a check found by searching the module's
+    // own image (Arch::check_address_taken's index of lea sites), whatever
+    // served the read that confirmed them: the snapshot recorder keeps them
+    // in the module's image, where replay's search looks. Unset otherwise.
+    std::function<void(const Module&, uint64_t file_addr, size_t size)> on_image_search_hit;
 
     const Mapping* mapping_at(uint64_t addr) const;
     // Memory first (it is what the process really had, e.g. patched code),
