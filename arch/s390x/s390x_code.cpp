@@ -94,9 +94,9 @@ RuleOutcome judge(const Insn& i, uint64_t ret) {
 // differ, so the instruction ending at `ret` is the one found by decoding
 // the function from its start; without bounds every length whose first
 // byte fits is tried, and all of them must agree.
-RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_t, uint64_t) {
+RuleOutcome check_call_before(const ProcessImage& process, uint64_t ret, uint64_t fn_start, uint64_t fn_size) {
     if (ret % 2 != 0) return RuleOutcome::fail("return address " + hex(ret) + " is not 2-byte aligned");
-    const Preceding before = instruction_before(process, ret);
+    const Preceding before = instruction_before(process, ret, fn_start, fn_size);
     switch (before.kind) {
     case Preceding::Kind::unreadable:
         return RuleOutcome::cannot("code before " + hex(ret) + " is not readable");

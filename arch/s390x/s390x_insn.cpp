@@ -78,10 +78,13 @@ std::optional<Insn> read_insn(const ProcessImage& process, uint64_t addr) {
     return insn_at(std::span(reinterpret_cast<const uint8_t*>(raw.data()), len), addr);
 }
 
-Preceding instruction_before(const ProcessImage& process, uint64_t end) {
+Preceding instruction_before(const ProcessImage& process, uint64_t end, uint64_t fn_start, uint64_t fn_size) {
     Preceding out;
     if (end % 2 != 0 || end < 2) return out;
-    const auto fn = function_of(process, end - 1);
+    // A return address may be the function's end (a call to a noreturn
+    // function last): `end - fn_start <= fn_size`.
+    const bool given = fn_size != 0 && end > fn_start && end - fn_start <= fn_size;
+    const auto fn = given ? std::optional<FunctionExtent>(FunctionExtent{fn_start, fn_size, nullptr}) : function_of(process, end - 1);
     if (fn && end > fn->start && end - fn->start <= kMaxFunction) {
         std::vector<std::byte> code(end - fn->start);
         if (process.read_code(fn->start, code) == code.size()) {

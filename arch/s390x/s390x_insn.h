@@ -36,7 +36,11 @@ struct Preceding {
     Kind kind = Kind::unreadable;
     std::vector<Insn> candidates;
 };
-Preceding instruction_before(const ProcessImage& process, uint64_t end);
+// The function is bounded by `fn_start`/`fn_size` when the caller knows them
+// (size 0: it does not), else by its module's symbol or FDE: a kernel frame
+// has kallsyms' bounds, and the raw kernel images lpsafe wraps as ELF
+// (raw_kernel_image.h) have no symbols of their own.
+Preceding instruction_before(const ProcessImage& process, uint64_t end, uint64_t fn_start = 0, uint64_t fn_size = 0);
 
 // Capstone's id (SYSZ_INS_*), 0 when capstone 4 does not decode it (it
 // does not know svc, bas, bal or balr).

@@ -22,6 +22,7 @@
 
 #include "fixture_util.h"
 #include "foreign_core.h"
+#include "guest_kernel_image.h"
 #include "kernel_guest.h"
 #include "lpsafe/analyze.h"
 #include "lpsafe/arch.h"
@@ -144,55 +145,21 @@ TEST_F(Arm64KernelProc, ArchitectureFromKallsyms) {
 // Return-after-call on the kernel's frames, with the code of Debian's own
 // arm64 vmlinuz (a raw Image, which lpsafe wraps as an ELF:
 // src/readers/kernel/raw_kernel_image.cpp). The committed excerpt
-// (make-image-excerpt.py) holds the bytes of every function the capture's
-// stacks name, xz-compressed; elsewhere zeros.
+// (fixtures/make-image-excerpt.py) holds the bytes of every function the
+// capture's stacks name, xz-compressed; elsewhere zeros.
 class Arm64KernelImage : public Arm64KernelProc {
 protected:
-    static std::string excerpt() { return recorded() + "/vmlinuz-excerpt.xz"; }
-    // `lpsafe check --kernel --json` on `capture` against vmlinux:pipe_read,
-    // with the excerpt as --vmlinux or with no image at all.
-    static nlohmann::json check(const std::string& capture, bool with_image) {
-        const CommandResult r = run_command(lpsafe_bin() + " check --kernel --json --proc-root " + capture +
-                                            (with_image ? " --vmlinux " + excerpt() : " --no-kernel-image") +
-                                            " --func vmlinux:pipe_read");
-        EXPECT_NE(r.exit_status, 3) << r.err;
-        return r.exit_status == 3 ? nlohmann::json{} : nlohmann::json::parse(r.out);
+    static GuestImage excerpt() {
+        return {recorded() + "/vmlinuz-excerpt.xz", "arm64 Image (xz stream)", "d34ebfe0b641cdfdc5460d84a5d1f9380050eb97"};
     }
-    static bool skips_return_after_call(const nlohmann::json& task) {
-        if (!task.contains("skipped_checks")) return false;
-        return std::any_of(task["skipped_checks"].begin(), task["skipped_checks"].end(),
-                           [](const nlohmann::json& s) { return s["check"] == "return-after-call"; });
-    }
+    static constexpr int kJudged = 60;  // every task but the two running ones
 };
 
 // The same verdict for every task as without the image, but return-after-call
 // now runs on the vmlinux frames (without the image it is skipped on every
 // judged task).
 TEST_F(Arm64KernelImage, ExcerptKeepsEveryVerdictAndRunsReturnAfterCall) {
-    const nlohmann::json without = check(recorded() + "/capture", false);
-    const nlohmann::json with = check(recorded() + "/capture", true);
-    ASSERT_FALSE(without.empty());
-    ASSERT_FALSE(with.empty());
-    EXPECT_EQ(with["kernel"]["image_format"], "arm64 Image (xz stream)");
-    EXPECT_EQ(with["kernel"]["image_missing"], "");
-    // The running kernel's build-id (the capture's lpsafe-capture/
-    // sys-kernel-notes, /sys/kernel/notes of the guest) is the excerpt's.
-    EXPECT_EQ(with["kernel"]["build_id"], "d34ebfe0b641cdfdc5460d84a5d1f9380050eb97");
-    EXPECT_EQ(with["kernel"]["image_mismatch"], "");
-    std::map<int, std::string> before;
-    int skipped_before = 0;
-    for (const nlohmann::json& t : without["tasks"]) {
-        before[t["tid"]] = t["verdict"];
-        skipped_before += skips_return_after_call(t) ? 1 : 0;
-    }
-    EXPECT_EQ(skipped_before, 60);  // every task but the two running ones
-    ASSERT_EQ(with["tasks"].size(), before.size());
-    for (const nlohmann::json& t : with["tasks"]) {
-        SCOPED_TRACE(int(t["tid"]));
-        EXPECT_EQ(t["verdict"], before[t["tid"]]);
-        EXPECT_FALSE(skips_return_after_call(t)) << t.dump(2);
-    }
-    EXPECT_EQ(with["summary"], without["summary"]);
+    expect_image_keeps_verdicts(recorded() + "/capture", excerpt(), kJudged);
 }
 
 // A copy of the capture where one listed return address of rcu_gp (tid 3:
@@ -202,36 +169,10 @@ TEST_F(Arm64KernelImage, ExcerptKeepsEveryVerdictAndRunsReturnAfterCall) {
 // Each is unreliable at that frame for return-after-call; without the image
 // the check is skipped and the move goes unseen.
 TEST_F(Arm64KernelImage, MovedReturnAddressIsUnreliableAtItsFrame) {
-    const std::string stack_file = "/3/task/3/stack";
-    const std::string original = read_file(recorded() + "/capture" + stack_file);
-    struct Move {
-        const char* from;
-        const char* to;
-        int frame;
-    };
-    for (const Move& m : {Move{"rescuer_thread+0x38c/", "rescuer_thread+0x390/", 0},
-                          Move{"kthread+0xe0/", "kthread+0xdc/", 1}, Move{"kthread+0xe0/", "kthread+0x4/", 1}}) {
-        SCOPED_TRACE(m.to);
-        const size_t at = original.find(m.from);
-        ASSERT_NE(at, std::string::npos) << original;
-        const std::filesystem::path copy = copy_capture("arm64-moved");
-        std::string stack = original;
-        stack.replace(at, std::string(m.from).size(), m.to);
-        std::ofstream(copy.string() + stack_file, std::ios::trunc) << stack;
-        const nlohmann::json with = check(copy.string(), true);
-        const nlohmann::json without = check(copy.string(), false);
-        std::filesystem::remove_all(copy);
-        ASSERT_FALSE(with.empty());
-        ASSERT_FALSE(without.empty());
-        EXPECT_EQ(with["summary"]["unreliable"], 1) << with["summary"].dump();
-        for (const nlohmann::json& t : with["tasks"]) {
-            if (t["verdict"] != "unreliable") continue;
-            EXPECT_EQ(t["tid"], 3);
-            ASSERT_EQ(t["failed_checks"].size(), 1u) << t.dump();
-            EXPECT_EQ(t["failed_checks"][0]["check"], "return-after-call") << t.dump();
-            EXPECT_EQ(t["failed_checks"][0]["frame"], m.frame) << t.dump();
-        }
-        EXPECT_EQ(without["summary"]["unreliable"], 0) << without["summary"].dump();
+    for (const MovedReturn& m : {MovedReturn{"rescuer_thread+0x38c/", "rescuer_thread+0x390/", 0},
+                                 MovedReturn{"kthread+0xe0/", "kthread+0xdc/", 1},
+                                 MovedReturn{"kthread+0xe0/", "kthread+0x4/", 1}}) {
+        expect_moved_return_caught(copy_capture("arm64-moved"), "/3/task/3/stack", 3, m, excerpt().path);
     }
 }
 
@@ -239,19 +180,8 @@ TEST_F(Arm64KernelImage, MovedReturnAddressIsUnreliableAtItsFrame) {
 // whose running kernel says another id (one byte of the guest's
 // /sys/kernel/notes changed) gets every judged task unreliable, naming it.
 TEST_F(Arm64KernelImage, OtherRunningBuildIdMakesEveryVerdictUnreliable) {
-    const std::filesystem::path copy = copy_capture("arm64-notes");
-    const std::string notes_file = copy.string() + "/lpsafe-capture/sys-kernel-notes";
-    std::string notes = read_file(notes_file);
-    ASSERT_EQ(notes.size(), 96u);
-    notes[20] = static_cast<char>(notes[20] ^ 0xff);  // inside the 20-byte id at 16
-    std::ofstream(notes_file, std::ios::trunc | std::ios::binary) << notes;
-    const nlohmann::json with = check(copy.string(), true);
-    std::filesystem::remove_all(copy);
-    ASSERT_FALSE(with.empty());
-    EXPECT_NE(std::string(with["kernel"]["image_mismatch"]).find("d34ebfe0b641cdfdc5460d84a5d1f9380050eb97"),
-              std::string::npos)
-        << with["kernel"].dump();
-    EXPECT_EQ(with["summary"]["unreliable"], 60) << with["summary"].dump();
+    ASSERT_EQ(read_file(recorded() + "/capture/lpsafe-capture/sys-kernel-notes").size(), 96u);
+    expect_other_build_id_caught(copy_capture("arm64-notes"), excerpt(), kJudged);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 
 #include "fixture_util.h"
 #include "foreign_core.h"
+#include "guest_kernel_image.h"
 #include "kernel_guest.h"
 #include "lpsafe/analyze.h"
 #include "lpsafe/arch.h"
@@ -529,6 +530,96 @@ TEST_F(S390xKernelProc, ArchitectureFromKallsyms) {
     EXPECT_EQ(capture_arch(recorded() + "/capture", ArchId::x86_64), ArchId::s390x);
     EXPECT_EQ(capture_arch(recorded() + "/capture", ArchId::ppc64le), ArchId::s390x);
 }
+
+// Return-after-call on the kernel's frames with the code of Debian's own
+// s390x vmlinuz: the kernel's decompressor with the raw kernel (`objcopy -O
+// binary` of vmlinux, from `_text`) in it as an xz stream, which lpsafe finds
+// and wraps as a big-endian EM_S390 ELF (src/readers/kernel/
+// raw_kernel_image.cpp). The committed excerpt (fixtures/make-image-excerpt.py)
+// is an s390 boot image again: the vmlinuz's head (IPL PSW and CCWs, the
+// "S390EP" entry table) and, in xz, the raw kernel with the bytes of every
+// function the capture's stacks name, zeros elsewhere. The real vmlinuz is
+// read as well when the guest's cache holds it.
+enum class S390xImage { excerpt, vmlinuz };
+
+class S390xKernelImage : public S390xKernelProc, public testing::WithParamInterface<S390xImage> {
+protected:
+    void SetUp() override {
+        S390xKernelProc::SetUp();
+        if (IsSkipped()) return;
+        if (GetParam() == S390xImage::vmlinuz && !std::filesystem::exists(cached_vmlinuz()))
+            GTEST_SKIP() << cached_vmlinuz() << " is not cached: fixtures/s390x-guest/make-s390x-fixtures.sh downloads it";
+    }
+    static std::string cached_vmlinuz() {
+        const char* cache = std::getenv("LPSAFE_CACHE");
+        return std::string(cache != nullptr ? cache : "/var/cache/lpsafe") +
+               "/s390x-guest/kernel-6.1.0-50-s390x/boot/vmlinuz-6.1.0-50-s390x";
+    }
+    // The raw kernel's xz stream: right after the excerpt's 0x10010-byte
+    // head; in the vmlinuz, the second xz magic (the first, at 0x18ac6 in
+    // the decompressor's code, does not decode).
+    static GuestImage image() {
+        constexpr const char* kBuildId = "64191809e7272da77af306133aa6c566be0be242";
+        if (GetParam() == S390xImage::excerpt)
+            return {recorded() + "/vmlinuz-excerpt", "s390 boot image (xz stream at offset 0x10010)", kBuildId};
+        return {cached_vmlinuz(), "s390 boot image (xz stream at offset 0x2e818)", kBuildId};
+    }
+    static constexpr int kJudged = 59;  // every task but the two spinners
+};
+
+// The same verdict for every task as without the image (57 safe, the two
+// piperead threads blocked), and return-after-call runs on every one of
+// the 239 frames the judged tasks list: none is refused. Debian's 6.1
+// kernel has no expolines (CONFIG_EXPOLINE is not set): its return sites
+// follow `brasl %r14` (36 of the 41 distinct sites: ret_from_fork's call of
+// __ret_from_fork, system_call's of __do_syscall, every call of schedule)
+// or `basr %r14,%rN` (5: kthread's `threadfn(data)` through r8,
+// __ret_from_fork's, __do_syscall's and vfs_read's through r1).
+TEST_P(S390xKernelImage, KeepsEveryVerdictAndRunsReturnAfterCall) {
+    const nlohmann::json with = expect_image_keeps_verdicts(recorded() + "/capture", image(), kJudged);
+    ASSERT_FALSE(with.empty());
+    EXPECT_EQ(with["summary"]["safe"], 57);
+    EXPECT_EQ(with["summary"]["blocked"], 2);
+    EXPECT_EQ(with["summary"]["running"], 2);
+    EXPECT_EQ(with["summary"]["unreliable"], 0);
+    size_t frames = 0;
+    for (const nlohmann::json& t : with["tasks"]) {
+        if (t["verdict"] == "running") continue;
+        for (const nlohmann::json& f : t["frames"]) EXPECT_EQ(f["object"], "vmlinux") << t.dump();
+        frames += t["frames"].size();
+    }
+    EXPECT_EQ(frames, 239u);
+}
+
+// rcu_gp (tid 3) lists rescuer_thread+0x378 (after a 6-byte brasl),
+// kthread+0x10c (after a 2-byte basr), __ret_from_fork+0x3c and
+// ret_from_fork+0xa (entry.S's brasl). Each moved 2 bytes on or back (s390
+// instructions are 2, 4 or 6 bytes) lands inside an instruction or after
+// one that is not a call: unreliable at that frame for return-after-call,
+// decoded from kallsyms' function start. Without the image the check is
+// skipped and the move goes unseen.
+TEST_P(S390xKernelImage, ReturnAddressMovedTwoBytesIsUnreliableAtItsFrame) {
+    for (const MovedReturn& m : {MovedReturn{"rescuer_thread+0x378/", "rescuer_thread+0x37a/", 0},
+                                 MovedReturn{"rescuer_thread+0x378/", "rescuer_thread+0x376/", 0},
+                                 MovedReturn{"kthread+0x10c/", "kthread+0x10e/", 1},
+                                 MovedReturn{"kthread+0x10c/", "kthread+0x10a/", 1},
+                                 MovedReturn{"__ret_from_fork+0x3c/", "__ret_from_fork+0x3a/", 2},
+                                 MovedReturn{"ret_from_fork+0xa/", "ret_from_fork+0x8/", 3}}) {
+        expect_moved_return_caught(copy_capture("s390x-moved"), "/3/task/3/stack", 3, m, image().path);
+    }
+}
+
+// The image's build-id is what the existing check compares with the
+// capture's /sys/kernel/notes (big-endian, as the s390 kernel writes its
+// notes): another running id makes every judged task unreliable, naming it.
+TEST_P(S390xKernelImage, OtherRunningBuildIdMakesEveryVerdictUnreliable) {
+    expect_other_build_id_caught(copy_capture("s390x-notes"), image(), kJudged);
+}
+
+INSTANTIATE_TEST_SUITE_P(Images, S390xKernelImage, testing::Values(S390xImage::excerpt, S390xImage::vmlinuz),
+                         [](const testing::TestParamInfo<S390xImage>& i) {
+                             return i.param == S390xImage::excerpt ? "Excerpt" : "CachedVmlinuz";
+                         });
 
 }  // namespace
 }  // namespace lpsafe::e2e

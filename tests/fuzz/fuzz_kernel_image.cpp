@@ -1,6 +1,7 @@
 // libFuzzer harness: any bytes handed to the kernel image unpacker (ELF,
-// bzImage setup header, arm64 Image header, compressed streams found by
-// magic: gzip, xz, zstd, lz4 legacy, bzip2) must give an ELF image or an error, never a crash,
+// bzImage setup header, arm64 Image header, s390 boot image, compressed
+// streams found by magic: gzip, xz, zstd, lz4 legacy, bzip2) must give an
+// ELF image or an error, never a crash,
 // hang, out-of-bounds read or unbounded allocation.
 // Seeds: fixtures/fuzz-seeds/kernel_image/ (make-seeds.sh kernel_image).
 #include <cstddef>
@@ -17,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     constexpr uint64_t kLimit = uint64_t{16} << 20;
     auto unpacked = lpsafe::readers::unpack_kernel_image(bytes, kLimit);
     if (unpacked.ok()) {
-        // An arm64 Image's ELF wrapper adds one page of headers (raw_kernel_image.cpp).
+        // A raw image's ELF wrapper (arm64, s390) adds one page of headers (raw_kernel_image.cpp).
         if (unpacked->elf.empty() || unpacked->elf.size() > kLimit + bytes.size() + 4096) __builtin_trap();
         auto elf = lpsafe::ElfImage::from_bytes("fuzz-input", std::move(unpacked->elf));
         if (elf.ok()) (void)(*elf)->build_id();

@@ -43,11 +43,15 @@ Result<std::optional<BzPayload>> bzimage_payload(std::span<const std::byte> file
     return std::optional<BzPayload>{BzPayload{start, *length}};
 }
 
-// An arm64 Image (raw, or what a compressed stream held) as an ELF.
+// A raw image (an arm64 Image, an s390 kernel binary) as an ELF.
+UnpackedKernel from_wrapped(WrappedImage w, std::string format) {
+    return UnpackedKernel{std::move(w.elf), std::move(format), std::move(w.anchors), std::move(w.note)};
+}
+
 Result<UnpackedKernel> from_arm64_image(std::span<const std::byte> image, std::string format) {
     auto w = wrap_arm64_image(image);
     if (!w) return w.error();
-    return UnpackedKernel{std::move(w->elf), std::move(format), std::move(w->anchors), std::move(w->note)};
+    return from_wrapped(std::move(*w), std::move(format));
 }
 
 std::string payload_format(Compression c) { return fmt::format("bzImage ({} payload)", compression_name(c)); }
@@ -78,9 +82,21 @@ std::optional<std::string> compressed_bzimage_format(std::span<const std::byte> 
     return payload_format(*c);
 }
 
+// The smallest raw s390 kernel believed: what the decompressor's blob
+// decodes to is the kernel from `_text` to its data's end (18 MB for
+// Debian's 6.1), far above any chance match of a magic in the decompressor
+// that happens to decode.
+constexpr uint64_t kMinS390Kernel = uint64_t{1} << 20;
+
 // No setup header: the first stream, among the first few magic matches,
-// that decompresses to an ELF file or an arm64 Image (Image.gz, Image.xz).
-Result<UnpackedKernel> scan_for_stream(std::span<const std::byte> file, uint64_t max_out) {
+// that decompresses to an ELF file or an arm64 Image (Image.gz, Image.xz);
+// inside an s390 boot image (`s390`), to at least kMinS390Kernel bytes,
+// which are the raw kernel (the container says so: the binary has no header
+// of its own). Chance matches that do not decode are passed over: Debian's
+// 6.1 s390x vmlinuz has a corrupt xz "stream" in its decompressor's code
+// before the real one. Which stream it was is trusted only as far as the
+// build-id check goes.
+Result<UnpackedKernel> scan_for_stream(std::span<const std::byte> file, uint64_t max_out, bool s390) {
     constexpr int kMaxTries = 8;  // a magic can occur by chance; do not decode every one
     int tries = 0;
     std::string last_error = "no compressed stream found (gzip, xz, zstd, lz4, bzip2)";
@@ -93,9 +109,16 @@ Result<UnpackedKernel> scan_for_stream(std::span<const std::byte> file, uint64_t
             last_error = fmt::format("{} stream at offset {:#x}: {}", compression_name(*c), at, out.error().message);
             continue;
         }
+        const auto stream = at == 0 ? fmt::format("{} stream", compression_name(*c))
+                                    : fmt::format("{} stream at offset {:#x}", compression_name(*c), at);
+        if (s390) {
+            if (out->size() < kMinS390Kernel) {
+                last_error = fmt::format("{} decodes to {} bytes, too few for an s390 kernel", stream, out->size());
+                continue;
+            }
+            return from_wrapped(wrap_raw_image(*out, kS390Image), "s390 boot image (" + stream + ")");
+        }
         if (is_arm64_image(*out)) {
-            const auto stream = at == 0 ? fmt::format("{} stream", compression_name(*c))
-                                        : fmt::format("{} stream at offset {:#x}", compression_name(*c), at);
             auto wrapped = from_arm64_image(*out, "arm64 Image (" + stream + ")");
             if (!wrapped) return make_error(stream + ": " + wrapped.error().message);
             return wrapped;
@@ -107,7 +130,8 @@ Result<UnpackedKernel> scan_for_stream(std::span<const std::byte> file, uint64_t
         }
         return UnpackedKernel{std::move(*out), fmt::format("{} stream at offset {:#x}", compression_name(*c), at), {}, {}};
     }
-    return make_error("not an ELF vmlinux, a bzImage nor an arm64 Image; " + last_error);
+    if (s390) return make_error("s390 boot image: no compressed stream in it decodes to the kernel; " + last_error);
+    return make_error("not an ELF vmlinux, a bzImage, an arm64 Image nor an s390 boot image; " + last_error);
 }
 
 }  // namespace
@@ -119,7 +143,7 @@ Result<UnpackedKernel> unpack_kernel_image(std::span<const std::byte> file, uint
     if (!bz) return bz.error();
     if (*bz) return from_payload(file.subspan((*bz)->offset, (*bz)->length), max_out);
     if (is_arm64_image(file)) return from_arm64_image(file, "arm64 Image");
-    return scan_for_stream(file, max_out);
+    return scan_for_stream(file, max_out, is_s390_boot_image(file));
 }
 
 Result<OpenedKernelImage> open_kernel_image(const std::string& path, const UnpackedImageCache* cache) {

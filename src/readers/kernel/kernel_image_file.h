@@ -3,7 +3,8 @@
 // compressed payload the boot protocol's setup header locates
 // (Documentation/arch/x86/boot.rst, protocol 2.08+), or any other file
 // holding one compressed vmlinux stream, found by its magic; an arm64 Image,
-// raw or in such a stream, is wrapped as an ELF (raw_kernel_image.h).
+// raw or in such a stream, and the raw kernel inside an s390 boot image
+// (Debian's s390x vmlinuz) are wrapped as an ELF (raw_kernel_image.h).
 #pragma once
 
 #include <cstddef>
@@ -22,9 +23,10 @@ namespace lpsafe::readers {
 
 struct UnpackedKernel {
     std::vector<std::byte> elf;
-    std::string format;  // "ELF", "bzImage (xz payload)", "xz stream at offset 0x4000", "arm64 Image"
-    std::vector<Symbol> anchors;  // an arm64 Image's _text, _stext, primary_entry (size 0)
-    std::string note;             // e.g. why an arm64 Image has no build-id
+    std::string format;  // "ELF", "bzImage (xz payload)", "xz stream at offset 0x4000", "arm64 Image",
+                         // "s390 boot image (xz stream at offset 0x2e818)"
+    std::vector<Symbol> anchors;  // a raw image's _text; an arm64 Image's _stext, primary_entry (size 0)
+    std::string note;             // e.g. why a raw image has no build-id
 };
 
 Result<UnpackedKernel> unpack_kernel_image(std::span<const std::byte> file, uint64_t max_out = kMaxDecompressed);

@@ -341,12 +341,15 @@ Result<KernelInput> to_kernel_input(const KernelCapture& c) {
     return in;
 }
 
-std::string build_id_from_notes(std::string_view notes) {
+namespace {
+
+// The GNU build-id of notes in one byte order, empty when there is none.
+std::string build_id_in(std::string_view notes, bool big) {
     // Elf64_Nhdr: namesz, descsz, type (4 bytes each), name and desc padded to 4.
     const auto u32 = [&](size_t off) {
         uint32_t v;
         std::memcpy(&v, notes.data() + off, 4);
-        return v;
+        return big ? __builtin_bswap32(v) : v;
     };
     const auto pad = [](uint64_t n) { return (n + 3) & ~uint64_t{3}; };
     for (size_t off = 0; notes.size() - off >= 12;) {
@@ -366,6 +369,15 @@ std::string build_id_from_notes(std::string_view notes) {
         off = desc_off + pad(descsz);
     }
     return {};
+}
+
+}  // namespace
+
+// The notes are in the running kernel's byte order (big-endian on s390x),
+// which the file does not say: the one whose walk finds the note.
+std::string build_id_from_notes(std::string_view notes) {
+    std::string id = build_id_in(notes, false);
+    return id.empty() ? build_id_in(notes, true) : id;
 }
 
 }  // namespace lpsafe::readers

@@ -67,7 +67,8 @@ struct KernelInput {
 
 Result<KernelInput> to_kernel_input(const KernelCapture& capture);
 
-// The GNU build-id note among ELF notes (/sys/kernel/notes); lower-case hex.
+// The GNU build-id note among ELF notes (/sys/kernel/notes, in the kernel's
+// byte order, either); lower-case hex.
 std::string build_id_from_notes(std::string_view notes);
 
 }  // namespace lpsafe::readers

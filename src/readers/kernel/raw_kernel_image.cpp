@@ -3,6 +3,7 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -12,7 +13,7 @@
 namespace lpsafe::readers {
 namespace {
 
-// The 64-byte header (Documentation/arch/arm64/booting.rst): code0, code1,
+// arm64: the 64-byte header (Documentation/arch/arm64/booting.rst): code0, code1,
 // text_offset, image_size, flags, three reserved words, magic, res5 (with
 // CONFIG_EFI the offset of the PE header).
 constexpr uint64_t kHeaderSize = 64;
@@ -53,26 +54,28 @@ std::optional<uint64_t> pe_text_start(std::span<const std::byte> image) {
     return *vaddr;
 }
 
-// Does the note at `at` belong to an ELF file embedded in the Image? The
-// vDSOs (arch/arm64/kernel/vdso-wrap.S, vdso32-wrap.S: page-aligned in
-// .rodata) carry build-id notes of their own; a PT_NOTE of such a file that
-// starts at `at` gives it away.
+// Does the note at `at` belong to an ELF file embedded in the image? The
+// vDSOs (arch/arm64/kernel/vdso-wrap.S, vdso32-wrap.S; arch/s390/kernel/
+// vdso64/vdso64_wrapper.S, vdso32: page-aligned data) carry build-id notes
+// of their own; a PT_NOTE of such a file that starts at `at` gives it away.
+// The embedded file's own EI_CLASS and EI_DATA say how to read it.
 bool in_embedded_elf(std::span<const std::byte> image, uint64_t at) {
     constexpr uint64_t kLookBack = 64 * 1024;  // a vDSO is a few KiB
     for (uint64_t start = at - at % kPageSize;; start -= kPageSize) {
         if (load<uint32_t>(image, start) == 0x464c457f) {
             const auto cls = load<uint8_t>(image, start + EI_CLASS);
+            const bool big = elf_is_big_endian(image.subspan(start));
             const bool is64 = cls == ELFCLASS64;
-            const auto phoff = is64 ? load<uint64_t>(image, start + 0x20)
-                                    : std::optional<uint64_t>(load<uint32_t>(image, start + 0x1c));
-            const auto phnum = load<uint16_t>(image, start + (is64 ? 0x38 : 0x2c));
+            const auto phoff = is64 ? load<uint64_t>(image, start + 0x20, big)
+                                    : std::optional<uint64_t>(load<uint32_t>(image, start + 0x1c, big));
+            const auto phnum = load<uint16_t>(image, start + (is64 ? 0x38 : 0x2c), big);
             const uint64_t entsize = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
             if (phoff && *phoff && phnum && *phoff < kLookBack) {
                 for (uint16_t i = 0; i < *phnum && i < 64; ++i) {
                     const uint64_t ph = start + *phoff + i * entsize;
-                    const auto type = load<uint32_t>(image, ph);
-                    const auto off = is64 ? load<uint64_t>(image, ph + 8)
-                                          : std::optional<uint64_t>(load<uint32_t>(image, ph + 4));
+                    const auto type = load<uint32_t>(image, ph, big);
+                    const auto off = is64 ? load<uint64_t>(image, ph + 8, big)
+                                          : std::optional<uint64_t>(load<uint32_t>(image, ph + 4, big));
                     if (type == PT_NOTE && off && start + *off == at) return true;
                 }
             }
@@ -86,18 +89,25 @@ struct BuildIdNote {
     std::string id;
 };
 
-// The kernel's GNU build-id note (its `.notes`, which the Image carries): the
-// one header {namesz 4, descsz 20, NT_GNU_BUILD_ID, "GNU\0"} not inside an
-// embedded ELF. Several or none: no id, and a sentence saying so.
-Result<BuildIdNote> find_build_id(std::span<const std::byte> image) {
-    constexpr uint32_t kHeader[4] = {4, 20, NT_GNU_BUILD_ID, 0x00554e47};  // "GNU\0"
-    constexpr uint64_t kNoteSize = sizeof(kHeader) + 20;
+// The kernel's GNU build-id note (its `.notes`, which the image carries): the
+// one header {namesz 4, descsz 20, NT_GNU_BUILD_ID, "GNU\0"}, in the
+// kernel's byte order, not inside an embedded ELF. Several or none: no id,
+// and a sentence saying so.
+Result<BuildIdNote> find_build_id(std::span<const std::byte> image, bool big) {
+    std::array<std::byte, 16> header{};
+    uint32_t words[3] = {4, 20, NT_GNU_BUILD_ID};
+    for (uint32_t& w : words) {
+        if (big) to_big_endian(w);
+    }
+    std::memcpy(header.data(), words, sizeof(words));
+    std::memcpy(header.data() + 12, "GNU", 4);
+    constexpr uint64_t kNoteSize = 16 + 20;
     std::vector<BuildIdNote> found;
     // Notes are 4-byte aligned (ELF note layout).
     for (uint64_t at = 0; at + kNoteSize <= image.size(); at += 4) {
-        if (std::memcmp(image.data() + at, kHeader, sizeof(kHeader)) != 0) continue;
+        if (std::memcmp(image.data() + at, header.data(), header.size()) != 0) continue;
         if (in_embedded_elf(image, at)) continue;
-        found.push_back({at, hex(image.subspan(at + sizeof(kHeader), 20))});
+        found.push_back({at, hex(image.subspan(at + header.size(), 20))});
     }
     if (found.size() == 1) return found.front();
     if (found.empty()) return make_error("it holds no GNU build-id note");
@@ -107,12 +117,64 @@ Result<BuildIdNote> find_build_id(std::span<const std::byte> image) {
                                   found.size(), where));
 }
 
+// Writes `v` at `at` in the target's byte order.
 template <typename T>
-void put(std::vector<std::byte>& out, uint64_t at, const T& v) {
+void put(std::vector<std::byte>& out, uint64_t at, T v, bool big) {
+    if (big) to_big_endian(v);
     std::memcpy(out.data() + at, &v, sizeof(T));
 }
 
 }  // namespace
+
+WrappedImage wrap_raw_image(std::span<const std::byte> image, const RawImageArch& arch, uint64_t memsz) {
+    const bool big = arch.big_endian;
+    WrappedImage w;
+    auto note = find_build_id(image, big);
+    if (note) {
+        w.build_id = note->id;
+    } else {
+        w.note = fmt::format("{}: no build-id ({})", arch.name, note.error().message);
+    }
+
+    // ELF header, a PT_LOAD (R+X) over the image, a PT_NOTE over the note.
+    w.elf.resize(kImageAt + image.size());
+    Elf64_Ehdr eh{};
+    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = big ? ELFDATA2MSB : ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    eh.e_type = ET_EXEC;
+    eh.e_machine = arch.machine;
+    eh.e_version = EV_CURRENT;
+    eh.e_entry = arch.link_base;
+    eh.e_phoff = sizeof(Elf64_Ehdr);
+    eh.e_ehsize = sizeof(Elf64_Ehdr);
+    eh.e_phentsize = sizeof(Elf64_Phdr);
+    eh.e_phnum = note ? 2 : 1;
+    put(w.elf, 0, eh, big);
+    Elf64_Phdr load_ph{};
+    load_ph.p_type = PT_LOAD;
+    load_ph.p_flags = PF_R | PF_X;
+    load_ph.p_offset = kImageAt;
+    load_ph.p_vaddr = load_ph.p_paddr = arch.link_base;
+    load_ph.p_filesz = image.size();
+    load_ph.p_memsz = std::max<uint64_t>(image.size(), memsz);
+    load_ph.p_align = kPageSize;
+    put(w.elf, sizeof(Elf64_Ehdr), load_ph, big);
+    if (note) {
+        Elf64_Phdr note_ph{};
+        note_ph.p_type = PT_NOTE;
+        note_ph.p_flags = PF_R;
+        note_ph.p_offset = kImageAt + note->offset;
+        note_ph.p_vaddr = note_ph.p_paddr = arch.link_base + note->offset;
+        note_ph.p_filesz = note_ph.p_memsz = 16 + 20;
+        note_ph.p_align = 4;
+        put(w.elf, sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr), note_ph, big);
+    }
+    std::memcpy(w.elf.data() + kImageAt, image.data(), image.size());
+    w.anchors.push_back({"_text", arch.link_base, 0, true});
+    return w;
+}
 
 bool is_arm64_image(std::span<const std::byte> bytes) { return load<uint32_t>(bytes, kMagicOffset) == kMagic; }
 
@@ -130,53 +192,7 @@ Result<WrappedImage> wrap_arm64_image(std::span<const std::byte> image) {
                                       image_size, image.size()));
     }
 
-    WrappedImage w;
-    auto note = find_build_id(image);
-    if (note) {
-        w.build_id = note->id;
-    } else {
-        w.note = "arm64 Image: no build-id (" + note.error().message + ")";
-    }
-
-    // ELF header, a PT_LOAD (R+X) over the Image, a PT_NOTE over the note.
-    const uint16_t phnum = note ? 2 : 1;
-    w.elf.resize(kImageAt + image.size());
-    Elf64_Ehdr eh{};
-    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-    eh.e_ident[EI_CLASS] = ELFCLASS64;
-    eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    eh.e_ident[EI_VERSION] = EV_CURRENT;
-    eh.e_type = ET_EXEC;
-    eh.e_machine = EM_AARCH64;
-    eh.e_version = EV_CURRENT;
-    eh.e_entry = kArm64ImageLinkBase;
-    eh.e_phoff = sizeof(Elf64_Ehdr);
-    eh.e_ehsize = sizeof(Elf64_Ehdr);
-    eh.e_phentsize = sizeof(Elf64_Phdr);
-    eh.e_phnum = phnum;
-    put(w.elf, 0, eh);
-    Elf64_Phdr load_ph{};
-    load_ph.p_type = PT_LOAD;
-    load_ph.p_flags = PF_R | PF_X;
-    load_ph.p_offset = kImageAt;
-    load_ph.p_vaddr = load_ph.p_paddr = kArm64ImageLinkBase;
-    load_ph.p_filesz = image.size();
-    load_ph.p_memsz = std::max<uint64_t>(image.size(), image_size);
-    load_ph.p_align = kPageSize;
-    put(w.elf, sizeof(Elf64_Ehdr), load_ph);
-    if (note) {
-        Elf64_Phdr note_ph{};
-        note_ph.p_type = PT_NOTE;
-        note_ph.p_flags = PF_R;
-        note_ph.p_offset = kImageAt + note->offset;
-        note_ph.p_vaddr = note_ph.p_paddr = kArm64ImageLinkBase + note->offset;
-        note_ph.p_filesz = note_ph.p_memsz = 16 + 20;
-        note_ph.p_align = 4;
-        put(w.elf, sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr), note_ph);
-    }
-    std::memcpy(w.elf.data() + kImageAt, image.data(), image.size());
-
-    w.anchors.push_back({"_text", kArm64ImageLinkBase, 0, true});
+    WrappedImage w = wrap_raw_image(image, kArm64Image, image_size);
     if (const auto stext = pe_text_start(image)) w.anchors.push_back({"_stext", kArm64ImageLinkBase + *stext, 0, true});
     // code0 is the branch without an EFI stub; with one, code0 is the "MZ"
     // no-op and code1 the branch (arch/arm64/kernel/head.S, efi_signature_nop).
@@ -189,6 +205,18 @@ Result<WrappedImage> wrap_arm64_image(std::span<const std::byte> image) {
         break;
     }
     return w;
+}
+
+bool is_s390_boot_image(std::span<const std::byte> bytes) {
+    // arch/s390/boot/head.S: after the IPL PSW (8 bytes, its address is
+    // iplstart's) come two read CCWs, `.long 0x02000018,0x60000050` and
+    // `.long 0x02000068,0x60000050`; at EP_OFFSET 0x10008 the entry table
+    // EP_STRING "S390EP".
+    constexpr uint8_t kCcws[16] = {0x02, 0x00, 0x00, 0x18, 0x60, 0x00, 0x00, 0x50,
+                                   0x02, 0x00, 0x00, 0x68, 0x60, 0x00, 0x00, 0x50};
+    constexpr uint64_t kEpOffset = 0x10008;
+    return in_bounds(kEpOffset, 6, bytes.size()) && std::memcmp(bytes.data() + 8, kCcws, sizeof(kCcws)) == 0 &&
+           std::memcmp(bytes.data() + kEpOffset, "S390EP", 6) == 0;
 }
 
 }  // namespace lpsafe::readers
