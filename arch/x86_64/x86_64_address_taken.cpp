@@ -105,7 +105,10 @@ RuleOutcome check_address_taken(const ProcessImage& process, uint64_t entry) {
             }
         }
     }
-    return RuleOutcome::fail("no code in " + m->name + " takes the address of " + describe_address(process, entry) +
+    // A snapshot recorded before this rule existed holds none of the site's
+    // bytes either: refused the same way (fail closed), said so.
+    return RuleOutcome::fail("no code of " + m->name + " this input holds takes the address of " +
+                             describe_address(process, entry) +
                              " (no lea of it, and it is not global): only direct calls and jumps enter it");
 }
 

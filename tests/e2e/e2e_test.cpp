@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "fixture_util.h"
+#include "lpsafe/arch.h"
+#include "overlay_memory.h"
 #include "stack_expect.h"
 #include "lpsafe/analyze.h"
 #include "readers/core/core_file.h"
@@ -128,6 +130,56 @@ TEST_P(CoreFixture, EveryThreadKnowsItsStartRoutine) {
         EXPECT_EQ(s->name, start_of.at(role));
         EXPECT_EQ(s->start + m->bias, *t.start_routine) << "not the function's entry";
     }
+}
+
+// The frame clone3's `call *%rdx` entered (start_thread) must be in a
+// function whose address libc's code takes. start_thread's return site
+// replaced by __libc_start_call_main's (after its call of main, taken from
+// the main thread's own stack) fits the same frame and passes every other
+// check; only that rule refuses it (docs/verdict-rules.md, bottom 4).
+TEST_P(CoreFixture, ThreadStartEnteringADirectlyCalledFunctionIsUnreliable) {
+    auto process = readers::read_core(GetParam().core(), {GetParam().exe(), ""});
+    ASSERT_TRUE(process.ok()) << process.error().message;
+    const ResolvedPatchSet none;
+    std::map<std::string, TaskVerdict> by_role;
+    std::map<std::string, const ThreadState*> thread;
+    for (const ThreadState& t : process->threads) {
+        by_role[roles_.at(t.tid)] = check_thread(*process, t, none);
+        thread[roles_.at(t.tid)] = &t;
+    }
+    const TaskVerdict& main = by_role.at("main");
+    ASSERT_EQ(main.verdict, VerdictKind::safe) << dump(main);
+    ASSERT_GE(main.frames.size(), 4u);
+    // main, __libc_start_call_main, __libc_start_main, _start.
+    const Frame& calls_main = main.frames[main.frames.size() - 3];
+    const TaskVerdict& pause = by_role.at("pause");
+    ASSERT_EQ(pause.verdict, VerdictKind::safe) << dump(pause);
+    const size_t last = pause.frames.size() - 1;
+    ASSERT_GE(last, 2u);
+
+    const Arch& arch = arch_of(ArchId::x86_64);
+    ASSERT_NE(arch.check_address_taken, nullptr);
+    const auto entry_of = [&](uint64_t pc) {
+        const Module* m = process->modules.find(pc);
+        EXPECT_NE(m, nullptr);
+        const auto extent = m->image->function_at(pc - 1 - m->bias);
+        EXPECT_TRUE(extent.has_value());
+        return extent->start + m->bias;
+    };
+    EXPECT_EQ(arch.check_address_taken(*process, entry_of(pause.frames[last - 1].pc)).kind, RuleOutcome::Kind::pass);
+    const RuleOutcome direct = arch.check_address_taken(*process, entry_of(calls_main.pc));
+    EXPECT_EQ(direct.kind, RuleOutcome::Kind::fail) << direct.detail;
+
+    // The return address into start_thread lies just below the CFA of the
+    // frame start_thread called (x86_64: the call pushed it there).
+    auto overlay = std::make_shared<OverlayMemory>(process->memory);
+    overlay->patch_u64(pause.frames[last - 2].cfa - 8, calls_main.pc);
+    ProcessImage spliced = *process;
+    spliced.memory = overlay;
+    const TaskVerdict v = check_thread(spliced, *thread.at("pause"), none);
+    EXPECT_EQ(v.verdict, VerdictKind::unreliable) << dump(v);
+    EXPECT_TRUE(has_finding(v, Check::bottom, static_cast<int>(last - 1))) << dump(v);
+    EXPECT_NE(dump(v).find("entered a function no pointer reaches"), std::string::npos) << dump(v);
 }
 
 // A function in libc: every thread parked in pause() is blocked at frame 0.

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "fixture_util.h"
@@ -223,6 +224,27 @@ TEST_F(SnapshotCommand, CommittedSnapshotsReplayAsRecorded) {
         ++replayed;
     }
     EXPECT_EQ(replayed, 4);
+}
+
+// A snapshot recorded before the thread-start rule checked the function
+// clone3 entered (format 1.1, fixtures/snapshots/format-1.1) holds no lea
+// site that takes start_thread's address: its glibc threads cannot be shown
+// complete and are refused, never trusted on the old evidence.
+TEST_F(SnapshotCommand, OlderSnapshotWithoutTheThreadStartEvidenceFailsClosed) {
+    const char* dir = std::getenv("LPSAFE_SNAPSHOTS");
+    if (dir == nullptr) GTEST_SKIP() << "LPSAFE_SNAPSHOTS is not set";
+    const auto check = run_command("env -i " + lpsafe_bin() + " check --json --func parked:pause_inner --snapshot " +
+                                   std::string(dir) + "/format-1.1/fp.snap");
+    EXPECT_EQ(check.exit_status, 2) << check.err;
+    const auto doc = nlohmann::json::parse(check.out);
+    int refused = 0;
+    for (const auto& t : doc["tasks"]) {
+        EXPECT_NE(t["verdict"], "blocked") << t.dump();
+        for (const auto& f : t.value("failed_checks", nlohmann::json::array()))
+            refused += f["detail"].get<std::string>().find("entered a function no pointer reaches") != std::string::npos;
+    }
+    EXPECT_EQ(refused, 6);  // the five parked threads and spin: walked to clone3
+    EXPECT_EQ(doc["summary"]["safe"], 1);  // main: its _start has a fixed callee
 }
 
 }  // namespace
