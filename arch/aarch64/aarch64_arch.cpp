@@ -37,6 +37,7 @@ const Arch kAarch64Arch = {
     .kernel_indirect_thunks = aarch64::kernel_indirect_thunks,
     .kernel_return_thunks = aarch64::kernel_return_thunks,
     .kernel_paravirt_tables = aarch64::kernel_paravirt_tables,
+    .check_address_taken = aarch64::check_address_taken,
 };
 
 }  // namespace lpsafe

@@ -65,12 +65,6 @@ namespace {
 
 using arch_common::got_slot;
 
-int64_t adrp_offset(uint32_t w) {
-    const uint64_t imm = (((w >> 5) & 0x7ffff) << 2) | ((w >> 29) & 3);
-    const uint64_t m = uint64_t{1} << 20;
-    return static_cast<int64_t>((imm ^ m) - m) * 4096;
-}
-
 }  // namespace
 
 // The PLT entry binutils writes for aarch64 (bfd/elfnn-aarch64.c,

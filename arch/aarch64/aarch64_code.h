@@ -21,6 +21,9 @@ std::optional<uint64_t> through_plt(const ProcessImage& process, uint64_t target
 TailCalls tail_calls(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size);
 RuleOutcome check_stack_end_marker(const Memory& memory, const Regs& outermost);
+// aarch64_address_taken.cpp: an adrp/add pair or adr building `entry` in
+// its module's code (arch/common/address_taken.h).
+RuleOutcome check_address_taken(const ProcessImage& process, uint64_t entry);
 
 using arch_common::hex;
 

@@ -45,6 +45,26 @@ bool is_pac_branch(uint32_t word, uint32_t op) {
 }
 }  // namespace
 
+bool is_adrp(uint32_t word) { return (word & 0x9f000000) == 0x90000000; }
+bool is_adr(uint32_t word) { return (word & 0x9f000000) == 0x10000000; }
+
+int64_t adr_offset(uint32_t word) {
+    const uint64_t imm = (((word >> 5) & 0x7ffff) << 2) | ((word >> 29) & 3);
+    const uint64_t m = uint64_t{1} << 20;
+    return static_cast<int64_t>((imm ^ m) - m);
+}
+
+int64_t adrp_offset(uint32_t word) { return adr_offset(word) * 4096; }
+
+std::optional<uint64_t> add_immediate(uint32_t word, unsigned rn) {
+    // sf=1 op=0 S=0 100010 sh imm12 Rn Rd
+    if ((word & 0xff800000) != 0x91000000 || ((word >> 5) & 0x1f) != rn) return std::nullopt;
+    const uint64_t imm = (word >> 10) & 0xfff;
+    return (word & 0x00400000) != 0 ? imm << 12 : imm;
+}
+
+unsigned rd_of(uint32_t word) { return word & 0x1f; }
+
 bool is_blra(uint32_t word) { return is_pac_branch(word, 1); }
 bool is_bra(uint32_t word) { return is_pac_branch(word, 0); }
 // RETAA/RETAB: Z = 0, Rn = x30, Rm = 11111 (0xd65f0bff, 0xd65f0fff).

@@ -42,6 +42,18 @@ bool is_br(uint32_t word);
 // they are recognised from the encoding:
 //   1101011 Z 0 op:2 11111 0000 1 M Rn Rm   (A = bit 11 set: authenticated)
 // op 01 BLRA*, 00 BRA*, 10 RETA*; Z = 0 takes no modifier (Rm = 11111).
+// `adrp xd, label` (1 immlo:2 10000 immhi:19 Rd) and `adr xd, label`
+// (0 immlo:2 10000 immhi:19 Rd): how code builds an address; adrp gives its
+// 4 KiB page, relative to the page of the instruction, adr the address,
+// relative to the instruction. `add xd, xn, #imm12{, lsl #12}` (64-bit,
+// no flags) completes an adrp.
+bool is_adrp(uint32_t word);
+bool is_adr(uint32_t word);
+int64_t adr_offset(uint32_t word);   // adr: bytes from the instruction
+int64_t adrp_offset(uint32_t word);  // adrp: bytes from the instruction's page
+std::optional<uint64_t> add_immediate(uint32_t word, unsigned rn);  // when `word` is such an add of xn
+unsigned rd_of(uint32_t word);
+
 bool is_blra(uint32_t word);
 bool is_bra(uint32_t word);
 bool is_reta(uint32_t word);

@@ -23,7 +23,7 @@ Result<CodeEdges> code_edges(const ProcessImage& process, uint64_t fn_start, uin
 RuleOutcome check_fp_prologue(const ProcessImage& process, uint64_t fn_start, uint64_t fn_size, uint64_t pc);
 RuleOutcome check_stack_end_marker(const Memory& memory, const Regs& outermost);
 // x86_64_address_taken.cpp: a rip-relative `lea` of `entry` in its module's
-// code (or, in a non-PIE executable, the address as an absolute word).
+// code (arch/common/address_taken.h).
 RuleOutcome check_address_taken(const ProcessImage& process, uint64_t entry);
 
 }  // namespace lpsafe::x86_64

@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "lpsafe/analyze.h"
 #include "lpsafe/arch.h"
@@ -61,9 +62,13 @@ bool frames_equal(const std::vector<Frame>& a, const std::vector<Frame>& b) {
     return true;
 }
 
-// A return site after `blr` (clone's child path, __libc_start_call_main)
-// has no call target to tie it to its callee: a saved x30 replaced by one
-// that leads on to a real end cannot be refuted. Counted apart, as on x86_64.
+// A return site after `blr`/`bctrl`/`basr` (clone's child path,
+// __libc_start_call_main) has no call target to tie it to its callee. The
+// thread-start rule refutes such a swap where lpsafe finds how the code
+// builds addresses (aarch64: adrp/add, adr; Arch::check_address_taken).
+// ppc64le's TOC-relative addresses are not indexed: there start_thread's
+// return site replaced by __libc_start_call_main's stays trusted with one
+// glibc frame misnamed. Counted apart; only ppc64le may have any.
 constexpr const char* kIndirectSite = "ra_indirect_call_site";
 // Signed return addresses: what each kind of lie must come out as.
 constexpr const char* kPacAltered = "ra_pac_bits_altered";        // the same frames
@@ -221,7 +226,7 @@ void ForeignCoreMutation::report(const char* arch) {
     RecordProperty("mutants", mutants_);
     EXPECT_GT(unreliable, 0);
     const int indirect = counts_.count(kIndirectSite) ? counts_[kIndirectSite][kOtherFrames] : 0;
-    EXPECT_EQ(other, indirect);
+    EXPECT_EQ(other, std::string_view(arch) == "ppc64le" ? indirect : 0);
 }
 
 TEST_F(ForeignCoreMutation, NoMutantIsJudgedReliableWithOtherFrames) {
