@@ -35,13 +35,6 @@ std::optional<uint64_t> conditional_target(uint32_t word, uint64_t addr);
 // `blr xN` / `br xN` (register branches; `ret` excluded).
 bool is_blr(uint32_t word);
 bool is_br(uint32_t word);
-// ARMv8.3 pointer-authenticating register branches (Arm ARM C6.2
-// BLRAA/BLRAAZ/BLRAB/BLRABZ, BRAA..., RETAA/RETAB): they authenticate the
-// target (or x30) and then branch like blr / br / ret. Capstone 4.0.2
-// decodes none of them (tests/unit/aarch64_code_test.cpp pins that), so
-// they are recognised from the encoding:
-//   1101011 Z 0 op:2 11111 0000 1 M Rn Rm   (A = bit 11 set: authenticated)
-// op 01 BLRA*, 00 BRA*, 10 RETA*; Z = 0 takes no modifier (Rm = 11111).
 // `adrp xd, label` (1 immlo:2 10000 immhi:19 Rd) and `adr xd, label`
 // (0 immlo:2 10000 immhi:19 Rd): how code builds an address; adrp gives its
 // 4 KiB page, relative to the page of the instruction, adr the address,
@@ -54,6 +47,13 @@ int64_t adrp_offset(uint32_t word);  // adrp: bytes from the instruction's page
 std::optional<uint64_t> add_immediate(uint32_t word, unsigned rn);  // when `word` is such an add of xn
 unsigned rd_of(uint32_t word);
 
+// ARMv8.3 pointer-authenticating register branches (Arm ARM C6.2
+// BLRAA/BLRAAZ/BLRAB/BLRABZ, BRAA..., RETAA/RETAB): they authenticate the
+// target (or x30) and then branch like blr / br / ret. Capstone 4.0.2
+// decodes none of them (tests/unit/aarch64_code_test.cpp pins that), so
+// they are recognised from the encoding:
+//   1101011 Z 0 op:2 11111 0000 1 M Rn Rm   (A = bit 11 set: authenticated)
+// op 01 BLRA*, 00 BRA*, 10 RETA*; Z = 0 takes no modifier (Rm = 11111).
 bool is_blra(uint32_t word);
 bool is_bra(uint32_t word);
 bool is_reta(uint32_t word);

@@ -12,18 +12,24 @@
 namespace lpsafe::arch_common {
 namespace {
 
+// A segment's bytes in the file, nullopt when its header points outside it.
+std::optional<std::span<const std::byte>> segment_bytes(const ElfImage& image, const ElfSegment& seg) {
+    const auto file = image.file_bytes();
+    if (seg.offset > file.size() || seg.filesz > file.size() - seg.offset) return std::nullopt;
+    return file.subspan(seg.offset, seg.filesz);
+}
+
 // A non-PIE executable is linked where it loads, so a function's address
 // can sit in it as an absolute word (`mov $func, %edi`, a literal pool, a
 // pointer in .data): the file address of the first word of the file equal
 // to it (4 bytes where it fits, else 8), if any.
 std::optional<uint64_t> absolute_word_naming(const ElfImage& image, uint64_t entry, size_t width) {
-    const auto file = image.file_bytes();
     for (const ElfSegment& seg : image.segments()) {
-        if (seg.offset > file.size() || seg.filesz > file.size() - seg.offset) continue;
-        const std::byte* bytes = file.data() + seg.offset;
-        for (uint64_t i = 0; i + width <= seg.filesz; ++i) {
+        const auto bytes = segment_bytes(image, seg);
+        if (!bytes) continue;
+        for (size_t i = 0; i + width <= bytes->size(); ++i) {
             uint64_t word = 0;
-            std::memcpy(&word, bytes + i, width);
+            std::memcpy(&word, bytes->data() + i, width);
             if (word == entry) return seg.vaddr + i;
         }
     }
@@ -45,11 +51,9 @@ bool confirmed(const ProcessImage& process, const Module& m, uint64_t file_addr,
 }  // namespace
 
 void for_each_code_segment(const ElfImage& image, const std::function<void(uint64_t, std::span<const std::byte>)>& fn) {
-    const auto file = image.file_bytes();
     for (const ElfSegment& seg : image.segments()) {
         if ((seg.flags & PF_X) == 0 && seg.flags != 0) continue;
-        if (seg.offset > file.size() || seg.filesz > file.size() - seg.offset) continue;
-        fn(seg.vaddr, file.subspan(seg.offset, seg.filesz));
+        if (const auto bytes = segment_bytes(image, seg)) fn(seg.vaddr, *bytes);
     }
 }
 

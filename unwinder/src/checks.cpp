@@ -17,11 +17,17 @@ std::string where(const Frame& frame) {
     return s;
 }
 
+// The finding a rule's outcome makes (none when it passed); a check that
+// could not run says so.
+std::optional<Finding> finding_of(Check check, int frame, const RuleOutcome& outcome, const std::string& prefix) {
+    if (outcome.kind == RuleOutcome::Kind::pass) return std::nullopt;
+    const char* cannot = outcome.kind == RuleOutcome::Kind::cannot_check ? "cannot check: " : "";
+    return Finding{check, frame, prefix + cannot + outcome.detail};
+}
+
 void add_outcome(std::vector<Finding>& out, Check check, int frame, const RuleOutcome& outcome,
                  const std::string& prefix) {
-    if (outcome.kind == RuleOutcome::Kind::pass) return;
-    const char* cannot = outcome.kind == RuleOutcome::Kind::cannot_check ? "cannot check: " : "";
-    out.push_back({check, frame, prefix + cannot + outcome.detail});
+    if (auto f = finding_of(check, frame, outcome, prefix)) out.push_back(std::move(*f));
 }
 
 }  // namespace
@@ -80,10 +86,8 @@ std::optional<Finding> check_thread_start(const ProcessImage& process, const Thr
         return Finding{Check::bottom, last - 1, site + "; cannot check: no symbol or FDE bounds the function it entered, " +
                                                     describe_address(process, stack.frames[last - 1].pc)};
     }
-    const RuleOutcome taken = arch.check_address_taken(process, entered.function_start);
-    if (taken.kind == RuleOutcome::Kind::pass) return std::nullopt;
-    const char* cannot = taken.kind == RuleOutcome::Kind::cannot_check ? "cannot check: " : "";
-    return Finding{Check::bottom, last - 1, site + ", which entered a function no pointer reaches: " + cannot + taken.detail};
+    return finding_of(Check::bottom, last - 1, arch.check_address_taken(process, entered.function_start),
+                      site + ", which entered a function no pointer reaches: ");
 }
 
 }  // namespace

@@ -194,9 +194,9 @@ struct Arch {
     // a register can enter it? pass: taken (where) or the function is
     // global, so any module may hold its address; fail: only direct calls
     // and jumps reach it. Used on the function a thread-start indirect call
-    // entered (check_bottom). Null where lpsafe does not find address
-    // materialisation in code (aarch64 adrp pairs, ppc64 TOC, s390x larl):
-    // the thread-start rule then ends at the start routine.
+    // entered (check_bottom). Null where lpsafe does not find how the code
+    // builds addresses (ppc64's TOC-relative addis/addi, s390x's larl): the
+    // thread-start rule then ends at the start routine.
     RuleOutcome (*check_address_taken)(const ProcessImage& process, uint64_t entry) = nullptr;
 };
 

@@ -91,7 +91,8 @@ struct ProcessImage {
     // otherwise.
     std::function<void(const Module&, uint64_t file_addr)> on_function_lookup;
     // Called with module-file bytes a check found by searching the module's
-    // own image (Arch::check_address_taken's index of lea sites), whatever
+    // own image (Arch::check_address_taken's index of address-building
+    // sites: x86_64's lea, aarch64's adrp/add), whatever
     // served the read that confirmed them: the snapshot recorder keeps them
     // in the module's image, where replay's search looks. Unset otherwise.
     std::function<void(const Module&, uint64_t file_addr, size_t size)> on_image_search_hit;
